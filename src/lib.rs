@@ -1,0 +1,12 @@
+//! vigil: distributed, deterministic correlation of security events on timely-dataflow.
+//!
+//! Data path, in module order: [`io`] sources read records, [`parse`] turns them into
+//! [`event::Event`]s with ECS field names, [`dataflow`] assigns event time, exchanges events
+//! by entity and hands each key's events in event-time order to keyed operators, and [`io`]
+//! sinks write them out.
+
+pub mod cluster;
+pub mod dataflow;
+pub mod event;
+pub mod io;
+pub mod parse;
