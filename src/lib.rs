@@ -6,6 +6,7 @@
 //! sinks write them out.
 
 pub mod cluster;
+pub mod metrics;
 pub mod dataflow;
 pub mod event;
 pub mod io;

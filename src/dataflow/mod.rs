@@ -1,1 +1,8 @@
-//! Building timely dataflows.
+//! Building timely dataflows: sources, event time, the keyed exchange, and sinks.
+//! One file per operator kind, in data-path order: `source`, `watermark`, `order`, then the
+//! pipelines that wire them (`normalize`).
+
+pub mod normalize;
+pub mod order;
+pub mod source;
+pub mod watermark;

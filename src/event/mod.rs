@@ -75,7 +75,7 @@ pub enum ValueRef<'a> {
 }
 
 /// Where a record came from: which partition (input), which record in it, which expansion of it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub struct Origin {
     /// Global partition index (input file order, or a Kafka topic-partition slot).
     pub partition: u32,

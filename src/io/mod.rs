@@ -1,1 +1,5 @@
-//! Sources and sinks.
+//! Sources and sinks: input files, the generator, output writers and dead letters.
+
+pub mod dead_letter;
+pub mod input;
+pub mod sink;

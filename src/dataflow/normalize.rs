@@ -1,0 +1,136 @@
+//! The `normalize` pipeline: source -> keyed in-order exchange -> ECS JSON encoding -> one
+//! ordered writer per process. Each process writes the events its workers own.
+
+use std::io::Write;
+use std::sync::atomic::Ordering::Relaxed;
+
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::generic::Operator;
+use timely::worker::Worker;
+
+use super::order::in_event_time_order;
+use super::source::{file_source, SourceConfig};
+use super::watermark::to_timely;
+use crate::event::ecs::EcsWriter;
+use crate::event::entity::EntityKey;
+use crate::event::Event;
+use crate::io::dead_letter::DeadLetter;
+use crate::io::sink::{EncodedChunk, OrderedMerger, OutputTarget};
+
+/// Everything a worker needs to build the normalize dataflow.
+#[derive(Clone)]
+pub struct NormalizeConfig {
+    /// Inputs, parsing and lateness.
+    pub source: SourceConfig,
+    /// Fields naming the entity that events are partitioned by.
+    pub entity: EntityKey,
+    /// Where this process writes events.
+    pub output: OutputTarget,
+    /// Where this process writes dead letters (`None`: counted and sampled only).
+    pub dead_letter: Option<OutputTarget>,
+    /// Worker threads per process (the first worker of each process writes its output).
+    pub workers_per_process: usize,
+}
+
+/// Builds the normalize dataflow on one worker.
+pub fn build(worker: &mut Worker, cfg: &NormalizeConfig) {
+    let index = worker.index();
+    let wpp = cfg.workers_per_process.max(1);
+    let leader = (index / wpp * wpp) as u64;
+    let is_leader = index % wpp == 0;
+    let stats = cfg.source.stats.clone();
+    let cancel = cfg.source.cancel.clone();
+    let output = cfg.output.clone();
+    let dead_target = cfg.dead_letter.clone();
+    let entity = cfg.entity.clone();
+    let source_cfg = cfg.source.clone();
+
+    worker.dataflow::<u64, _, _>(move |scope| {
+        let (events, dead) = file_source(scope, source_cfg);
+        let ordered = in_event_time_order(events, entity);
+        let chunks = ordered.unary(Pipeline, "EncodeEcs", |_cap, _info| {
+            let mut writer = EcsWriter::new();
+            move |input, output| {
+                input.for_each(|cap, data: &mut Vec<Event>| {
+                    let chunk = EncodedChunk::encode(data, &mut writer);
+                    output.session(&cap).give(chunk);
+                });
+            }
+        });
+
+        let mut out: Option<Box<dyn Write>> = None;
+        let mut open_failed = false;
+        let mut merger = OrderedMerger::default();
+        let (wstats, wcancel) = (stats.clone(), cancel.clone());
+        chunks.sink(Exchange::new(move |_: &EncodedChunk| leader), "WriteEvents", move |(input, frontier)| {
+            input.for_each(|_cap, data| {
+                for chunk in data.drain(..) {
+                    merger.push(chunk);
+                }
+            });
+            if !is_leader {
+                return;
+            }
+            if out.is_none() && !open_failed {
+                match output.open() {
+                    Ok(w) => out = Some(w),
+                    Err(e) => {
+                        open_failed = true;
+                        wstats.fatal(|| format!("cannot open the output {output:?}: {e}"));
+                        wcancel.store(true, Relaxed);
+                    }
+                }
+            }
+            let bound = frontier.frontier().first().copied();
+            let Some(w) = out.as_mut() else { return };
+            let ready = |ts: i64| bound.is_none_or(|f| to_timely(ts) < f);
+            let result = merger.drain_ready(ready, w.as_mut()).and_then(|n| {
+                wstats.written.fetch_add(n, Relaxed);
+                if bound.is_none() {
+                    w.flush()?;
+                }
+                Ok(())
+            });
+            if let Err(e) = result {
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    wstats.fatal(|| format!("writing the output failed, stopping: {e}"));
+                }
+                out = None;
+                open_failed = true;
+                wcancel.store(true, Relaxed);
+            }
+        });
+
+        let mut dead_out: Option<Box<dyn Write>> = None;
+        let mut dead_open_failed = false;
+        dead.sink(Exchange::new(move |_: &DeadLetter| leader), "WriteDeadLetters", move |(input, frontier)| {
+            let mut batch: Vec<DeadLetter> = Vec::new();
+            input.for_each(|_cap, data| batch.append(data));
+            stats.dead_letters.fetch_add(batch.len() as u64, Relaxed);
+            let Some(target) = dead_target.as_ref() else { return };
+            if dead_out.is_none() && !dead_open_failed && is_leader {
+                match target.open() {
+                    Ok(w) => dead_out = Some(w),
+                    Err(e) => {
+                        dead_open_failed = true;
+                        stats.fatal(|| format!("cannot open the dead-letter output {target:?}: {e}"));
+                    }
+                }
+            }
+            let Some(w) = dead_out.as_mut() else { return };
+            batch.sort_by_key(DeadLetter::order_key);
+            let mut result = Ok(());
+            for d in &batch {
+                result = result.and_then(|_| writeln!(w, "{}", d.to_json()));
+            }
+            if frontier.frontier().is_empty() {
+                result = result.and_then(|_| w.flush());
+            }
+            if let Err(e) = result {
+                stats.fatal(|| format!("writing dead letters failed: {e}"));
+                dead_out = None;
+                dead_open_failed = true;
+            }
+        });
+    });
+}

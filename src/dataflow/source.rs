@@ -1,0 +1,228 @@
+//! The file source: each worker reads the inputs (partitions) assigned to it, parses them, judges
+//! lateness per partition, and sends events at its watermark. No exchange happens here.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::{Scope, Stream};
+
+use super::watermark::{to_timely, worker_watermark, Arrival, PartitionClock};
+use crate::event::{time, Event, Origin};
+use crate::io::dead_letter::DeadLetter;
+use crate::io::input::{InputSpec, LineReader, Record};
+use crate::metrics::RunStats;
+use crate::parse::{new_parser, ErrorKind, Outcome, ParseOptions, RecordParser};
+
+/// What every worker's source needs to know.
+#[derive(Clone)]
+pub struct SourceConfig {
+    /// All inputs of the run, in partition order; each worker reads those it owns.
+    pub inputs: Vec<InputSpec>,
+    /// Parser settings.
+    pub parse: ParseOptions,
+    /// Allowed lateness in milliseconds.
+    pub lateness_ms: i64,
+    /// Shared counters.
+    pub stats: Arc<RunStats>,
+    /// Set when the run should stop reading early (a sink failed, or the user interrupted).
+    pub cancel: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// The worker that owns partition `p` of a run with `peers` workers.
+pub fn owner_of(partition: u32, peers: usize) -> usize {
+    partition as usize % peers.max(1)
+}
+
+struct Partition {
+    spec: InputSpec,
+    name: String,
+    reader: Option<LineReader>,
+    parser: Box<dyn RecordParser>,
+    clock: PartitionClock,
+    line: u64,
+    bytes_reported: u64,
+}
+
+/// Records read per partition per turn, so partitions sharing a worker advance together.
+const TURN_RECORDS: usize = 1024;
+/// Time a source activation may take before yielding to the rest of the dataflow.
+const ACTIVATION_BUDGET: Duration = Duration::from_millis(5);
+
+/// Builds the source. Returns the on-time events and the dead letters (unparsable and late).
+pub fn file_source<'s>(scope: Scope<'s, u64>, cfg: SourceConfig) -> (Stream<'s, u64, Vec<Event>>, Stream<'s, u64, Vec<DeadLetter>>) {
+    let mut builder = OperatorBuilder::new("FileSource".to_owned(), scope);
+    let info = builder.operator_info();
+    let activator = scope.activator_for(info.address);
+    let (events_out, events) = builder.new_output::<Vec<Event>>();
+    let (dead_out, dead) = builder.new_output::<Vec<DeadLetter>>();
+    let mut events_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<Event>>>::from(events_out);
+    let mut dead_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<DeadLetter>>>::from(dead_out);
+    let (index, peers) = (scope.index(), scope.peers());
+
+    builder.build(move |mut caps| {
+        let mut dead_cap: Option<Capability<u64>> = caps.pop();
+        let mut event_cap: Option<Capability<u64>> = caps.pop();
+        let mut parts: Vec<Partition> = cfg
+            .inputs
+            .iter()
+            .filter(|spec| owner_of(spec.partition, peers) == index)
+            .map(|spec| Partition {
+                name: spec.source.display(),
+                spec: spec.clone(),
+                reader: None,
+                parser: new_parser(spec.format, &cfg.parse),
+                clock: PartitionClock::new(cfg.lateness_ms),
+                line: 0,
+                bytes_reported: 0,
+            })
+            .collect();
+        let stats = cfg.stats.clone();
+        let lateness_ms = cfg.lateness_ms;
+        let cancel = cfg.cancel.clone();
+        let mut batch: Vec<Event> = Vec::with_capacity(TURN_RECORDS * 2);
+        let mut dead_batch: Vec<DeadLetter> = Vec::new();
+
+        move |_frontiers| {
+            let Some(cap) = event_cap.as_ref() else { return };
+            let started = Instant::now();
+            let cancelled = cancel.load(Relaxed);
+            'turns: loop {
+                let mut progressed = false;
+                for part in parts.iter_mut().filter(|p| !p.clock.is_done()) {
+                    if cancelled {
+                        part.clock.finish();
+                        continue;
+                    }
+                    progressed |= read_turn(part, &mut batch, &mut dead_batch, &stats, lateness_ms);
+                }
+                if !progressed || started.elapsed() >= ACTIVATION_BUDGET {
+                    break 'turns;
+                }
+            }
+            if !batch.is_empty() {
+                events_out.activate().session(cap).give_container(&mut batch);
+                batch.clear();
+            }
+            if let Some(dcap) = dead_cap.as_ref() {
+                if !dead_batch.is_empty() {
+                    dead_out.activate().session(dcap).give_container(&mut dead_batch);
+                    dead_batch.clear();
+                }
+            }
+            match worker_watermark(parts.iter().map(|p| &p.clock)) {
+                None => {
+                    event_cap = None;
+                    dead_cap = None;
+                }
+                Some(wm) => {
+                    let t = to_timely(wm);
+                    for c in [event_cap.as_mut(), dead_cap.as_mut()].into_iter().flatten() {
+                        if t > *c.time() {
+                            c.downgrade(&t);
+                        }
+                    }
+                    activator.activate();
+                }
+            }
+        }
+    });
+    (events, dead)
+}
+
+/// Reads up to one turn of records from a partition; returns whether it read anything.
+fn read_turn(part: &mut Partition, batch: &mut Vec<Event>, dead: &mut Vec<DeadLetter>, stats: &RunStats, lateness_ms: i64) -> bool {
+    let pstats = &stats.inputs[part.spec.partition as usize].1;
+    if part.reader.is_none() {
+        match part.spec.source.open() {
+            Ok(r) => part.reader = Some(LineReader::new(r)),
+            Err(e) => {
+                stats.fatal(|| format!("{}: cannot read: {e}", part.name));
+                part.clock.finish();
+                return false;
+            }
+        }
+    }
+    let Some(reader) = part.reader.as_mut() else { return false };
+    let (mut lines, mut events, mut errors, mut late, mut skipped) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut any = false;
+    for _ in 0..TURN_RECORDS {
+        let record = match reader.next_record() {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                part.clock.finish();
+                break;
+            }
+            Err(e) => {
+                let line = part.line + 1;
+                stats.fatal(|| format!("{}:{line}: read error, input abandoned: {e}", part.name));
+                part.clock.finish();
+                break;
+            }
+        };
+        any = true;
+        part.line += 1;
+        lines += 1;
+        let line_no = part.line;
+        let raw = match record {
+            Record::Line(l) => l,
+            Record::TooLong(n) => {
+                errors += 1;
+                let detail = format!("line of {n} bytes exceeds the {} byte limit", crate::parse::MAX_RECORD_BYTES);
+                stats.error(ErrorKind::TooLong, || format!("{}:{line_no}: too-long: {detail}", part.name));
+                dead.push(DeadLetter::new(ErrorKind::TooLong.code(), detail, &part.name, part.spec.partition, line_no, b""));
+                continue;
+            }
+        };
+        let start = batch.len();
+        match part.parser.parse(raw, batch) {
+            Ok(Outcome::Skipped) => skipped += 1,
+            Ok(Outcome::Events(_)) => {
+                let mut i = start;
+                let mut sub = 0u32;
+                while i < batch.len() {
+                    let ev = &mut batch[i];
+                    ev.origin = Origin { partition: part.spec.partition, record: line_no, sub };
+                    sub += 1;
+                    match part.clock.observe(ev.ts) {
+                        Arrival::OnTime => {
+                            events += 1;
+                            i += 1;
+                        }
+                        Arrival::Late { watermark } => {
+                            late += 1;
+                            // Only this record's own expansions follow `i`, so the shift is short.
+                            let late_ev = batch.remove(i);
+                            let detail = format!(
+                                "event time {} is before the partition watermark {} (lateness {lateness_ms} ms)",
+                                time::to_iso8601(late_ev.ts),
+                                time::to_iso8601(watermark)
+                            );
+                            stats.sample(|| format!("{}:{line_no}: late: {detail}", part.name));
+                            dead.push(DeadLetter::new("late", detail, &part.name, part.spec.partition, line_no, raw));
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                batch.truncate(start);
+                errors += 1;
+                stats.error(e.kind, || format!("{}:{line_no}: {}: {}", part.name, e.kind, e.detail));
+                dead.push(DeadLetter::new(e.kind.code(), e.detail, &part.name, part.spec.partition, line_no, raw));
+            }
+        }
+    }
+    pstats.lines.fetch_add(lines, Relaxed);
+    pstats.events.fetch_add(events, Relaxed);
+    pstats.errors.fetch_add(errors, Relaxed);
+    pstats.late.fetch_add(late, Relaxed);
+    pstats.skipped.fetch_add(skipped, Relaxed);
+    let bytes = reader.bytes_read;
+    pstats.bytes.fetch_add(bytes - part.bytes_reported, Relaxed);
+    part.bytes_reported = bytes;
+    any
+}
