@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The whole test suite, exactly as CI runs it (.ci/run calls this script):
+# formatting, lints, then unit, integration and property tests, ending with one summary line.
+#
+# Build outputs are cached outside the clone (VIGIL_CACHE, default ~/.cache/vigil) so a second
+# run on the same machine reuses them. Nothing here needs a network beyond crates.io.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CACHE="${VIGIL_CACHE:-$HOME/.cache/vigil}"
+mkdir -p "$CACHE"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+step() { printf '\n== %s (%s)\n' "$1" "$(date +%H:%M:%S)"; }
+
+step "toolchain"
+cargo --version
+rustc --version
+
+step "rustfmt"
+cargo fmt --all -- --check
+
+step "clippy"
+cargo clippy --locked --all-targets -- -D warnings
+
+step "tests"
+log="$CARGO_TARGET_DIR/test-output.log"
+set +e
+cargo test --locked --all-targets 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+
+# cargo prints one "test result:" line per test binary; add them up into one closing line.
+count() { grep -E '^test result:' "$log" | grep -oE "[0-9]+ $1" | awk '{s += $1} END {print s + 0}'; }
+passed=$(count passed)
+failed=$(count failed)
+ignored=$(count ignored)
+binaries=$(grep -cE '^test result:' "$log" || true)
+echo
+echo "test binaries: ${binaries:-0}, ignored: ${ignored:-0}"
+echo "${passed:-0} passed, ${failed:-0} failed"
+if [ "$status" -ne 0 ] || [ "${failed:-0}" -ne 0 ] || [ "${passed:-0}" -eq 0 ]; then
+  exit 1
+fi
