@@ -25,6 +25,9 @@ const BASE_MS: i64 = 1_700_000_000_000;
 /// One generated record: (event time, entity index, sequence number within the whole input).
 type Rec = (i64, u8, u32);
 
+/// What the keyed operator saw: (worker, entity key, event time, sequence number).
+type Seen = (usize, String, i64, u64);
+
 /// Partitions of records whose times stay within the lateness of the newest before them: each
 /// time is a non-decreasing base minus a jitter smaller than the lateness.
 fn partitions() -> impl Strategy<Value = Vec<Vec<(i64, u8)>>> {
@@ -109,7 +112,7 @@ proptest! {
     fn keyed_operator_sees_each_key_in_order_on_one_worker(parts in partitions(), workers in 1usize..5) {
         let dir = tempfile::tempdir().unwrap();
         let (specs, all) = write_inputs(dir.path(), &parts);
-        let seen: Arc<Mutex<Vec<(usize, String, i64, u64)>>> = Arc::default();
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let cfg = source_config(&specs);
         let sink = seen.clone();
         let guards = timely::execute(timely::Config::process(workers), move |worker| {

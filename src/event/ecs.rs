@@ -181,8 +181,7 @@ mod tests {
 
     #[test]
     fn nests_and_orders() {
-        let mut ev = Event::default();
-        ev.ts = 1_526_601_692_365;
+        let mut ev = Event::at(1_526_601_692_365);
         ev.push_str(known::USER_NAME, "root");
         ev.push(known::SOURCE_PORT, Value::Int(22));
         ev.push(known::SOURCE_IP, Value::Ip("10.0.0.1".parse().unwrap()));

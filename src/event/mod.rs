@@ -109,6 +109,11 @@ pub fn canonical_ip(ip: IpAddr) -> IpAddr {
 }
 
 impl Event {
+    /// Creates an empty event at event time `ts` (ms since the epoch).
+    pub fn at(ts: i64) -> Self {
+        Event { ts, ..Event::default() }
+    }
+
     /// Creates an empty event with room for `fields` fields and `text` bytes of strings.
     pub fn with_capacity(fields: usize, text: usize) -> Self {
         Event { ts: 0, origin: Origin::default(), text: String::with_capacity(text), fields: Vec::with_capacity(fields), items: Vec::new() }

@@ -132,7 +132,7 @@ mod tests {
     use super::*;
 
     fn ev(ts: i64, partition: u32) -> Event {
-        let mut e = Event { ts, ..Event::default() };
+        let mut e = Event::at(ts);
         e.origin = Origin { partition, record: ts as u64, sub: 0 };
         e
     }
