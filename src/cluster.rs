@@ -83,7 +83,13 @@ impl ClusterArgs {
             if addresses.len() < self.processes {
                 return Err(ClusterError::Invalid(format!("{} lists {} hosts but --processes is {}", path.display(), addresses.len(), self.processes)));
             }
-            CommunicationConfig::Cluster { threads: self.workers, process: self.process, addresses: addresses[..self.processes].to_vec(), report: false, zerocopy: false }
+            CommunicationConfig::Cluster {
+                threads: self.workers,
+                process: self.process,
+                addresses: addresses[..self.processes].to_vec(),
+                report: false,
+                zerocopy: false,
+            }
         } else if self.workers > 1 {
             CommunicationConfig::Process(self.workers)
         } else {

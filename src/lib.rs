@@ -6,8 +6,8 @@
 //! sinks write them out.
 
 pub mod cluster;
-pub mod metrics;
 pub mod dataflow;
 pub mod event;
 pub mod io;
+pub mod metrics;
 pub mod parse;

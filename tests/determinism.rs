@@ -76,7 +76,8 @@ fn source_config(specs: &[InputSpec]) -> SourceConfig {
 fn run_normalize(specs: &[InputSpec], workers: usize, out: &Path) -> Arc<RunStats> {
     let source = source_config(specs);
     let stats = source.stats.clone();
-    let cfg = NormalizeConfig { source, entity: EntityKey::default(), output: OutputTarget::File(out.to_owned()), dead_letter: None, workers_per_process: workers };
+    let cfg =
+        NormalizeConfig { source, entity: EntityKey::default(), output: OutputTarget::File(out.to_owned()), dead_letter: None, workers_per_process: workers };
     let guards = timely::execute(timely::Config::process(workers), move |w| normalize::build(w, &cfg)).unwrap();
     for r in guards.join() {
         r.unwrap();

@@ -46,7 +46,9 @@ fn parse_format_arg(s: &str) -> Result<FormatArg, String> {
     if s.eq_ignore_ascii_case("auto") {
         return Ok(FormatArg::Auto);
     }
-    <Format as clap::ValueEnum>::from_str(s, true).map(FormatArg::Fixed).map_err(|_| format!("unknown format {s:?}: expected auto, syslog, apache, zeek or json"))
+    <Format as clap::ValueEnum>::from_str(s, true)
+        .map(FormatArg::Fixed)
+        .map_err(|_| format!("unknown format {s:?}: expected auto, syslog, apache, zeek or json"))
 }
 
 impl InputArgs {
@@ -120,7 +122,8 @@ impl Progress {
         let handle = std::thread::spawn(move || {
             let bar = match total_bytes {
                 Some(total) => indicatif::ProgressBar::new(total).with_style(
-                    indicatif::ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} [{bar:30}] {msg} ({eta})").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                    indicatif::ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} [{bar:30}] {msg} ({eta})")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
                 ),
                 None => indicatif::ProgressBar::new_spinner(),
             };

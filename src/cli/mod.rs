@@ -1,8 +1,10 @@
 //! Subcommands and their options.
 
 mod common;
+mod generate;
 mod normalize;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +34,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Normalize(normalize::NormalizeArgs),
+    Generate(generate::GenerateArgs),
 }
 
 /// Sets up `tracing` to stderr.
@@ -43,12 +46,14 @@ pub fn init_logging(verbose: u8, quiet: bool) {
         _ => "vigil=trace,info",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal()).with_target(false).try_init();
 }
 
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Normalize(args) => normalize::run(args, cli.quiet),
+        Command::Generate(args) => generate::run(args, cli.quiet),
     }
 }

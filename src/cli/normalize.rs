@@ -68,7 +68,8 @@ pub fn run(args: NormalizeArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     };
     let progress = Progress::start(stats.clone(), local_input_bytes(&specs, &args.cluster), quiet);
     let started = Instant::now();
-    let guards = timely::execute(timely_config, move |worker| normalize::build(worker, &cfg)).map_err(anyhow::Error::msg).context("starting the timely workers")?;
+    let guards =
+        timely::execute(timely_config, move |worker| normalize::build(worker, &cfg)).map_err(anyhow::Error::msg).context("starting the timely workers")?;
     let results = guards.join();
     progress.finish();
     for r in results {

@@ -17,6 +17,9 @@ use crate::event::Event;
 use crate::io::dead_letter::DeadLetter;
 use crate::io::sink::{EncodedChunk, OrderedMerger, OutputTarget};
 
+/// Events per encoded chunk.
+const CHUNK_EVENTS: usize = 512;
+
 /// Everything a worker needs to build the normalize dataflow.
 #[derive(Clone)]
 pub struct NormalizeConfig {
@@ -52,8 +55,12 @@ pub fn build(worker: &mut Worker, cfg: &NormalizeConfig) {
             let mut writer = EcsWriter::new();
             move |input, output| {
                 input.for_each(|cap, data: &mut Vec<Event>| {
-                    let chunk = EncodedChunk::encode(data, &mut writer);
-                    output.session(&cap).give(chunk);
+                    // Moderate chunks: large buffers would be fresh pages from the OS every time.
+                    for part in data.chunks(CHUNK_EVENTS) {
+                        let mut chunk = EncodedChunk::encode(part, &mut writer);
+                        chunk.worker = index as u32;
+                        output.session(&cap).give(chunk);
+                    }
                 });
             }
         });
@@ -65,7 +72,7 @@ pub fn build(worker: &mut Worker, cfg: &NormalizeConfig) {
         chunks.sink(Exchange::new(move |_: &EncodedChunk| leader), "WriteEvents", move |(input, frontier)| {
             input.for_each(|_cap, data| {
                 for chunk in data.drain(..) {
-                    merger.push(chunk);
+                    merger.push(chunk.worker as usize, chunk);
                 }
             });
             if !is_leader {

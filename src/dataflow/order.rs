@@ -13,6 +13,9 @@ use super::watermark::to_timely;
 use crate::event::entity::EntityKey;
 use crate::event::Event;
 
+/// Events per released batch: large enough to amortize, small enough to reuse memory.
+const RELEASE_BATCH: usize = 1024;
+
 /// Exchanges events by entity key and releases them in event-time order once complete.
 pub fn in_event_time_order<'s>(events: Stream<'s, u64, Vec<Event>>, key: EntityKey) -> Stream<'s, u64, Vec<Event>> {
     let pact = Exchange::new(move |ev: &Event| key.hash(ev));
@@ -44,8 +47,15 @@ pub fn in_event_time_order<'s>(events: Stream<'s, u64, Vec<Event>>, key: EntityK
                 None => pending.len(),
             };
             if cut > 0 {
-                let mut ready: Vec<Event> = pending.drain(..cut).collect();
-                output.session(&*cap).give_container(&mut ready);
+                let mut session = output.session(&*cap);
+                let mut drained = pending.drain(..cut);
+                loop {
+                    let mut ready: Vec<Event> = drained.by_ref().take(RELEASE_BATCH).collect();
+                    if ready.is_empty() {
+                        break;
+                    }
+                    session.give_container(&mut ready);
+                }
             }
             match bound {
                 None => held = None,

@@ -99,6 +99,11 @@ pub fn file_source<'s>(scope: Scope<'s, u64>, cfg: SourceConfig) -> (Stream<'s, 
                         continue;
                     }
                     progressed |= read_turn(part, &mut batch, &mut dead_batch, &stats, lateness_ms);
+                    // Send per turn: batches stay small enough for the allocator to recycle.
+                    if !batch.is_empty() {
+                        events_out.activate().session(cap).give_container(&mut batch);
+                        batch.clear();
+                    }
                 }
                 if !progressed || started.elapsed() >= ACTIVATION_BUDGET {
                     break 'turns;

@@ -14,8 +14,18 @@ pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
+    // Most strings need no escaping: skip clean 8-byte words at a time.
+    let mut i = 0;
+    while i + 8 <= bytes.len() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&bytes[i..i + 8]);
+        if needs_escape_word(u64::from_le_bytes(word)) {
+            break;
+        }
+        i += 8;
+    }
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    for (i, &b) in bytes.iter().enumerate().skip(i) {
         if b >= 0x20 && b != b'"' && b != b'\\' {
             continue;
         }
@@ -34,6 +44,17 @@ pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// True if any byte of the word is a control character, `"` or `\\` (SWAR test).
+#[inline]
+fn needs_escape_word(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    // Bytes >= 0x80 are never below 0x20, so mask them out of the "less than" test.
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
+    (below_space | has_zero(w ^ (ONES * b'"' as u64)) | has_zero(w ^ (ONES * b'\\' as u64))) != 0
+}
+
 /// Appends a scalar or list value as JSON.
 pub fn write_value(ev: &Event, v: ValueRef<'_>, out: &mut Vec<u8>) {
     match v {
@@ -47,6 +68,17 @@ pub fn write_value(ev: &Event, v: ValueRef<'_>, out: &mut Vec<u8>) {
             } else {
                 out.extend_from_slice(b"null")
             }
+        }
+        ValueRef::Ip(std::net::IpAddr::V4(v4)) => {
+            out.push(b'"');
+            let mut buf = itoa::Buffer::new();
+            for (i, octet) in v4.octets().iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(buf.format(*octet).as_bytes());
+            }
+            out.push(b'"');
         }
         ValueRef::Ip(ip) => {
             out.push(b'"');
@@ -79,11 +111,86 @@ fn path_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     a.bytes().map(map).cmp(b.bytes().map(map))
 }
 
-/// Reusable scratch space for [`EcsWriter::write_event`], so encoding allocates nothing per event.
+/// Where the layout algorithm sends its output: straight into a buffer, or into a cached plan.
+trait Emit {
+    /// Literal JSON bytes.
+    fn lit(&mut self, bytes: &[u8]);
+    /// An object key (escaped here).
+    fn key(&mut self, name: &str);
+    /// The value of field number `index` of the event.
+    fn value(&mut self, index: usize);
+}
+
+struct Direct<'a> {
+    ev: &'a Event,
+    out: &'a mut Vec<u8>,
+}
+
+impl Emit for Direct<'_> {
+    fn lit(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+    fn key(&mut self, name: &str) {
+        write_json_str(self.out, name);
+    }
+    fn value(&mut self, index: usize) {
+        let (_, v) = &self.ev.fields()[index];
+        write_value(self.ev, self.ev.resolve(v), self.out);
+    }
+}
+
+/// A recorded layout for one shape of event (its sequence of field ids): literal bytes with
+/// the field values to splice in between. Replaying it costs a few copies per field, with no
+/// sorting and no key escaping.
+#[derive(Default)]
+struct Plan {
+    lits: Vec<u8>,
+    /// (end of the literal run in `lits`, index of the field to write after it or `NO_FIELD`).
+    ops: Vec<(u32, u32)>,
+}
+
+const NO_FIELD: u32 = u32::MAX;
+
+impl Emit for Plan {
+    fn lit(&mut self, bytes: &[u8]) {
+        self.lits.extend_from_slice(bytes);
+    }
+    fn key(&mut self, name: &str) {
+        write_json_str(&mut self.lits, name);
+    }
+    fn value(&mut self, index: usize) {
+        self.ops.push((self.lits.len() as u32, index as u32));
+    }
+}
+
+impl Plan {
+    fn run(&self, ev: &Event, out: &mut Vec<u8>) {
+        let fields = ev.fields();
+        let mut start = 0usize;
+        for &(end, field) in &self.ops {
+            out.extend_from_slice(&self.lits[start..end as usize]);
+            start = end as usize;
+            if let Some((_, v)) = fields.get(field as usize) {
+                write_value(ev, ev.resolve(v), out);
+            }
+        }
+        out.extend_from_slice(&self.lits[start..]);
+    }
+}
+
+/// Most distinct event shapes whose layout a writer caches; rarer shapes take the slow path.
+const MAX_PLANS: usize = 4096;
+
+type PlanMap = std::collections::HashMap<Box<[u32]>, Plan, std::hash::BuildHasherDefault<xxhash_rust::xxh3::Xxh3Default>>;
+
+/// Reusable state for [`EcsWriter::write_event`]: scratch buffers and the layout cache, so
+/// encoding allocates nothing per event once its shape has been seen.
 #[derive(Default)]
 pub struct EcsWriter {
     order: Vec<usize>,
     open: Vec<usize>,
+    shape: Vec<u32>,
+    plans: PlanMap,
 }
 
 impl EcsWriter {
@@ -97,74 +204,100 @@ impl EcsWriter {
         out.extend_from_slice(b"{\"@timestamp\":\"");
         time::write_iso8601(ev.ts, out);
         out.push(b'"');
-        let fields = ev.fields();
-        self.order.clear();
-        self.order.extend((0..fields.len()).filter(|&i| fields[i].0 != Key::Id(known::TIMESTAMP)));
-        self.order.sort_by(|&a, &b| path_cmp(ev.key_name(fields[a].0), ev.key_name(fields[b].0)).then(a.cmp(&b)));
-
-        // `open` holds the byte offsets (in `owner`) of the dots that end each open object's path.
-        self.open.clear();
-        let mut owner: &str = "";
-        let mut prev: Option<&str> = None;
-        let mut blocker: Option<&str> = None;
-        let mut first = false;
-        for &i in &self.order {
-            let name = ev.key_name(fields[i].0);
-            if prev == Some(name) {
-                continue; // a repeated name keeps its first value, so keys stay unique
-            }
-            prev = Some(name);
-            let under = |leaf: &str| name.len() > leaf.len() && name.starts_with(leaf) && name.as_bytes()[leaf.len()] == b'.';
-            if blocker.is_some_and(|leaf| !under(leaf)) {
-                blocker = None;
-            }
-            // Objects may be opened only up to the dot before the key; under a leaf of the same
-            // prefix, only up to that leaf's parent, and the rest becomes a literal dotted key.
-            let limit = match blocker {
-                Some(leaf) => leaf.rfind('.'),
-                None => name.rfind('.'),
-            };
-            while let Some(&end) = self.open.last() {
-                let keep = limit.is_some_and(|l| end <= l) && name.as_bytes().get(end) == Some(&b'.') && name.as_bytes()[..end] == owner.as_bytes()[..end];
-                if keep {
-                    break;
-                }
-                self.open.pop();
-                out.push(b'}');
-                first = false;
-            }
-            let mut base = self.open.last().map_or(0, |&e| e + 1);
-            if let Some(limit) = limit {
-                while base <= limit {
-                    let Some(dot) = name[base..=limit].find('.') else { break };
-                    let end = base + dot;
-                    if !first {
-                        out.push(b',');
-                    }
-                    write_json_str(out, &name[base..end]);
-                    out.extend_from_slice(b":{");
-                    first = true;
-                    self.open.push(end);
-                    base = end + 1;
+        self.shape.clear();
+        for (key, _) in ev.fields() {
+            match key {
+                Key::Id(id) => self.shape.push(id.0),
+                Key::Inline(_) => {
+                    // Inline names are per event: no shape to cache.
+                    layout(ev, &mut self.order, &mut self.open, &mut Direct { ev, out });
+                    return;
                 }
             }
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            write_json_str(out, &name[base..]);
-            out.push(b':');
-            write_value(ev, ev.resolve(&fields[i].1), out);
-            owner = name;
-            if blocker.is_none() {
-                blocker = Some(name);
-            }
         }
-        for _ in self.open.drain(..) {
-            out.push(b'}');
+        if let Some(plan) = self.plans.get(self.shape.as_slice()) {
+            plan.run(ev, out);
+            return;
         }
-        out.push(b'}');
+        let mut plan = Plan::default();
+        layout(ev, &mut self.order, &mut self.open, &mut plan);
+        plan.ops.push((plan.lits.len() as u32, NO_FIELD));
+        plan.run(ev, out);
+        if self.plans.len() < MAX_PLANS {
+            self.plans.insert(self.shape.as_slice().into(), plan);
+        }
     }
+}
+
+/// Lays out the fields of `ev` as nested JSON members after `@timestamp`, closing the object.
+fn layout(ev: &Event, order: &mut Vec<usize>, open: &mut Vec<usize>, emit: &mut impl Emit) {
+    let fields = ev.fields();
+    order.clear();
+    order.extend((0..fields.len()).filter(|&i| fields[i].0 != Key::Id(known::TIMESTAMP)));
+    order.sort_by(|&a, &b| path_cmp(ev.key_name(fields[a].0), ev.key_name(fields[b].0)).then(a.cmp(&b)));
+
+    // `open` holds the byte offsets (in `owner`) of the dots that end each open object's path.
+    open.clear();
+    let mut owner: &str = "";
+    let mut prev: Option<&str> = None;
+    let mut blocker: Option<&str> = None;
+    let mut first = false;
+    for &i in order.iter() {
+        let name = ev.key_name(fields[i].0);
+        if prev == Some(name) {
+            continue; // a repeated name keeps its first value, so keys stay unique
+        }
+        prev = Some(name);
+        let under = |leaf: &str| name.len() > leaf.len() && name.starts_with(leaf) && name.as_bytes()[leaf.len()] == b'.';
+        if blocker.is_some_and(|leaf| !under(leaf)) {
+            blocker = None;
+        }
+        // Objects may be opened only up to the dot before the key; under a leaf of the same
+        // prefix, only up to that leaf's parent, and the rest becomes a literal dotted key.
+        let limit = match blocker {
+            Some(leaf) => leaf.rfind('.'),
+            None => name.rfind('.'),
+        };
+        while let Some(&end) = open.last() {
+            let keep = limit.is_some_and(|l| end <= l) && name.as_bytes().get(end) == Some(&b'.') && name.as_bytes()[..end] == owner.as_bytes()[..end];
+            if keep {
+                break;
+            }
+            open.pop();
+            emit.lit(b"}");
+            first = false;
+        }
+        let mut base = open.last().map_or(0, |&e| e + 1);
+        if let Some(limit) = limit {
+            while base <= limit {
+                let Some(dot) = name[base..=limit].find('.') else { break };
+                let end = base + dot;
+                if !first {
+                    emit.lit(b",");
+                }
+                emit.key(&name[base..end]);
+                emit.lit(b":{");
+                first = true;
+                open.push(end);
+                base = end + 1;
+            }
+        }
+        if !first {
+            emit.lit(b",");
+        }
+        first = false;
+        emit.key(&name[base..]);
+        emit.lit(b":");
+        emit.value(i);
+        owner = name;
+        if blocker.is_none() {
+            blocker = Some(name);
+        }
+    }
+    for _ in open.drain(..) {
+        emit.lit(b"}");
+    }
+    emit.lit(b"}");
 }
 
 /// Encodes one event as a JSON string (convenience for tests and small tools).
@@ -178,6 +311,7 @@ pub fn to_json_string(ev: &Event) -> String {
 mod tests {
     use super::*;
     use crate::event::field;
+    use proptest::prelude::any;
 
     #[test]
     fn nests_and_orders() {
@@ -227,5 +361,41 @@ mod tests {
         assert_eq!(parsed["a"]["e"], 3);
         assert_eq!(parsed["f"], 4);
         assert_eq!(parsed["a"]["b"]["c.x"], 5);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn strings_round_trip_through_json(text in ".*", raw in proptest::collection::vec(0u8..0x80, 0..40)) {
+            let ascii = String::from_utf8(raw).unwrap();
+            for s in [text.as_str(), ascii.as_str()] {
+                let mut out = Vec::new();
+                write_json_str(&mut out, s);
+                let back: String = serde_json::from_slice(&out).unwrap();
+                proptest::prop_assert_eq!(back, s);
+            }
+        }
+
+        #[test]
+        fn cached_plans_write_what_the_direct_layout_writes(
+            names in proptest::collection::vec("[a-c]{1,2}(\\.[a-c]{1,2}){0,2}", 1..8),
+            values in proptest::collection::vec(any::<i64>(), 8),
+        ) {
+            let mut ev = Event::at(1_000);
+            for (i, name) in names.iter().enumerate() {
+                ev.push(field::intern(name).unwrap(), Value::Int(values[i]));
+            }
+            let mut direct = Vec::new();
+            let (mut order, mut open) = (Vec::new(), Vec::new());
+            direct.extend_from_slice(b"{\"@timestamp\":\"1970-01-01T00:00:01.000Z\"");
+            layout(&ev, &mut order, &mut open, &mut Direct { ev: &ev, out: &mut direct });
+            let mut writer = EcsWriter::new();
+            let (mut first, mut second) = (Vec::new(), Vec::new());
+            writer.write_event(&ev, &mut first);
+            writer.write_event(&ev, &mut second);
+            proptest::prop_assert_eq!(&first, &direct);
+            proptest::prop_assert_eq!(&second, &direct);
+            let parsed: serde_json::Value = serde_json::from_slice(&first).unwrap();
+            proptest::prop_assert!(parsed.is_object());
+        }
     }
 }

@@ -125,6 +125,7 @@ impl Event {
     }
 
     /// Copies `s` into the arena and returns its span.
+    #[inline]
     pub fn alloc_str(&mut self, s: &str) -> Span {
         let start = self.text.len() as u32;
         self.text.push_str(s);
@@ -132,16 +133,19 @@ impl Event {
     }
 
     /// The text of a span of this event's arena.
+    #[inline]
     pub fn span_str(&self, span: Span) -> &str {
         self.text.get(span.range()).unwrap_or("")
     }
 
     /// Appends a field without checking for an existing one (parsers that emit each key once).
+    #[inline]
     pub fn push(&mut self, id: FieldId, value: Value) {
         self.fields.push((Key::Id(id), value));
     }
 
     /// Appends a string field, copying the text into the arena.
+    #[inline]
     pub fn push_str(&mut self, id: FieldId, s: &str) {
         let span = self.alloc_str(s);
         self.fields.push((Key::Id(id), Value::Str(span)));
@@ -181,6 +185,7 @@ impl Event {
     }
 
     /// Appends a list of scalar values and returns the value that refers to it.
+    #[inline]
     pub fn alloc_list(&mut self, values: &[Value]) -> Value {
         let start = self.items.len() as u32;
         self.items.extend_from_slice(values);
@@ -203,6 +208,7 @@ impl Event {
     }
 
     /// Looks a field up by id.
+    #[inline]
     pub fn get(&self, id: FieldId) -> Option<ValueRef<'_>> {
         self.fields.iter().find(|(k, _)| *k == Key::Id(id)).map(|(_, v)| self.resolve(v))
     }
@@ -216,6 +222,7 @@ impl Event {
     }
 
     /// Resolves a value of this event to a borrowed form.
+    #[inline]
     pub fn resolve<'a>(&'a self, value: &'a Value) -> ValueRef<'a> {
         match *value {
             Value::Null => ValueRef::Null,

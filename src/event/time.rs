@@ -248,12 +248,7 @@ pub fn write_iso8601(ms: i64, out: &mut Vec<u8>) {
     let (h, mi, s, milli) = (secs / 3600, (secs / 60) % 60, secs % 60, in_day % 1000);
     if (0..=9999).contains(&y) {
         let y = y as u32;
-        out.extend_from_slice(&[
-            b'0' + (y / 1000) as u8,
-            b'0' + (y / 100 % 10) as u8,
-            b'0' + (y / 10 % 10) as u8,
-            b'0' + (y % 10) as u8,
-        ]);
+        out.extend_from_slice(&[b'0' + (y / 1000) as u8, b'0' + (y / 100 % 10) as u8, b'0' + (y / 10 % 10) as u8, b'0' + (y % 10) as u8]);
     } else {
         out.extend_from_slice(format!("{y:+07}").as_bytes());
     }

@@ -47,7 +47,10 @@ impl InputSource {
                 let n = read_up_to(&mut file, &mut magic)?;
                 let head = &magic[..n];
                 if head == b"PK\x03\x04" {
-                    return Err(io::Error::new(io::ErrorKind::InvalidData, "this is a zip archive: unzip it and pass the files inside (gzip files are read directly)"));
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "this is a zip archive: unzip it and pass the files inside (gzip files are read directly)",
+                    ));
                 }
                 let file = File::open(p)?;
                 if head.starts_with(&[0x1f, 0x8b]) {

@@ -1,8 +1,8 @@
 //! Output: events encoded as ECS JSON lines on the worker that owns them, then merged in
 //! (event time, origin) order and written by one worker per process.
 
-use std::collections::BinaryHeap;
 use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -15,6 +15,8 @@ use crate::event::{Event, Origin};
 /// A sorted run of encoded events: one buffer of JSON lines plus each line's order key and end.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct EncodedChunk {
+    /// The worker that encoded it (its chunks form one sorted run).
+    pub worker: u32,
     /// Concatenated JSON lines, each ending in `\n`.
     pub data: Vec<u8>,
     /// Per line: event time, origin, and the end offset of the line in `data`.
@@ -24,7 +26,7 @@ pub struct EncodedChunk {
 impl EncodedChunk {
     /// Encodes a batch of events that is already in order.
     pub fn encode(events: &[Event], writer: &mut EcsWriter) -> Self {
-        let mut chunk = EncodedChunk { data: Vec::with_capacity(events.len() * 320), index: Vec::with_capacity(events.len()) };
+        let mut chunk = EncodedChunk { worker: 0, data: Vec::with_capacity(events.len() * 320), index: Vec::with_capacity(events.len()) };
         for ev in events {
             writer.write_event(ev, &mut chunk.data);
             chunk.data.push(b'\n');
@@ -65,64 +67,91 @@ impl OutputTarget {
     }
 }
 
-/// Merges sorted chunks from several workers and writes every line whose event time the
-/// frontier has passed, in (event time, origin) order.
+/// Merges the sorted runs of several workers and writes every line whose event time the
+/// frontier has passed, in (event time, origin) order. Each worker's chunks arrive in order and
+/// continue one another, so a worker's chunks form one sorted run.
 #[derive(Default)]
 pub struct OrderedMerger {
-    chunks: Vec<(EncodedChunk, usize, usize)>,
+    runs: Vec<VecDeque<Cursor>>,
+}
+
+struct Cursor {
+    chunk: EncodedChunk,
+    pos: usize,
+    start: usize,
+}
+
+impl Cursor {
+    fn head(&self) -> Option<(i64, Origin)> {
+        self.chunk.index.get(self.pos).map(|(ts, origin, _)| (*ts, *origin))
+    }
+}
+
+fn run_head(run: &VecDeque<Cursor>) -> Option<(i64, Origin)> {
+    run.front().and_then(Cursor::head)
 }
 
 impl OrderedMerger {
-    /// Adds a sorted chunk.
-    pub fn push(&mut self, chunk: EncodedChunk) {
-        if !chunk.index.is_empty() {
-            self.chunks.push((chunk, 0, 0));
+    /// Adds a sorted chunk from worker `worker`.
+    pub fn push(&mut self, worker: usize, chunk: EncodedChunk) {
+        if chunk.index.is_empty() {
+            return;
         }
+        if self.runs.len() <= worker {
+            self.runs.resize_with(worker + 1, VecDeque::new);
+        }
+        self.runs[worker].push_back(Cursor { chunk, pos: 0, start: 0 });
     }
 
     /// Lines waiting.
     pub fn pending(&self) -> usize {
-        self.chunks.iter().map(|(c, pos, _)| c.index.len() - pos).sum()
+        self.runs.iter().flatten().map(|c| c.chunk.index.len() - c.pos).sum()
     }
 
     /// Writes all lines with `ready(ts)` true, in order; returns how many were written.
     pub fn drain_ready(&mut self, ready: impl Fn(i64) -> bool, out: &mut dyn Write) -> io::Result<u64> {
         let mut written = 0u64;
-        if self.chunks.len() == 1 {
-            // One sorted run: write its ready prefix in one go.
-            let (chunk, pos, start) = &mut self.chunks[0];
-            let upto = *pos + chunk.index[*pos..].partition_point(|(ts, _, _)| ready(*ts));
-            if upto > *pos {
-                let end = chunk.index[upto - 1].2 as usize;
-                out.write_all(&chunk.data[*start..end])?;
-                written = (upto - *pos) as u64;
-                *pos = upto;
-                *start = end;
-            }
-        } else {
-            let mut heap = BinaryHeap::new();
-            for (i, (chunk, pos, _)) in self.chunks.iter().enumerate() {
-                if let Some((ts, origin, _)) = chunk.index.get(*pos) {
-                    if ready(*ts) {
-                        heap.push(Reverse(((*ts, *origin), i)));
-                    }
+        let live: Vec<usize> = (0..self.runs.len()).filter(|&w| !self.runs[w].is_empty()).collect();
+        if live.len() == 1 {
+            // One sorted run: write ready prefixes chunk by chunk.
+            let run = &mut self.runs[live[0]];
+            while let Some(cur) = run.front_mut() {
+                let upto = cur.pos + cur.chunk.index[cur.pos..].partition_point(|(ts, _, _)| ready(*ts));
+                if upto > cur.pos {
+                    let end = cur.chunk.index[upto - 1].2 as usize;
+                    out.write_all(&cur.chunk.data[cur.start..end])?;
+                    written += (upto - cur.pos) as u64;
+                    cur.pos = upto;
+                    cur.start = end;
                 }
-            }
-            while let Some(Reverse((_, i))) = heap.pop() {
-                let (chunk, pos, start) = &mut self.chunks[i];
-                let end = chunk.index[*pos].2 as usize;
-                out.write_all(&chunk.data[*start..end])?;
-                written += 1;
-                *pos += 1;
-                *start = end;
-                if let Some((ts, origin, _)) = chunk.index.get(*pos) {
-                    if ready(*ts) {
-                        heap.push(Reverse(((*ts, *origin), i)));
-                    }
+                if cur.pos < cur.chunk.index.len() {
+                    break;
                 }
+                run.pop_front();
+            }
+            return Ok(written);
+        }
+        let mut heap = BinaryHeap::new();
+        for &w in &live {
+            if let Some(key) = run_head(&self.runs[w]).filter(|(ts, _)| ready(*ts)) {
+                heap.push(Reverse((key, w)));
             }
         }
-        self.chunks.retain(|(c, pos, _)| *pos < c.index.len());
+        while let Some(Reverse((_, w))) = heap.pop() {
+            let run = &mut self.runs[w];
+            let Some(cur) = run.front_mut() else { continue };
+            let end = cur.chunk.index[cur.pos].2 as usize;
+            out.write_all(&cur.chunk.data[cur.start..end])?;
+            written += 1;
+            cur.pos += 1;
+            cur.start = end;
+            if cur.pos == cur.chunk.index.len() {
+                run.pop_front();
+            }
+            if let Some(key) = run_head(run).filter(|(ts, _)| ready(*ts)) {
+                heap.push(Reverse((key, w)));
+            }
+        }
         Ok(written)
     }
 }
@@ -141,8 +170,9 @@ mod tests {
     fn merges_runs_in_order_and_keeps_the_rest() {
         let mut w = EcsWriter::new();
         let mut m = OrderedMerger::default();
-        m.push(EncodedChunk::encode(&[ev(1, 0), ev(4, 0), ev(9, 0)], &mut w));
-        m.push(EncodedChunk::encode(&[ev(2, 1), ev(4, 1)], &mut w));
+        m.push(0, EncodedChunk::encode(&[ev(1, 0), ev(4, 0)], &mut w));
+        m.push(0, EncodedChunk::encode(&[ev(9, 0)], &mut w));
+        m.push(1, EncodedChunk::encode(&[ev(2, 1), ev(4, 1)], &mut w));
         let mut out = Vec::new();
         assert_eq!(m.drain_ready(|ts| ts < 5, &mut out).unwrap(), 4);
         let text = String::from_utf8(out).unwrap();

@@ -22,6 +22,13 @@ pub fn vigil(args: &[&str]) -> Output {
     out
 }
 
+/// Runs vigil in `dir` and requires success (relative input names keep outputs portable).
+pub fn vigil_ok_in(dir: &Path, args: &[&str]) -> Output {
+    let out = Command::new(vigil_bin()).args(args).current_dir(dir).stdin(Stdio::null()).output().expect("start vigil");
+    assert!(out.status.success(), "vigil {args:?} failed ({:?}):\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    out
+}
+
 /// Runs vigil and requires success.
 pub fn vigil_ok(args: &[&str]) -> Output {
     let out = vigil(args);
