@@ -47,10 +47,7 @@ impl InputSource {
                 let n = read_up_to(&mut file, &mut magic)?;
                 let head = &magic[..n];
                 if head == b"PK\x03\x04" {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "this is a zip archive: unzip it and pass the files inside (gzip files are read directly)",
-                    ));
+                    return open_zip(p);
                 }
                 let file = File::open(p)?;
                 if head.starts_with(&[0x1f, 0x8b]) {
@@ -77,6 +74,78 @@ impl InputSource {
         let n = read_up_to(&mut reader, &mut buf)?;
         buf.truncate(n);
         Ok(buf)
+    }
+}
+
+/// Reads the files of a zip archive one after another, as one stream of lines. A thread inflates
+/// while the worker parses; the channel's bound keeps memory to a few buffers.
+fn open_zip(path: &std::path::Path) -> io::Result<Box<dyn Read + Send>> {
+    let to_io = |e: zip::result::ZipError| io::Error::new(io::ErrorKind::InvalidData, format!("zip archive: {e}"));
+    let mut archive = zip::ZipArchive::new(File::open(path)?).map_err(to_io)?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(4);
+    std::thread::Builder::new().name("vigil-unzip".into()).spawn(move || {
+        for i in 0..archive.len() {
+            let mut entry = match archive.by_index(i) {
+                Ok(e) => e,
+                Err(e) => {
+                    let _ = tx.send(Err(to_io(e)));
+                    return;
+                }
+            };
+            if entry.is_dir() {
+                continue;
+            }
+            let mut last = b'\n';
+            loop {
+                let mut buf = vec![0u8; 256 * 1024];
+                match entry.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        last = buf[n - 1];
+                        if tx.send(Ok(buf)).is_err() {
+                            return; // the reader is gone
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                }
+            }
+            // Keep the last line of one file from running into the first line of the next.
+            if last != b'\n' && tx.send(Ok(b"\n".to_vec())).is_err() {
+                return;
+            }
+        }
+    })?;
+    Ok(Box::new(ChannelReader { rx, buf: Vec::new(), pos: 0 }))
+}
+
+/// A `Read` over byte buffers arriving on a channel.
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.buf.len() {
+            match self.rx.recv() {
+                Ok(Ok(next)) => {
+                    self.buf = next;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0), // the inflating thread finished
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
 }
 
@@ -247,12 +316,27 @@ mod tests {
     }
 
     #[test]
-    fn zip_is_refused_with_advice() {
+    fn zip_members_are_read_in_order_and_broken_zips_fail_cleanly() {
+        use std::io::Write;
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.zip");
+        let mut w = zip::ZipWriter::new(File::create(&p).unwrap());
+        let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        w.start_file("one.json", opts).unwrap();
+        w.write_all(b"{\"a\":1}\n{\"a\":2}").unwrap();
+        w.start_file("two.json", opts).unwrap();
+        w.write_all(b"{\"a\":3}\n").unwrap();
+        w.finish().unwrap();
+        let mut r = LineReader::new(InputSource::Path(p.clone()).open().unwrap());
+        let mut lines = Vec::new();
+        while let Some(Record::Line(l)) = r.next_record().unwrap() {
+            lines.push(String::from_utf8(l.to_vec()).unwrap());
+        }
+        assert_eq!(lines, ["{\"a\":1}", "{\"a\":2}", "{\"a\":3}"]);
+
         std::fs::write(&p, b"PK\x03\x04rest").unwrap();
         let err = InputSource::Path(p).open().err().unwrap();
-        assert!(err.to_string().contains("unzip"));
+        assert!(err.to_string().contains("zip"), "{err}");
     }
 
     #[test]
