@@ -26,7 +26,7 @@ for fmt in $FORMATS; do
   base=""
   for w in $WORKERS; do
     log="$DIR/run-$fmt-$w.log"
-    /usr/bin/time -f 'peak_kb %M' $V normalize --workers "$w" --lateness 1h --out /dev/null "${files[@]}" 2> "$log"
+    /usr/bin/time -f 'peak_kb %M' $V normalize --workers "$w" --out /dev/null "${files[@]}" 2> "$log"
     line=$(grep -m1 -- '-> ' "$log")
     events=$(sed -E 's/.*-> ([0-9]+) events.*/\1/' <<<"$line")
     rate=$(sed -E 's/.*\(([0-9]+) events\/s.*/\1/' <<<"$line")

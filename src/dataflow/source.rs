@@ -1,6 +1,8 @@
 //! The file source: each worker reads the inputs (partitions) assigned to it, parses them, judges
 //! lateness per partition, and sends events at its watermark. No exchange happens here.
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,6 +10,7 @@ use std::time::{Duration, Instant};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::{Scope, Stream};
 
@@ -17,6 +20,22 @@ use crate::io::dead_letter::DeadLetter;
 use crate::io::input::{InputSpec, LineReader, Record};
 use crate::metrics::RunStats;
 use crate::parse::{new_parser, ErrorKind, Outcome, ParseOptions, RecordParser};
+
+/// Flow control: a worker whose events pile up downstream stops reading while it is ahead of the
+/// rest of the cluster, so memory stays bounded when one worker (or a sink) is slower. The worker
+/// that holds the frontier back is never ahead of it, so it never waits, and progress continues.
+#[derive(Clone)]
+pub struct Backpressure {
+    /// Probe on the stream whose progress the source must not outrun.
+    pub probe: ProbeHandle<u64>,
+    /// Events waiting downstream on this worker (maintained by the keyed operator).
+    pub pending: Rc<Cell<usize>>,
+    /// Waiting events above which a worker that is ahead pauses reading.
+    pub max_pending: usize,
+}
+
+/// Default bound on waiting events per worker before a worker that is ahead pauses.
+pub const MAX_PENDING_EVENTS: usize = 100_000;
 
 /// What every worker's source needs to know.
 #[derive(Clone)]
@@ -54,7 +73,11 @@ const TURN_RECORDS: usize = 1024;
 const ACTIVATION_BUDGET: Duration = Duration::from_millis(5);
 
 /// Builds the source. Returns the on-time events and the dead letters (unparsable and late).
-pub fn file_source<'s>(scope: Scope<'s, u64>, cfg: SourceConfig) -> (Stream<'s, u64, Vec<Event>>, Stream<'s, u64, Vec<DeadLetter>>) {
+pub fn file_source<'s>(
+    scope: Scope<'s, u64>,
+    cfg: SourceConfig,
+    backpressure: Option<Backpressure>,
+) -> (Stream<'s, u64, Vec<Event>>, Stream<'s, u64, Vec<DeadLetter>>) {
     let mut builder = OperatorBuilder::new("FileSource".to_owned(), scope);
     let info = builder.operator_info();
     let activator = scope.activator_for(info.address);
@@ -87,8 +110,18 @@ pub fn file_source<'s>(scope: Scope<'s, u64>, cfg: SourceConfig) -> (Stream<'s, 
         let mut batch: Vec<Event> = Vec::with_capacity(TURN_RECORDS * 2);
         let mut dead_batch: Vec<DeadLetter> = Vec::new();
 
+        let mut last_time = 0u64;
         move |_frontiers| {
             let Some(cap) = event_cap.as_ref() else { return };
+            if let Some(bp) = backpressure.as_ref() {
+                // "Ahead" means downstream has not yet caught up with where this source stood
+                // one activation ago; a lone worker is never ahead for long.
+                if bp.pending.get() > bp.max_pending && bp.probe.less_than(&last_time) {
+                    activator.activate_after(Duration::from_millis(1));
+                    return;
+                }
+            }
+            last_time = *cap.time();
             let started = Instant::now();
             let cancelled = cancel.load(Relaxed);
             'turns: loop {
