@@ -10,9 +10,10 @@ use anyhow::{bail, Context};
 use vigil::event::time;
 use vigil::io::generator::{write_all, write_split, GenFormat, GeneratorConfig, DEFAULT_START_MS};
 
-/// Write realistic mixed security traffic: sshd/auth syslog, Apache access logs, Zeek conn
-/// records and Windows Security/Sysmon JSON, with many users, hosts and addresses of skewed
-/// popularity. The same options always produce the same bytes, so benchmarks and demos need no
+/// Write synthetic security traffic, the same bytes for the same options.
+///
+/// sshd/auth syslog, Apache access logs, Zeek conn records and Windows Security/Sysmon JSON,
+/// with many users, hosts and addresses of skewed popularity, so benchmarks and demos need no
 /// external data.
 ///
 /// Examples:

@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand};
 /// cluster.
 ///
 /// Start here:
-///   vigil generate --events 100000 | vigil normalize --format syslog -
+///   vigil generate --events 100000 | vigil normalize --year 2024 -
 ///   vigil normalize /var/log/auth.log access.log conn.log > events.json
 #[derive(Debug, Parser)]
 #[command(name = "vigil", version, about, long_about, verbatim_doc_comment)]
