@@ -19,7 +19,24 @@ use timely::dataflow::Stream;
 
 use super::watermark::to_timely;
 use crate::event::entity::EntityKey;
-use crate::event::Event;
+use crate::event::{Event, Origin};
+
+/// A record with an event time and a total, deterministic order (event time, then origin).
+pub trait Timed {
+    /// Event time in ms since the epoch.
+    fn ts(&self) -> i64;
+    /// The order key: event time, then where the record came from.
+    fn order_key(&self) -> (i64, Origin);
+}
+
+impl Timed for Event {
+    fn ts(&self) -> i64 {
+        self.ts
+    }
+    fn order_key(&self) -> (i64, Origin) {
+        Event::order_key(self)
+    }
+}
 
 /// Events per released batch: large enough to amortize, small enough to reuse memory.
 const RELEASE_BATCH: usize = 1024;
@@ -27,18 +44,23 @@ const RELEASE_BATCH: usize = 1024;
 /// Width of a waiting bucket in milliseconds of event time.
 const BUCKET_MS: i64 = 1_000;
 
-/// Events waiting for the frontier, bucketed by event time.
-#[derive(Default)]
-pub struct Pending {
-    buckets: BTreeMap<i64, Vec<Event>>,
+/// Records waiting for the frontier, bucketed by event time.
+pub struct Pending<T> {
+    buckets: BTreeMap<i64, Vec<T>>,
     len: usize,
 }
 
-impl Pending {
-    /// Adds events in any order.
-    pub fn extend(&mut self, events: impl IntoIterator<Item = Event>) {
-        for ev in events {
-            self.buckets.entry(ev.ts.div_euclid(BUCKET_MS)).or_default().push(ev);
+impl<T> Default for Pending<T> {
+    fn default() -> Self {
+        Pending { buckets: BTreeMap::new(), len: 0 }
+    }
+}
+
+impl<T: Timed> Pending<T> {
+    /// Adds records in any order.
+    pub fn extend(&mut self, records: impl IntoIterator<Item = T>) {
+        for rec in records {
+            self.buckets.entry(rec.ts().div_euclid(BUCKET_MS)).or_default().push(rec);
             self.len += 1;
         }
     }
@@ -55,18 +77,18 @@ impl Pending {
 
     /// Removes, in order, every event the frontier `bound` has passed (all when `None`), and
     /// hands them to `out` in batches.
-    pub fn release(&mut self, bound: Option<u64>, mut out: impl FnMut(&mut Vec<Event>)) {
+    pub fn release(&mut self, bound: Option<u64>, mut out: impl FnMut(&mut Vec<T>)) {
         let ready = |ts: i64| bound.is_none_or(|f| to_timely(ts) < f);
-        let mut batch: Vec<Event> = Vec::new();
+        let mut batch: Vec<T> = Vec::new();
         while let Some(mut entry) = self.buckets.first_entry() {
             let last_ts = (*entry.key() + 1) * BUCKET_MS - 1;
             let bucket = entry.get_mut();
-            if !ready(bucket.iter().map(|e| e.ts).min().unwrap_or(last_ts)) {
+            if !ready(bucket.iter().map(Timed::ts).min().unwrap_or(last_ts)) {
                 break;
             }
             // Stable and run-adaptive: arrivals are mostly in order already.
-            bucket.sort_by_key(Event::order_key);
-            let cut = if ready(last_ts) { bucket.len() } else { bucket.partition_point(|ev| ready(ev.ts)) };
+            bucket.sort_by_key(Timed::order_key);
+            let cut = if ready(last_ts) { bucket.len() } else { bucket.partition_point(|rec| ready(rec.ts())) };
             let whole = cut == bucket.len();
             let mut drained = bucket.drain(..cut);
             loop {
@@ -100,9 +122,20 @@ pub fn in_event_time_order<'s>(events: Stream<'s, u64, Vec<Event>>, key: EntityK
 /// As [`in_event_time_order`], publishing the number of waiting events in `gauge` (for flow
 /// control at the source).
 pub fn in_event_time_order_gauged<'s>(events: Stream<'s, u64, Vec<Event>>, key: EntityKey, gauge: Rc<Cell<usize>>) -> Stream<'s, u64, Vec<Event>> {
-    let pact = Exchange::new(move |ev: &Event| key.hash(ev));
-    events.unary_frontier(pact, "InEventTimeOrder", |_cap, _info| {
-        let mut pending = Pending::default();
+    in_order_by(events, move |ev: &Event| key.hash(ev), gauge)
+}
+
+/// The general form: any timed record, routed to the worker `route(record) % peers`, released
+/// in order once the frontier passes it. Correlation operators route small projections of
+/// events this way, so only what a rule needs crosses workers.
+pub fn in_order_by<'s, T, R>(records: Stream<'s, u64, Vec<T>>, route: R, gauge: Rc<Cell<usize>>) -> Stream<'s, u64, Vec<T>>
+where
+    T: Timed + timely::ExchangeData,
+    R: Fn(&T) -> u64 + 'static,
+{
+    let pact = Exchange::new(move |rec: &T| route(rec));
+    records.unary_frontier(pact, "InEventTimeOrder", |_cap, _info| {
+        let mut pending: Pending<T> = Pending::default();
         let mut held: Option<Capability<u64>> = None;
         let mut released_to: Option<u64> = None;
         move |(input, frontier), output| {

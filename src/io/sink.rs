@@ -36,6 +36,42 @@ impl EncodedChunk {
     }
 }
 
+/// One event already encoded as an ECS JSON line, with what ordering and routing need. Encoding
+/// happens on the worker that parsed the event, so only these compact records cross workers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EncodedEvent {
+    /// Event time.
+    pub ts: i64,
+    /// Where the record came from.
+    pub origin: Origin,
+    /// Routing hash of the event's entity.
+    pub route: u64,
+    /// The JSON line, newline included.
+    pub json: Box<[u8]>,
+}
+
+impl crate::dataflow::order::Timed for EncodedEvent {
+    fn ts(&self) -> i64 {
+        self.ts
+    }
+    fn order_key(&self) -> (i64, Origin) {
+        (self.ts, self.origin)
+    }
+}
+
+impl EncodedChunk {
+    /// Concatenates encoded events that are already in order.
+    pub fn from_encoded(events: &[EncodedEvent], worker: u32) -> Self {
+        let bytes = events.iter().map(|e| e.json.len()).sum();
+        let mut chunk = EncodedChunk { worker, data: Vec::with_capacity(bytes), index: Vec::with_capacity(events.len()) };
+        for e in events {
+            chunk.data.extend_from_slice(&e.json);
+            chunk.index.push((e.ts, e.origin, chunk.data.len() as u32));
+        }
+        chunk
+    }
+}
+
 /// Where a process writes its output.
 #[derive(Clone, Debug)]
 pub enum OutputTarget {
