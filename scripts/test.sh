@@ -29,6 +29,16 @@ log="$CARGO_TARGET_DIR/test-output.log"
 set +e
 cargo test --locked --all-targets 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+
+# The public datasets live beside the repository (../shared/data), not in it: when they are
+# there, every one of them must normalize completely.
+step "public datasets"
+if [ -d ../shared/data ]; then
+  cargo test --locked --test shared_data -- --ignored --nocapture 2>&1 | tee -a "$log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+else
+  echo "../shared/data is not here: the public-dataset check (tests/shared_data.rs) did not run"
+fi
 set -e
 
 # cargo prints one "test result:" line per test binary; add them up into one closing line.
