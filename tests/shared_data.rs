@@ -52,7 +52,12 @@ fn every_public_dataset_normalizes_completely() {
 
     // The week of Cowrie logs: 11,907 events, in order across the seven files.
     let mut args: Vec<String> = vec!["normalize".into(), "--out".into(), "/dev/null".into()];
-    let mut days: Vec<PathBuf> = std::fs::read_dir(root.join("cowrie-honeypot-2018-05")).unwrap().flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().contains("cowrie.json")).collect();
+    let mut days: Vec<PathBuf> = std::fs::read_dir(root.join("cowrie-honeypot-2018-05"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().contains("cowrie.json"))
+        .collect();
     days.sort();
     args.extend(days.iter().map(|p| p.to_string_lossy().into_owned()));
     let out = vigil_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());

@@ -20,8 +20,8 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 // Named for what it is used as; PCG rather than `rand`'s SmallRng, which differs by platform.
-use rand_pcg::Pcg64Mcg as SmallRng;
 use rand::{Rng, RngCore, SeedableRng};
+use rand_pcg::Pcg64Mcg as SmallRng;
 
 use crate::event::time;
 use crate::parse::Format;
