@@ -6,8 +6,10 @@
 //! sinks write them out.
 
 pub mod cluster;
+pub mod correlate;
 pub mod dataflow;
 pub mod event;
 pub mod io;
 pub mod metrics;
 pub mod parse;
+pub mod rules;

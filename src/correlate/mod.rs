@@ -1,0 +1,568 @@
+//! Per-key state machines for Sigma correlation rules (spec v2.1), independent of YAML and of
+//! timely: the keyed operator hands each key's events in event-time order, calls
+//! [`Correlator::observe`] for each, and [`Correlator::advance`] whenever its input frontier (the
+//! watermark) moves.
+//!
+//! | kind (Sigma type) | module | value of a window |
+//! | --- | --- | --- |
+//! | `event_count` | [`threshold`] | number of events |
+//! | `value_count` | [`distinct`] | number of distinct values of a field |
+//! | `temporal` | [`temporal`] | number of distinct referenced rules seen |
+//! | `temporal_ordered` | [`ordered`] | all referenced rules seen in the given order |
+//! | `value_sum`, `value_avg`, `value_percentile` | [`aggregate`] | sum, mean, percentile of a numeric field |
+//!
+//! # Time and windows
+//!
+//! Times are milliseconds since the Unix epoch (`i64`), `span` is the rule's `timespan` in ms.
+//! A watermark `w` passed to `advance(w)` promises that every later `observe` has `ts >= w`;
+//! an event older than the watermark, or older than the previous event of its own key, breaks
+//! the caller's contract: it is not used, and is counted in [`Stats::rejected`].
+//!
+//! Equal timestamps are ordered by arrival: the caller guarantees a deterministic arrival order
+//! (vigil's in-order operator sorts by (event time, partition, record)), and "before" below
+//! always means "arrived before".
+//!
+//! Each correlator runs in one of two modes, chosen from the kind and the condition:
+//!
+//! * **Early (sliding windows).** Used when the window's value can only grow as events are added
+//!   (`event_count`, `value_count`, `temporal`) and the condition has only lower bounds (`gt`,
+//!   `gte`, or both), so a condition once true stays true. The window of an event `e` at time `t`
+//!   holds the events that arrived up to and including `e`, since the last alert of the key,
+//!   with a time in `[t - span, t]`: **both bounds inclusive**, so two events exactly `span` ms
+//!   apart are in one window and `span + 1` ms apart are not. The condition is checked at every
+//!   event, and the alert is emitted by that `observe` call, as soon as it becomes true.
+//!   `window_start_ms = t - span`, `window_end_ms = t`.
+//!   **Restart:** after an alert the key's state is cleared: the events up to and including the
+//!   one that fired are consumed, and the next alert needs a fresh set of events arriving after
+//!   it. A burst of 100 events under `gte: 10` therefore gives 10 alerts over disjoint sets of
+//!   events, never one alert per event (cool-downs that merge them are a later suppression
+//!   extension). `temporal_ordered` always runs in this mode (it fires when the sequence
+//!   completes; see [`ordered`]).
+//! * **At close (anchored windows).** Used for every other condition (`lt`, `lte`, `eq`, `neq`,
+//!   ranges with an upper bound) and always for `value_sum`, `value_avg` and `value_percentile`,
+//!   whose value can go up and down as events are added. The first event of a key (at `t0`)
+//!   opens a window `[t0, t0 + span]` (inclusive bounds again); every event of the key with a
+//!   time in that range falls in it. The window closes, and its value is checked once, when it
+//!   is known to be complete: at the first event of the key later than `t0 + span` (in that
+//!   `observe`, which then opens the next window with that event), or at the first
+//!   `advance(w)` with `w > t0 + span`, whichever comes first. Windows of one key never
+//!   overlap, so there is nothing to restart. A window exists only where there are events: an
+//!   empty window never alerts, so `lt: 5` means 1 to 4 events. Anchoring (rather than one
+//!   sliding window per event) gives each event exactly one window and one decision per window:
+//!   a sliding `lt: 5` would hold at almost every event of a quiet key.
+//!
+//! The alert set is a function of each key's own event sequence only (not of the watermark
+//! schedule, nor of how keys interleave), as long as no key is evicted (below). Alerts emitted by
+//! one `advance` call are sorted by (`window_end_ms`, group key); alerts emitted by `observe`
+//! come out at that event.
+//!
+//! # Group keys
+//!
+//! The caller builds the group key from the rule's `group-by` fields (and aliases). Events that
+//! lack one of the group-by fields must not be passed in at all: they are not counted.
+//!
+//! # Memory
+//!
+//! A key's whole state is freed by the first `advance(w)` after which no future event can share
+//! a window with its events (early mode: `w > last event + span`, for `temporal_ordered`
+//! `w > latest partial match start + span`; at close: `w > window end`, after the window was
+//! checked). Inside a live key, events that left the window are dropped at
+//! the key's next event. Each correlator also has a hard cap on live keys: a new key beyond the
+//! cap evicts the key whose deadline (the time above) comes first, which in early mode is exactly
+//! the least recently seen key; the evicted key's partial window is dropped without an alert and
+//! counted in [`Stats::evictions`]. [`Correlator::state_bytes`] estimates the memory held: a
+//! fixed cost per key (hash-map entry, index entry; see each kind's docs for the figure) plus
+//! the heap the state owns; heap owned by the key or evidence values themselves (a `String`
+//! key, say) is not included. For a 16-byte key (an IP address) and 8-byte evidence the fixed
+//! cost is 213 bytes (`event_count`), 250 (`value_count`), 195 (`temporal`), 122
+//! (`temporal_ordered`) and 213 (aggregates) on 64-bit targets (test `fixed_bytes_per_key`);
+//! the held events, values and evidence come on top and are bounded as each kind says.
+//!
+//! # Inputs
+//!
+//! `event_count` takes `()`, `value_count` the field's value (any `Hash + Eq + Clone`),
+//! `temporal` and `temporal_ordered` a bit mask of the referenced rules the event matched, the
+//! aggregates the field's value as `f64`.
+//!
+//! # Evidence
+//!
+//! Alerts carry at most `evidence_cap` of the caller's evidence values (an event reference, say)
+//! and [`Alert::omitted`] counts the rest; which ones are kept is said by each kind.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::Hash;
+use std::mem::size_of;
+
+pub mod aggregate;
+pub mod distinct;
+pub mod ordered;
+pub mod temporal;
+pub mod threshold;
+
+/// Errors in a correlator's parameters.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ParamError {
+    /// The condition has no operator.
+    #[error("the condition has no operator (gt, gte, lt, lte, eq, neq)")]
+    EmptyCondition,
+    /// An operand is NaN or infinite.
+    #[error("condition operand {0} is not a finite number")]
+    NotFinite(f64),
+    /// The timespan is negative.
+    #[error("timespan must not be negative, got {0} ms")]
+    NegativeSpan(i64),
+    /// A limit (key cap, value limit, rule count) is out of range.
+    #[error("{0}")]
+    Limit(String),
+}
+
+/// A Sigma correlation condition: the conjunction of every operator present
+/// (`gt: 100, lte: 200` is the range 101..=200). Operands are numbers (`value_avg` allows floats;
+/// counts compare exactly up to 2^53).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Condition {
+    /// Greater than.
+    pub gt: Option<f64>,
+    /// Greater than or equal.
+    pub gte: Option<f64>,
+    /// Less than.
+    pub lt: Option<f64>,
+    /// Less than or equal.
+    pub lte: Option<f64>,
+    /// Equal.
+    pub eq: Option<f64>,
+    /// Not equal.
+    pub neq: Option<f64>,
+}
+
+impl Condition {
+    /// `value > x`.
+    pub fn gt(x: f64) -> Self {
+        Condition { gt: Some(x), ..Default::default() }
+    }
+    /// `value >= x`.
+    pub fn gte(x: f64) -> Self {
+        Condition { gte: Some(x), ..Default::default() }
+    }
+    /// `value < x`.
+    pub fn lt(x: f64) -> Self {
+        Condition { lt: Some(x), ..Default::default() }
+    }
+    /// `value <= x`.
+    pub fn lte(x: f64) -> Self {
+        Condition { lte: Some(x), ..Default::default() }
+    }
+    /// `value == x`.
+    pub fn eq(x: f64) -> Self {
+        Condition { eq: Some(x), ..Default::default() }
+    }
+    /// `value != x`.
+    pub fn neq(x: f64) -> Self {
+        Condition { neq: Some(x), ..Default::default() }
+    }
+
+    fn operands(&self) -> impl Iterator<Item = f64> {
+        [self.gt, self.gte, self.lt, self.lte, self.eq, self.neq].into_iter().flatten()
+    }
+
+    /// Checks that there is at least one operator and every operand is finite.
+    pub fn validate(&self) -> Result<(), ParamError> {
+        if self.operands().next().is_none() {
+            return Err(ParamError::EmptyCondition);
+        }
+        match self.operands().find(|x| !x.is_finite()) {
+            Some(x) => Err(ParamError::NotFinite(x)),
+            None => Ok(()),
+        }
+    }
+
+    /// True when every operator present holds for `v`.
+    pub fn matches(&self, v: f64) -> bool {
+        self.gt.is_none_or(|x| v > x)
+            && self.gte.is_none_or(|x| v >= x)
+            && self.lt.is_none_or(|x| v < x)
+            && self.lte.is_none_or(|x| v <= x)
+            && self.eq.is_none_or(|x| v == x)
+            && self.neq.is_none_or(|x| v != x)
+    }
+
+    /// True when only `gt`/`gte` are present: for a value that only grows, the condition once
+    /// true stays true, so it can be decided early.
+    pub fn lower_bounds_only(&self) -> bool {
+        (self.gt.is_some() || self.gte.is_some()) && self.lt.is_none() && self.lte.is_none() && self.eq.is_none() && self.neq.is_none()
+    }
+
+    /// The largest operand (0 when there is none).
+    pub fn max_operand(&self) -> f64 {
+        self.operands().fold(0.0, f64::max)
+    }
+}
+
+/// When a correlator decides (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Sliding windows, checked at every event, state cleared after an alert.
+    Early,
+    /// Windows anchored at their first event, checked once when they close.
+    AtClose,
+}
+
+/// One correlation hit for one group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alert<K, E> {
+    /// The group key (built from the rule's group-by fields).
+    pub group: K,
+    /// Window start, inclusive (ms).
+    pub window_start_ms: i64,
+    /// Window end, inclusive (ms).
+    pub window_end_ms: i64,
+    /// The window's value: count, distinct count, rules seen, sum, mean or percentile.
+    pub value: f64,
+    /// Time of the first event that counted in the alert.
+    pub first_event_ts: i64,
+    /// Time of the last event that counted in the alert.
+    pub last_event_ts: i64,
+    /// At most `evidence_cap` evidence values, oldest first.
+    pub evidence: Vec<E>,
+    /// How many contributing events (or values) are not in `evidence`.
+    pub omitted: u64,
+}
+
+/// Counters for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Live keys.
+    pub keys: usize,
+    /// Estimated bytes of state.
+    pub state_bytes: usize,
+    /// Keys evicted by the key cap.
+    pub evictions: u64,
+    /// Events rejected because they broke the time order contract (or a value was unusable).
+    pub rejected: u64,
+}
+
+/// A per-key correlation state machine over an in-order stream.
+pub trait Correlator {
+    /// The group key.
+    type Key: Ord + Hash + Clone;
+    /// What the correlation looks at for each event (nothing, a value, a rule index...).
+    type Input;
+    /// What an alert carries to point at its events.
+    type Evidence: Clone;
+
+    /// One event of group `key` at `ts_ms`; alerts decided at this event are pushed to `out`.
+    fn observe(&mut self, key: &Self::Key, ts_ms: i64, input: Self::Input, evidence: Self::Evidence, out: &mut Vec<Alert<Self::Key, Self::Evidence>>);
+
+    /// The watermark moved to `watermark_ms` (no later event is older): closes windows that
+    /// need it, pushes their alerts to `out` in (window end, key) order, and frees state no
+    /// future event can use. A watermark lower than an earlier one changes nothing.
+    fn advance(&mut self, watermark_ms: i64, out: &mut Vec<Alert<Self::Key, Self::Evidence>>);
+
+    /// Counters.
+    fn stats(&self) -> Stats;
+
+    /// Live keys.
+    fn keys(&self) -> usize {
+        self.stats().keys
+    }
+
+    /// Estimated bytes of state.
+    fn state_bytes(&self) -> usize {
+        self.stats().state_bytes
+    }
+}
+
+/// Heap bytes a per-key state owns (not counting its inline size).
+pub(crate) trait HeapBytes {
+    fn heap_bytes(&self) -> usize;
+}
+
+struct Slot<S> {
+    state: S,
+    last_ts: i64,
+    deadline: i64,
+    seq: u64,
+}
+
+/// The key table every kind shares: states by key, an index by (deadline, update sequence) for
+/// expiry and eviction, the key cap and the counters.
+pub(crate) struct Table<K, S> {
+    map: HashMap<K, Slot<S>>,
+    index: BTreeMap<(i64, u64), K>,
+    cap: usize,
+    seq: u64,
+    heap: usize,
+    watermark: i64,
+    evictions: u64,
+    rejected: u64,
+}
+
+impl<K: Ord + Hash + Clone, S: HeapBytes> Table<K, S> {
+    pub(crate) fn new(cap: usize) -> Result<Self, ParamError> {
+        if cap == 0 {
+            return Err(ParamError::Limit("the key cap must be at least 1".into()));
+        }
+        Ok(Table { map: HashMap::new(), index: BTreeMap::new(), cap, seq: 0, heap: 0, watermark: i64::MIN, evictions: 0, rejected: 0 })
+    }
+
+    /// Estimated fixed bytes per live key: the hash-map entry at its 7/8 load factor plus a
+    /// control byte, and the B-tree index entry with node overhead taken as one half more.
+    pub(crate) fn bytes_per_key() -> usize {
+        (size_of::<(K, Slot<S>)>() + 1) * 8 / 7 + size_of::<((i64, u64), K)>() * 3 / 2
+    }
+
+    pub(crate) fn reject(&mut self) {
+        self.rejected += 1;
+    }
+
+    /// Applies `f` to the state of `key` (made by `make` if absent) for an event at `ts`. `f`
+    /// returns the key's new deadline, or `None` when the key has no state left. Returns false,
+    /// without calling anything, when the event breaks the time order.
+    pub(crate) fn update(&mut self, key: &K, ts: i64, make: impl FnOnce() -> S, f: impl FnOnce(&mut S) -> Option<i64>) -> bool {
+        if ts < self.watermark {
+            self.rejected += 1;
+            return false;
+        }
+        if let Some(slot) = self.map.get_mut(key) {
+            if ts < slot.last_ts {
+                self.rejected += 1;
+                return false;
+            }
+            let before = slot.state.heap_bytes();
+            let deadline = f(&mut slot.state);
+            self.heap = self.heap - before + slot.state.heap_bytes();
+            self.index.remove(&(slot.deadline, slot.seq));
+            match deadline {
+                Some(d) => {
+                    self.seq += 1;
+                    slot.deadline = d;
+                    slot.seq = self.seq;
+                    slot.last_ts = ts;
+                    self.index.insert((d, self.seq), key.clone());
+                }
+                None => {
+                    self.heap -= slot.state.heap_bytes();
+                    self.map.remove(key);
+                }
+            }
+            return true;
+        }
+        let mut state = make();
+        if let Some(d) = f(&mut state) {
+            if self.map.len() >= self.cap {
+                if let Some((_, victim)) = self.index.pop_first() {
+                    if let Some(slot) = self.map.remove(&victim) {
+                        self.heap -= slot.state.heap_bytes();
+                    }
+                    self.evictions += 1;
+                }
+            }
+            self.seq += 1;
+            self.heap += state.heap_bytes();
+            self.index.insert((d, self.seq), key.clone());
+            self.map.insert(key.clone(), Slot { state, last_ts: ts, deadline: d, seq: self.seq });
+        }
+        true
+    }
+
+    /// Moves the watermark to `w` and removes every key whose deadline is before it, handing
+    /// each to `close` in (deadline, update) order.
+    pub(crate) fn expire(&mut self, w: i64, mut close: impl FnMut(K, S)) {
+        self.watermark = self.watermark.max(w);
+        while let Some(entry) = self.index.first_entry() {
+            if entry.key().0 >= self.watermark {
+                break;
+            }
+            let key = entry.remove();
+            if let Some(slot) = self.map.remove(&key) {
+                self.heap -= slot.state.heap_bytes();
+                close(key, slot.state);
+            }
+        }
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        Stats { keys: self.map.len(), state_bytes: self.map.len() * Self::bytes_per_key() + self.heap, evictions: self.evictions, rejected: self.rejected }
+    }
+}
+
+/// Sorts alerts emitted by one `advance` call into their documented order.
+pub(crate) fn sort_closed<K: Ord, E>(alerts: &mut [Alert<K, E>]) {
+    alerts.sort_by(|a, b| (a.window_end_ms, &a.group).cmp(&(b.window_end_ms, &b.group)));
+}
+
+/// The most recent `cap` evidence values with their times.
+#[derive(Debug, Clone)]
+pub(crate) struct Evidence<E> {
+    items: VecDeque<(i64, E)>,
+}
+
+impl<E> Default for Evidence<E> {
+    fn default() -> Self {
+        Evidence { items: VecDeque::new() }
+    }
+}
+
+impl<E> Evidence<E> {
+    pub(crate) fn push(&mut self, ts: i64, e: E, cap: usize) {
+        if cap == 0 {
+            return;
+        }
+        if self.items.len() == cap {
+            self.items.pop_front();
+        }
+        self.items.push_back((ts, e));
+    }
+
+    /// Drops the values older than `min_ts`.
+    pub(crate) fn prune(&mut self, min_ts: i64) {
+        while self.items.front().is_some_and(|(t, _)| *t < min_ts) {
+            self.items.pop_front();
+        }
+    }
+
+    pub(crate) fn take(&mut self) -> Vec<E> {
+        self.items.drain(..).map(|(_, e)| e).collect()
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.items.capacity() * size_of::<(i64, E)>()
+    }
+}
+
+/// Milliseconds for a timespan, checked.
+pub(crate) fn check_span(span_ms: i64) -> Result<i64, ParamError> {
+    if span_ms < 0 {
+        Err(ParamError::NegativeSpan(span_ms))
+    } else {
+        Ok(span_ms)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    use super::Alert;
+
+    /// Alerts in a canonical order, for comparing alert sets.
+    pub fn canonical<K: Ord + Clone, E: Clone>(mut v: Vec<Alert<K, E>>) -> Vec<Alert<K, E>> {
+        v.sort_by(|a, b| (&a.group, a.window_end_ms, a.first_event_ts).cmp(&(&b.group, b.window_end_ms, b.first_event_ts)));
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testutil::canonical;
+    use super::*;
+    use proptest::prelude::*;
+
+    type Alerts = Vec<Alert<u32, u32>>;
+
+    /// Alerts of `per_key` fed key after key with one final advance, and fed in time order
+    /// (ties between keys broken by `salt`) with an advance after every event.
+    fn both_orders<C: Correlator<Key = u32, Evidence = u32>>(make: impl Fn() -> C, per_key: &[Vec<(i64, C::Input)>], salt: u64) -> (Alerts, Alerts)
+    where
+        C::Input: Clone,
+    {
+        let mut a = make();
+        let mut out_a = Vec::new();
+        for (k, evs) in per_key.iter().enumerate() {
+            for (i, (t, x)) in evs.iter().enumerate() {
+                a.observe(&(k as u32), *t, x.clone(), i as u32, &mut out_a);
+            }
+        }
+        a.advance(i64::MAX, &mut out_a);
+        let mut all: Vec<(i64, u64, u32, usize)> = per_key
+            .iter()
+            .enumerate()
+            .flat_map(|(k, evs)| evs.iter().enumerate().map(move |(i, (t, _))| (*t, (k as u64 ^ salt).wrapping_mul(0x9E37_79B9_7F4A_7C15), k as u32, i)))
+            .collect();
+        all.sort();
+        let mut b = make();
+        let mut out_b = Vec::new();
+        for (t, _, k, i) in all {
+            b.observe(&k, t, per_key[k as usize][i].1.clone(), i as u32, &mut out_b);
+            b.advance(t, &mut out_b);
+        }
+        b.advance(i64::MAX, &mut out_b);
+        (canonical(out_a), canonical(out_b))
+    }
+
+    fn keyed<T: std::fmt::Debug>(x: impl Strategy<Value = T>) -> impl Strategy<Value = Vec<Vec<(i64, T)>>> {
+        prop::collection::vec(
+            prop::collection::vec((0i64..80, x), 0..20).prop_map(|mut v| {
+                v.sort_by_key(|e| e.0);
+                v
+            }),
+            1..5,
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn temporal_and_ordered_do_not_depend_on_key_interleaving(per_key in keyed(0u64..8), span in 0i64..30, salt: u64, lt in any::<bool>()) {
+            let cond = if lt { Some(Condition::lt(3.0)) } else { None };
+            let (a, b) = both_orders(|| temporal::Temporal::new(span, 3, cond, 64, 4).unwrap(), &per_key, salt);
+            prop_assert_eq!(a, b);
+            let (a, b) = both_orders(|| ordered::TemporalOrdered::new(span, 3, 64, 4).unwrap(), &per_key, salt);
+            prop_assert_eq!(a, b);
+        }
+
+        #[test]
+        fn aggregates_do_not_depend_on_key_interleaving(per_key in keyed(-100i32..100), span in 0i64..30, salt: u64, which in 0usize..3) {
+            let per_key: Vec<Vec<(i64, f64)>> = per_key.into_iter().map(|v| v.into_iter().map(|(t, x)| (t, x as f64)).collect()).collect();
+            let agg = [aggregate::Aggregate::Sum, aggregate::Aggregate::Avg, aggregate::Aggregate::Percentile(75.0)][which];
+            let (a, b) = both_orders(|| aggregate::ValueAggregate::new(span, agg, Condition::gt(0.0), 64, 64, 4).unwrap(), &per_key, salt);
+            prop_assert_eq!(a, b);
+        }
+
+        #[test]
+        fn distinct_does_not_depend_on_key_interleaving(per_key in keyed(0u8..6), span in 0i64..30, salt: u64, eq in any::<bool>()) {
+            let cond = if eq { Condition::eq(2.0) } else { Condition::gte(3.0) };
+            let (a, b) = both_orders(|| distinct::ValueCount::<u32, u8, u32>::new(span, cond, 64, 16, 2).unwrap(), &per_key, salt);
+            prop_assert_eq!(a, b);
+        }
+    }
+
+    #[test]
+    fn condition_operators_and_ranges() {
+        assert!(Condition::gt(3.0).matches(4.0) && !Condition::gt(3.0).matches(3.0));
+        assert!(Condition::gte(3.0).matches(3.0) && !Condition::gte(3.0).matches(2.0));
+        assert!(Condition::lt(3.0).matches(2.0) && !Condition::lt(3.0).matches(3.0));
+        assert!(Condition::lte(3.0).matches(3.0) && !Condition::lte(3.0).matches(4.0));
+        assert!(Condition::eq(3.0).matches(3.0) && !Condition::eq(3.0).matches(4.0));
+        assert!(Condition::neq(3.0).matches(4.0) && !Condition::neq(3.0).matches(3.0));
+        let range = Condition { gt: Some(100.0), lte: Some(200.0), ..Default::default() };
+        assert!(!range.matches(100.0) && range.matches(101.0) && range.matches(200.0) && !range.matches(201.0));
+        assert!(Condition::gte(1.0).lower_bounds_only());
+        assert!(!range.lower_bounds_only() && !Condition::neq(1.0).lower_bounds_only());
+        assert_eq!(range.max_operand(), 200.0);
+        assert_eq!(Condition::default().validate(), Err(ParamError::EmptyCondition));
+        assert!(Condition::gt(f64::NAN).validate().is_err());
+        assert!(range.validate().is_ok());
+    }
+
+    #[test]
+    fn fixed_bytes_per_key() {
+        // A 16-byte key (an IP address) and 8-byte evidence (an event offset).
+        let sizes = [
+            threshold::EventCount::<u128, u64>::bytes_per_key(),
+            distinct::ValueCount::<u128, u64, u64>::bytes_per_key(),
+            temporal::Temporal::<u128, u64>::bytes_per_key(),
+            ordered::TemporalOrdered::<u128, u64>::bytes_per_key(),
+            aggregate::ValueAggregate::<u128, u64>::bytes_per_key(),
+        ];
+        eprintln!("fixed bytes per key (u128 key, u64 evidence): {sizes:?}");
+        assert!(sizes.iter().all(|&b| b <= 256), "{sizes:?}");
+    }
+
+    #[test]
+    fn evidence_keeps_most_recent() {
+        let mut ev = Evidence::default();
+        for i in 0..5 {
+            ev.push(i, i, 3);
+        }
+        ev.prune(3);
+        assert_eq!(ev.take(), vec![3, 4]);
+    }
+}

@@ -1,0 +1,206 @@
+//! Sigma rules: loading rule files and compiling their detections into matchers over events.
+//!
+//! - [`document`] reads Sigma YAML files (several documents per file) into [`SigmaRule`]s and
+//!   [`CorrelationDocument`]s (kept raw for the correlation compiler), remembering lines.
+//! - [`detection`] compiles `detection:` (selections, modifiers, conditions) into a [`Detection`]
+//!   whose [`Detection::matches`] allocates nothing per event.
+//! - [`RuleSet`] loads files and directories, collects every error (each naming file, line and
+//!   field path), and evaluates all rules against an event.
+//!
+//! Logsource filtering is not applied yet: every rule is evaluated against every event.
+//!
+//! ```
+//! use std::path::Path;
+//! use vigil::event::{field::intern, Event};
+//! use vigil::rules::{CompileOptions, RuleSet};
+//!
+//! let text = "title: whoami\nlogsource: {category: process_creation, product: windows}\n\
+//!             detection:\n  sel:\n    Image|endswith: '\\whoami.exe'\n  condition: sel\n";
+//! let rules = RuleSet::from_str(Path::new("inline.yml"), text, &CompileOptions::default()).unwrap();
+//! let mut ev = Event::at(0);
+//! ev.push_str(intern("Image").unwrap(), r"C:\Windows\System32\WHOAMI.EXE");
+//! let mut hits = Vec::new();
+//! rules.matching(&ev, &mut hits);
+//! assert_eq!(hits, vec![0]);
+//! ```
+
+pub mod condition;
+pub mod detection;
+pub mod document;
+pub mod modifiers;
+pub mod pattern;
+pub mod yaml;
+
+use std::path::{Path, PathBuf};
+
+pub use detection::{CompileOptions, Detection};
+pub use document::{CorrelationDocument, LogSource, SigmaDocument, SigmaRule};
+
+use crate::event::Event;
+
+/// An error (or warning) in a rule file: `file:line: field.path: message`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}:{}: {}{}{}", .file.display(), .line, .field_path, if .field_path.is_empty() { "" } else { ": " }, .message)]
+pub struct RuleError {
+    /// The rule file.
+    pub file: PathBuf,
+    /// 1-based line (0 when the file could not be read).
+    pub line: usize,
+    /// Path to the offending field, e.g. `detection.selection.CommandLine|contains`.
+    pub field_path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl RuleError {
+    /// Builds an error.
+    pub fn new(file: &Path, line: usize, field_path: &str, message: impl Into<String>) -> Self {
+        RuleError { file: file.to_path_buf(), line, field_path: field_path.to_string(), message: message.into() }
+    }
+}
+
+/// A detection rule ready to match events.
+#[derive(Clone, Debug)]
+pub struct CompiledRule {
+    /// `id`
+    pub id: Option<String>,
+    /// `title`
+    pub title: String,
+    /// `level`
+    pub level: Option<String>,
+    /// `tags`
+    pub tags: Vec<String>,
+    /// `logsource`
+    pub logsource: LogSource,
+    /// The file it came from.
+    pub file: PathBuf,
+    /// Line of the rule's document.
+    pub line: usize,
+    /// The compiled detection.
+    pub matcher: Detection,
+}
+
+impl CompiledRule {
+    /// Compiles a rule; errors carry the rule's file and lines; warnings are appended to `warnings`.
+    pub fn compile(rule: &SigmaRule, opts: &CompileOptions, warnings: &mut Vec<RuleError>) -> Result<CompiledRule, Vec<RuleError>> {
+        let (result, warns) = Detection::compile(&rule.detection, opts);
+        warnings.extend(warns.into_iter().map(|p| RuleError::new(&rule.file, p.line, &p.path, p.message)));
+        let matcher = result.map_err(|ps| ps.into_iter().map(|p| RuleError::new(&rule.file, p.line, &p.path, p.message)).collect::<Vec<_>>())?;
+        Ok(CompiledRule {
+            id: rule.id.clone(),
+            title: rule.title.clone(),
+            level: rule.level.clone(),
+            tags: rule.tags.clone(),
+            logsource: rule.logsource.clone(),
+            file: rule.file.clone(),
+            line: rule.line,
+            matcher,
+        })
+    }
+
+    /// Whether the event matches the rule's detection.
+    #[inline]
+    pub fn matches(&self, ev: &Event) -> bool {
+        self.matcher.matches(ev)
+    }
+}
+
+/// A set of compiled detection rules plus the correlation documents found beside them.
+#[derive(Clone, Debug, Default)]
+pub struct RuleSet {
+    /// Detection rules, in load order.
+    pub rules: Vec<CompiledRule>,
+    /// Correlation rules, uninterpreted.
+    pub correlations: Vec<CorrelationDocument>,
+    /// Warnings (e.g. `expand` placeholders without values).
+    pub warnings: Vec<RuleError>,
+}
+
+impl RuleSet {
+    /// Loads rule files; a directory is searched recursively for `*.yml` and `*.yaml` (sorted).
+    /// Returns every error found, not just the first.
+    pub fn load(paths: &[PathBuf], opts: &CompileOptions) -> Result<RuleSet, Vec<RuleError>> {
+        let mut files = Vec::new();
+        let mut errors = Vec::new();
+        for p in paths {
+            collect_files(p, &mut files, &mut errors);
+        }
+        let mut set = RuleSet::default();
+        for f in &files {
+            match document::load_file(f) {
+                Ok(docs) => set.add(docs, opts, &mut errors),
+                Err(mut e) => errors.append(&mut e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(set)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Loads rules from text, `path` naming it in errors.
+    pub fn from_str(path: &Path, text: &str, opts: &CompileOptions) -> Result<RuleSet, Vec<RuleError>> {
+        let docs = document::parse_str(path, text)?;
+        let mut set = RuleSet::default();
+        let mut errors = Vec::new();
+        set.add(docs, opts, &mut errors);
+        if errors.is_empty() {
+            Ok(set)
+        } else {
+            Err(errors)
+        }
+    }
+
+    fn add(&mut self, docs: Vec<SigmaDocument>, opts: &CompileOptions, errors: &mut Vec<RuleError>) {
+        for doc in docs {
+            match doc {
+                SigmaDocument::Rule(rule) => match CompiledRule::compile(&rule, opts, &mut self.warnings) {
+                    Ok(c) => self.rules.push(c),
+                    Err(mut e) => errors.append(&mut e),
+                },
+                SigmaDocument::Correlation(c) => self.correlations.push(*c),
+            }
+        }
+    }
+
+    /// Number of detection rules.
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// True when there are no detection rules.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Appends the indexes of the rules matching `ev` to `out` (all rules, no logsource filter).
+    pub fn matching(&self, ev: &Event, out: &mut Vec<u32>) {
+        for (i, r) in self.rules.iter().enumerate() {
+            if r.matches(ev) {
+                out.push(i as u32);
+            }
+        }
+    }
+}
+
+fn collect_files(path: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<RuleError>) {
+    if path.is_dir() {
+        let entries = match std::fs::read_dir(path) {
+            Ok(e) => e,
+            Err(e) => {
+                errors.push(RuleError::new(path, 0, "", format!("cannot read directory: {e}")));
+                return;
+            }
+        };
+        let mut children: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        children.sort();
+        for c in children {
+            if c.is_dir() || c.extension().is_some_and(|x| x == "yml" || x == "yaml") {
+                collect_files(&c, files, errors);
+            }
+        }
+    } else {
+        files.push(path.to_path_buf());
+    }
+}
