@@ -1,5 +1,6 @@
 //! Subcommands and their options.
 
+mod check;
 mod common;
 mod generate;
 mod normalize;
@@ -35,6 +36,7 @@ pub struct Cli {
 enum Command {
     Normalize(normalize::NormalizeArgs),
     Generate(generate::GenerateArgs),
+    Check(check::CheckArgs),
 }
 
 /// Sets up `tracing` to stderr.
@@ -55,5 +57,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Normalize(args) => normalize::run(args, cli.quiet),
         Command::Generate(args) => generate::run(args, cli.quiet),
+        Command::Check(args) => check::run(args, cli.quiet),
     }
 }
