@@ -7,7 +7,8 @@
 //! - [`RuleSet`] loads files and directories, collects every error (each naming file, line and
 //!   field path), and evaluates all rules against an event.
 //!
-//! Logsource filtering is not applied yet: every rule is evaluated against every event.
+//! [`RuleSet::matching`] evaluates every rule against an event; [`logsource::RuleMatcher`]
+//! evaluates only the rules whose `logsource` admits the event's source (what a pipeline uses).
 //!
 //! ```
 //! use std::path::Path;
@@ -27,6 +28,7 @@
 pub mod condition;
 pub mod detection;
 pub mod document;
+pub mod logsource;
 pub mod modifiers;
 pub mod pattern;
 pub mod yaml;

@@ -1,0 +1,259 @@
+//! Which rules apply to which events: the Sigma `logsource` of a rule against the log source an
+//! event came from, derived once per event from the fields vigil's parsers set.
+//!
+//! The event side follows the Sigma taxonomy appendix:
+//!
+//! | events | product | service(s) | category |
+//! | --- | --- | --- | --- |
+//! | syslog, `event.dataset: system.auth` | `linux` | `auth`, plus `sshd`, `sudo`, `cron`, `vsftpd` by `process.name` | |
+//! | syslog, `event.dataset: system.syslog` | `linux` | `syslog` | |
+//! | Apache/nginx access logs | | | `webserver` |
+//! | Zeek, `event.dataset: zeek.<log>` | `zeek` | `<log>` (`conn` for `zeek.connection`) | |
+//! | Windows JSON with `Channel` | `windows` | from the channel: `security`, `system`, `application`, `sysmon`, `powershell`, `powershell-classic` | Sysmon event ids and Security 4688 per the appendix (`process_creation`, `network_connection`, `process_access`, ...) |
+//!
+//! An event whose source cannot be told (JSON of another shape) is **not filtered**: every rule
+//! is evaluated against it, because dropping rules silently would hide detections. A rule with no
+//! `logsource` fields applies to every event.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::{LogSource, RuleSet};
+use crate::event::field::{self, known, FieldId};
+use crate::event::{Event, ValueRef};
+
+/// The log source of one event, as far as it can be told.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct EventSource {
+    /// Sigma `product`.
+    pub product: Option<&'static str>,
+    /// Sigma `category`.
+    pub category: Option<&'static str>,
+    /// Sigma `service` values the event belongs to (e.g. `auth` and `sshd`).
+    pub services: [Option<&'static str>; 2],
+}
+
+impl EventSource {
+    /// True when nothing is known about the source.
+    pub fn is_unknown(&self) -> bool {
+        self.product.is_none() && self.category.is_none() && self.services == [None, None]
+    }
+}
+
+/// Field ids looked at to tell an event's source, resolved once.
+#[derive(Clone, Copy, Debug)]
+pub struct SourceFields {
+    channel: Option<FieldId>,
+    event_id: Option<FieldId>,
+}
+
+impl Default for SourceFields {
+    fn default() -> Self {
+        SourceFields { channel: field::intern("Channel"), event_id: field::intern("EventID") }
+    }
+}
+
+fn int_of(v: Option<ValueRef<'_>>) -> Option<i64> {
+    match v? {
+        ValueRef::Int(i) => Some(i),
+        ValueRef::Str(s) => s.trim().parse().ok(),
+        ValueRef::Float(f) if f.fract() == 0.0 => Some(f as i64),
+        _ => None,
+    }
+}
+
+fn sysmon_category(id: i64) -> Option<&'static str> {
+    Some(match id {
+        1 => "process_creation",
+        2 => "file_change",
+        3 => "network_connection",
+        4 | 16 => "sysmon_status",
+        5 => "process_termination",
+        6 => "driver_load",
+        7 => "image_load",
+        8 => "create_remote_thread",
+        9 => "raw_access_thread",
+        10 => "process_access",
+        11 => "file_event",
+        12..=14 => "registry_event",
+        15 => "create_stream_hash",
+        17 | 18 => "pipe_created",
+        19..=21 => "wmi_event",
+        22 => "dns_query",
+        23 => "file_delete",
+        24 => "clipboard_capture",
+        25 => "process_tampering",
+        26 => "file_delete_detected",
+        255 => "sysmon_error",
+        _ => return None,
+    })
+}
+
+/// Tells the source of an event from the fields its parser set.
+pub fn event_source(ev: &Event, fields: &SourceFields) -> EventSource {
+    let mut src = EventSource::default();
+    match ev.get_str(known::EVENT_MODULE) {
+        Some("system") => {
+            src.product = Some("linux");
+            if ev.get_str(known::EVENT_DATASET) == Some("system.auth") {
+                src.services[0] = Some("auth");
+                let process = ev.get_str(known::PROCESS_NAME).unwrap_or("").to_ascii_lowercase();
+                src.services[1] = match process.as_str() {
+                    "sshd" | "sshd-session" | "sshd-auth" => Some("sshd"),
+                    "sudo" => Some("sudo"),
+                    "cron" | "crond" => Some("cron"),
+                    "vsftpd" | "ftpd" => Some("vsftpd"),
+                    _ => None,
+                };
+            } else {
+                src.services[0] = Some("syslog");
+            }
+            return src;
+        }
+        Some("apache") => {
+            src.category = Some("webserver");
+            return src;
+        }
+        Some("zeek") => {
+            src.product = Some("zeek");
+            src.services[0] = match ev.get_str(known::EVENT_DATASET) {
+                Some("zeek.connection") => Some("conn"),
+                Some(ds) => ZEEK_LOGS.iter().copied().find(|log| ds.strip_prefix("zeek.") == Some(*log)),
+                None => None,
+            };
+            return src;
+        }
+        _ => {}
+    }
+    let Some(channel) = fields.channel.and_then(|id| ev.get_str(id)) else { return src };
+    src.product = Some("windows");
+    let event_id = fields.event_id.and_then(|id| int_of(ev.get(id)));
+    let lower = channel.to_ascii_lowercase();
+    match lower.as_str() {
+        "security" => {
+            src.services[0] = Some("security");
+            if event_id == Some(4688) {
+                src.category = Some("process_creation");
+            }
+        }
+        "system" => src.services[0] = Some("system"),
+        "application" => src.services[0] = Some("application"),
+        "microsoft-windows-sysmon/operational" => {
+            src.services[0] = Some("sysmon");
+            src.category = event_id.and_then(sysmon_category);
+        }
+        "windows powershell" => src.services[0] = Some("powershell-classic"),
+        "microsoft-windows-powershell/operational" | "powershellcore/operational" => {
+            src.services[0] = Some("powershell");
+            src.category = match event_id {
+                Some(4103) => Some("ps_module"),
+                Some(4104) => Some("ps_script"),
+                _ => None,
+            };
+        }
+        _ => {}
+    }
+    src
+}
+
+/// Zeek log names the Sigma taxonomy uses as services.
+const ZEEK_LOGS: &[&str] = &["conn", "dce_rpc", "dns", "http", "kerberos", "rdp", "smb_files", "x509", "ssl", "files", "smtp", "ssh", "weird", "notice"];
+
+/// Whether a rule's `logsource` admits events from `src`.
+pub fn admits(rule: &LogSource, src: &EventSource) -> bool {
+    if src.is_unknown() {
+        return true;
+    }
+    let same = |want: &Option<String>, have: Option<&str>| want.as_deref().is_none_or(|w| have.is_some_and(|h| h.eq_ignore_ascii_case(w)));
+    let service_ok = rule.service.as_deref().is_none_or(|w| src.services.iter().flatten().any(|s| s.eq_ignore_ascii_case(w)));
+    same(&rule.product, src.product) && same(&rule.category, src.category) && service_ok
+}
+
+/// Evaluates a rule set against events, only the rules whose `logsource` admits each event.
+/// Candidate lists are cached per distinct event source (there are few), so the filter costs one
+/// small hash lookup per event. One per worker.
+pub struct RuleMatcher {
+    rules: Arc<RuleSet>,
+    fields: SourceFields,
+    candidates: HashMap<EventSource, Vec<u32>>,
+}
+
+impl RuleMatcher {
+    /// Wraps a rule set.
+    pub fn new(rules: Arc<RuleSet>) -> Self {
+        RuleMatcher { rules, fields: SourceFields::default(), candidates: HashMap::new() }
+    }
+
+    /// The rule set.
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// Appends the indexes of the rules that admit and match `ev`, in rule order.
+    pub fn matching(&mut self, ev: &Event, out: &mut Vec<u32>) {
+        let src = event_source(ev, &self.fields);
+        let rules = &self.rules;
+        let candidates =
+            self.candidates.entry(src).or_insert_with(|| (0..rules.rules.len() as u32).filter(|&i| admits(&rules.rules[i as usize].logsource, &src)).collect());
+        for &i in candidates.iter() {
+            if rules.rules[i as usize].matches(ev) {
+                out.push(i);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Value;
+
+    fn ls(product: Option<&str>, category: Option<&str>, service: Option<&str>) -> LogSource {
+        LogSource { product: product.map(Into::into), category: category.map(Into::into), service: service.map(Into::into), definition: None }
+    }
+
+    #[test]
+    fn sshd_lines_are_linux_auth_and_sshd() {
+        let mut ev = Event::at(0);
+        ev.push(known::EVENT_MODULE, Value::Sym("system"));
+        ev.push(known::EVENT_DATASET, Value::Sym("system.auth"));
+        ev.push_str(known::PROCESS_NAME, "sshd");
+        let src = event_source(&ev, &SourceFields::default());
+        assert!(admits(&ls(Some("linux"), None, Some("auth")), &src));
+        assert!(admits(&ls(Some("linux"), None, Some("sshd")), &src));
+        assert!(!admits(&ls(Some("linux"), None, Some("sudo")), &src));
+        assert!(!admits(&ls(Some("windows"), Some("process_creation"), None), &src));
+        assert!(!admits(&ls(Some("zeek"), None, Some("dns")), &src));
+    }
+
+    #[test]
+    fn windows_channels_and_sysmon_ids() {
+        let f = SourceFields::default();
+        let mut ev = Event::at(0);
+        ev.push_str(field::intern("Channel").unwrap(), "Microsoft-Windows-Sysmon/Operational");
+        ev.push(field::intern("EventID").unwrap(), Value::Int(10));
+        let src = event_source(&ev, &f);
+        assert!(admits(&ls(Some("windows"), Some("process_access"), None), &src));
+        assert!(!admits(&ls(Some("windows"), Some("process_creation"), None), &src));
+        let mut sec = Event::at(0);
+        sec.push_str(field::intern("Channel").unwrap(), "Security");
+        sec.push_str(field::intern("EventID").unwrap(), "4688");
+        let src = event_source(&sec, &f);
+        assert!(admits(&ls(Some("windows"), None, Some("security")), &src));
+        assert!(admits(&ls(Some("windows"), Some("process_creation"), None), &src));
+    }
+
+    #[test]
+    fn unknown_sources_are_not_filtered_and_empty_logsource_admits_all() {
+        let ev = Event::at(0);
+        let src = event_source(&ev, &SourceFields::default());
+        assert!(src.is_unknown());
+        assert!(admits(&ls(Some("windows"), Some("process_creation"), None), &src));
+        let mut web = Event::at(0);
+        web.push(known::EVENT_MODULE, Value::Sym("apache"));
+        let src = event_source(&web, &SourceFields::default());
+        assert!(admits(&ls(None, None, None), &src));
+        assert!(admits(&ls(None, Some("webserver"), None), &src));
+        assert!(!admits(&ls(Some("linux"), None, None), &src));
+    }
+}
