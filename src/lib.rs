@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod correlate;
 pub mod dataflow;
 pub mod event;
+pub mod incident;
 pub mod io;
 pub mod metrics;
 pub mod parse;

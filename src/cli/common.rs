@@ -182,8 +182,9 @@ pub fn print_summary(command: &str, specs: &[InputSpec], cluster: &ClusterArgs, 
     );
     let by_kind: Vec<String> = ERROR_KINDS.iter().map(|k| (k, stats.errors_of(*k))).filter(|(_, n)| *n > 0).map(|(k, n)| format!("{k} {n}")).collect();
     eprintln!(
-        "  written {} events; unparsable {errors}{}; late {late}; skipped lines {skipped}; dead letters {}",
+        "  written {} {}; unparsable {errors}{}; late {late}; skipped lines {skipped}; dead letters {}",
         stats.written.load(Relaxed),
+        if command == "replay" { "incidents" } else { "events" },
         if by_kind.is_empty() { String::new() } else { format!(" ({})", by_kind.join(", ")) },
         stats.dead_letters.load(Relaxed),
     );

@@ -4,6 +4,7 @@ mod check;
 mod common;
 mod generate;
 mod normalize;
+mod replay;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -36,6 +37,7 @@ pub struct Cli {
 enum Command {
     Normalize(normalize::NormalizeArgs),
     Generate(generate::GenerateArgs),
+    Replay(replay::ReplayArgs),
     Check(check::CheckArgs),
 }
 
@@ -58,5 +60,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Normalize(args) => normalize::run(args, cli.quiet),
         Command::Generate(args) => generate::run(args, cli.quiet),
         Command::Check(args) => check::run(args, cli.quiet),
+        Command::Replay(args) => replay::run(args, cli.quiet),
     }
 }

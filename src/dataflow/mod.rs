@@ -4,5 +4,6 @@
 
 pub mod normalize;
 pub mod order;
+pub mod replay;
 pub mod source;
 pub mod watermark;

@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::probe::{Handle as ProbeHandle, Probe};
+use timely::dataflow::Stream;
 use timely::worker::Worker;
 
 use super::order::in_order_by;
@@ -19,6 +20,8 @@ use crate::event::entity::EntityKey;
 use crate::event::Event;
 use crate::io::dead_letter::DeadLetter;
 use crate::io::sink::{EncodedChunk, EncodedEvent, OrderedMerger, OutputTarget};
+use crate::metrics::RunStats;
+use std::sync::Arc;
 
 /// Events per encoded chunk.
 const CHUNK_EVENTS: usize = 256;
@@ -128,36 +131,48 @@ pub fn build(worker: &mut Worker, cfg: &NormalizeConfig) {
             }
         });
 
-        let mut dead_out: Option<Box<dyn Write>> = None;
-        let mut dead_open_failed = false;
-        dead.sink(Exchange::new(move |_: &DeadLetter| leader), "WriteDeadLetters", move |(input, frontier)| {
-            let mut batch: Vec<DeadLetter> = Vec::new();
-            input.for_each(|_cap, data| batch.append(data));
-            stats.dead_letters.fetch_add(batch.len() as u64, Relaxed);
-            let Some(target) = dead_target.as_ref() else { return };
-            if dead_out.is_none() && !dead_open_failed && is_leader {
-                match target.open() {
-                    Ok(w) => dead_out = Some(w),
-                    Err(e) => {
-                        dead_open_failed = true;
-                        stats.fatal(|| format!("cannot open the dead-letter output {target:?}: {e}"));
-                    }
+        write_dead_letters(dead, leader, is_leader, dead_target, stats);
+    });
+}
+
+/// The dead-letter sink: each process's first worker writes its workers' dead letters, sorted
+/// by input and line within each batch. Without a target they are only counted.
+pub(crate) fn write_dead_letters(
+    dead: Stream<'_, u64, Vec<DeadLetter>>,
+    leader: u64,
+    is_leader: bool,
+    dead_target: Option<OutputTarget>,
+    stats: Arc<RunStats>,
+) {
+    let mut dead_out: Option<Box<dyn Write>> = None;
+    let mut dead_open_failed = false;
+    dead.sink(Exchange::new(move |_: &DeadLetter| leader), "WriteDeadLetters", move |(input, frontier)| {
+        let mut batch: Vec<DeadLetter> = Vec::new();
+        input.for_each(|_cap, data| batch.append(data));
+        stats.dead_letters.fetch_add(batch.len() as u64, Relaxed);
+        let Some(target) = dead_target.as_ref() else { return };
+        if dead_out.is_none() && !dead_open_failed && is_leader {
+            match target.open() {
+                Ok(w) => dead_out = Some(w),
+                Err(e) => {
+                    dead_open_failed = true;
+                    stats.fatal(|| format!("cannot open the dead-letter output {target:?}: {e}"));
                 }
             }
-            let Some(w) = dead_out.as_mut() else { return };
-            batch.sort_by_key(DeadLetter::order_key);
-            let mut result = Ok(());
-            for d in &batch {
-                result = result.and_then(|_| writeln!(w, "{}", d.to_json()));
-            }
-            if frontier.frontier().is_empty() {
-                result = result.and_then(|_| w.flush());
-            }
-            if let Err(e) = result {
-                stats.fatal(|| format!("writing dead letters failed: {e}"));
-                dead_out = None;
-                dead_open_failed = true;
-            }
-        });
+        }
+        let Some(w) = dead_out.as_mut() else { return };
+        batch.sort_by_key(DeadLetter::order_key);
+        let mut result = Ok(());
+        for d in &batch {
+            result = result.and_then(|_| writeln!(w, "{}", d.to_json()));
+        }
+        if frontier.frontier().is_empty() {
+            result = result.and_then(|_| w.flush());
+        }
+        if let Err(e) = result {
+            stats.fatal(|| format!("writing dead letters failed: {e}"));
+            dead_out = None;
+            dead_open_failed = true;
+        }
     });
 }

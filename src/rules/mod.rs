@@ -4,6 +4,9 @@
 //!   [`CorrelationDocument`]s (kept raw for the correlation compiler), remembering lines.
 //! - [`detection`] compiles `detection:` (selections, modifiers, conditions) into a [`Detection`]
 //!   whose [`Detection::matches`] allocates nothing per event.
+//! - [`correlation`] parses and validates correlation rules into [`CorrelationSpec`]s and
+//!   resolves their references (by id or name, chains, cycles); [`extensions`] holds vigil's
+//!   marked extensions to them (`x-vigil:`).
 //! - [`RuleSet`] loads files and directories, collects every error (each naming file, line and
 //!   field path), and evaluates all rules against an event.
 //!
@@ -26,8 +29,10 @@
 //! ```
 
 pub mod condition;
+pub mod correlation;
 pub mod detection;
 pub mod document;
+pub mod extensions;
 pub mod logsource;
 pub mod modifiers;
 pub mod pattern;
@@ -35,6 +40,7 @@ pub mod yaml;
 
 use std::path::{Path, PathBuf};
 
+pub use correlation::{CorrelationKind, CorrelationSpec, Resolution, ResolvedRef};
 pub use detection::{CompileOptions, Detection};
 pub use document::{CorrelationDocument, LogSource, SigmaDocument, SigmaRule};
 
@@ -66,6 +72,8 @@ impl RuleError {
 pub struct CompiledRule {
     /// `id`
     pub id: Option<String>,
+    /// `name` (correlations may refer to the rule by it)
+    pub name: Option<String>,
     /// `title`
     pub title: String,
     /// `level`
@@ -90,6 +98,7 @@ impl CompiledRule {
         let matcher = result.map_err(|ps| ps.into_iter().map(|p| RuleError::new(&rule.file, p.line, &p.path, p.message)).collect::<Vec<_>>())?;
         Ok(CompiledRule {
             id: rule.id.clone(),
+            name: rule.name.clone(),
             title: rule.title.clone(),
             level: rule.level.clone(),
             tags: rule.tags.clone(),
@@ -112,8 +121,12 @@ impl CompiledRule {
 pub struct RuleSet {
     /// Detection rules, in load order.
     pub rules: Vec<CompiledRule>,
-    /// Correlation rules, uninterpreted.
+    /// Correlation rules as read (raw YAML), parallel to `correlation_specs`.
     pub correlations: Vec<CorrelationDocument>,
+    /// Correlation rules parsed and validated, in load order.
+    pub correlation_specs: Vec<CorrelationSpec>,
+    /// The correlations' references resolved over all the files loaded, and their order.
+    pub resolution: Resolution,
     /// Warnings (e.g. `expand` placeholders without values).
     pub warnings: Vec<RuleError>,
 }
@@ -134,6 +147,7 @@ impl RuleSet {
                 Err(mut e) => errors.append(&mut e),
             }
         }
+        set.resolve(&mut errors);
         if errors.is_empty() {
             Ok(set)
         } else {
@@ -147,6 +161,7 @@ impl RuleSet {
         let mut set = RuleSet::default();
         let mut errors = Vec::new();
         set.add(docs, opts, &mut errors);
+        set.resolve(&mut errors);
         if errors.is_empty() {
             Ok(set)
         } else {
@@ -161,8 +176,26 @@ impl RuleSet {
                     Ok(c) => self.rules.push(c),
                     Err(mut e) => errors.append(&mut e),
                 },
-                SigmaDocument::Correlation(c) => self.correlations.push(*c),
+                SigmaDocument::Correlation(c) => match correlation::parse(&c, &mut self.warnings) {
+                    Ok(spec) => {
+                        self.correlation_specs.push(spec);
+                        self.correlations.push(*c);
+                    }
+                    Err(mut e) => errors.append(&mut e),
+                },
             }
+        }
+    }
+
+    /// Resolves correlation references once everything is loaded (only when nothing failed so
+    /// far: a reference to a rule that did not compile would be a second, misleading error).
+    fn resolve(&mut self, errors: &mut Vec<RuleError>) {
+        if !errors.is_empty() {
+            return;
+        }
+        match correlation::resolve(&self.rules, &self.correlation_specs) {
+            Ok(r) => self.resolution = r,
+            Err(mut e) => errors.append(&mut e),
         }
     }
 

@@ -1,0 +1,634 @@
+//! The `replay` pipeline: events -> detection on the worker that parsed them -> plain detection
+//! incidents, and small projections for correlations -> exchange by (correlation, group) ->
+//! per-key window state in event-time order -> incidents -> one ordered writer per process.
+//!
+//! Only what a correlation needs crosses workers: the group key, the time, the counted value
+//! and the matching event's ECS line as evidence. Most events match no rule and never leave the
+//! worker that parsed them.
+//!
+//! Not evaluated yet (the rules load and validate; `replay` reports them as skipped):
+//! correlations over correlations, the `x-vigil-absence` type and the `persistence` extension.
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::probe::{Handle as ProbeHandle, Probe};
+use timely::dataflow::operators::{Capability, Concat};
+use timely::worker::Worker;
+
+use super::order::{in_order_by, Timed};
+use super::source::{file_source, Backpressure, SourceConfig, MAX_PENDING_EVENTS};
+use super::watermark::to_timely;
+use crate::correlate::aggregate::{Aggregate, ValueAggregate};
+use crate::correlate::distinct::ValueCount;
+use crate::correlate::ordered::TemporalOrdered;
+use crate::correlate::temporal::Temporal;
+use crate::correlate::threshold::EventCount;
+use crate::correlate::{Alert, Correlator};
+use crate::event::ecs::EcsWriter;
+use crate::event::entity::hash_bytes;
+use crate::event::field::{self, FieldId};
+use crate::event::{Event, Origin, ValueRef};
+use crate::incident::{ecs::write_incident, EvidenceEvent, GroupValue, Incident, Measure, RuleInfo, KIND_DETECTION};
+use crate::io::sink::OutputTarget;
+use crate::rules::correlation::{CorrelationKind, ResolvedRef};
+use crate::rules::logsource::RuleMatcher;
+use crate::rules::RuleSet;
+
+/// Limits of the correlation state.
+#[derive(Clone, Copy, Debug)]
+pub struct StateLimits {
+    /// Most live keys per correlation per worker; beyond, the least recent is evicted (counted).
+    pub key_cap: usize,
+    /// Most evidence events an incident carries (the rest are counted).
+    pub evidence_cap: usize,
+    /// Most distinct values a `value_count` or percentile window keeps.
+    pub max_values: usize,
+}
+
+impl Default for StateLimits {
+    fn default() -> Self {
+        StateLimits { key_cap: 1_000_000, evidence_cap: 10, max_values: 10_000 }
+    }
+}
+
+/// Counters of a replay run in this process.
+#[derive(Debug, Default)]
+pub struct ReplayStats {
+    /// Matches per detection rule (by index).
+    pub matches: Vec<AtomicU64>,
+    /// Incidents written, by rule title.
+    pub incidents: Mutex<BTreeMap<String, u64>>,
+    /// Correlation keys evicted because of the key cap.
+    pub evictions: AtomicU64,
+    /// Projections dropped because an event lacked a group-by field.
+    pub missing_group: AtomicU64,
+}
+
+/// What a worker needs to build the replay dataflow.
+#[derive(Clone)]
+pub struct ReplayConfig {
+    /// Inputs, parsing and lateness.
+    pub source: SourceConfig,
+    /// The rules.
+    pub rules: Arc<RuleSet>,
+    /// Where this process writes incidents.
+    pub output: OutputTarget,
+    /// Where this process writes dead letters.
+    pub dead_letter: Option<OutputTarget>,
+    /// Worker threads per process (the first worker of each process writes its output).
+    pub workers_per_process: usize,
+    /// State limits.
+    pub limits: StateLimits,
+    /// Counters.
+    pub stats: Arc<ReplayStats>,
+}
+
+/// A correlation as the pipeline evaluates it.
+#[derive(Clone, Debug)]
+pub struct PlannedCorrelation {
+    /// Index in `RuleSet::correlation_specs`.
+    pub index: u32,
+    /// The incident's rule description.
+    pub info: RuleInfo,
+    /// Group-by names, as incidents show them.
+    pub group_names: Vec<String>,
+    /// For each referenced rule (position), the fields of its group key.
+    pub group_fields: Vec<Vec<Option<FieldId>>>,
+    /// The counted or aggregated field (`value_*` types).
+    pub value_field: Option<FieldId>,
+    /// Whether it raises incidents.
+    pub emits: bool,
+}
+
+/// The evaluation plan: which rules feed which correlations, what is skipped and why.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    /// Per detection rule: its incident description, and whether it raises incidents itself.
+    pub detections: Vec<(RuleInfo, bool)>,
+    /// Per detection rule: the (planned correlation, rule position) pairs it feeds.
+    pub feeds: Vec<Vec<(u32, u32)>>,
+    /// Correlations evaluated.
+    pub correlations: Vec<PlannedCorrelation>,
+    /// Correlations not evaluated, with the reason.
+    pub skipped: Vec<(String, String)>,
+}
+
+fn stable_rule_id(id: &Option<String>, name: &Option<String>, title: &str) -> String {
+    id.clone().or_else(|| name.clone()).unwrap_or_else(|| title.to_string())
+}
+
+impl Plan {
+    /// Builds the plan from a loaded rule set.
+    pub fn new(rules: &RuleSet) -> Plan {
+        let res = &rules.resolution;
+        let detections = rules
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let info = RuleInfo {
+                    id: stable_rule_id(&r.id, &r.name, &r.title),
+                    title: r.title.clone(),
+                    description: None,
+                    level: r.level.clone(),
+                    tags: r.tags.clone(),
+                    kind: KIND_DETECTION.to_string(),
+                };
+                (info, res.detection_emits.get(i).copied().unwrap_or(true))
+            })
+            .collect();
+        let mut plan = Plan { detections, feeds: vec![Vec::new(); rules.rules.len()], ..Plan::default() };
+        for (ci, spec) in rules.correlation_specs.iter().enumerate() {
+            let title = spec.title.clone().or_else(|| spec.name.clone()).unwrap_or_else(|| format!("correlation {ci}"));
+            let refs = res.refs.get(ci).cloned().unwrap_or_default();
+            let why = if refs.iter().any(|r| matches!(r, ResolvedRef::Correlation(_))) {
+                Some("correlations over correlations are not evaluated yet")
+            } else if spec.kind == CorrelationKind::Absence {
+                Some("the x-vigil-absence type is not evaluated yet")
+            } else if spec.extensions.persistence.is_some() {
+                Some("the persistence extension is not evaluated yet")
+            } else if refs.len() > 64 {
+                Some("more than 64 referenced rules")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                plan.skipped.push((title, why.to_string()));
+                continue;
+            }
+            let planned = plan.correlations.len() as u32;
+            let group_fields = (0..spec.rules.len()).map(|pos| spec.group_fields(pos).into_iter().map(field::intern).collect()).collect();
+            plan.correlations.push(PlannedCorrelation {
+                index: ci as u32,
+                info: RuleInfo {
+                    id: stable_rule_id(&spec.id, &spec.name, &title),
+                    title,
+                    description: spec.description.clone(),
+                    level: spec.level.clone(),
+                    tags: spec.tags.clone(),
+                    kind: spec.kind.as_str().to_string(),
+                },
+                group_names: spec.group_by.clone(),
+                group_fields,
+                value_field: spec.field.as_deref().and_then(field::intern),
+                emits: res.correlation_emits.get(ci).copied().unwrap_or(true),
+            });
+            for (pos, r) in refs.iter().enumerate() {
+                if let ResolvedRef::Detection(d) = r {
+                    plan.feeds[*d as usize].push((planned, pos as u32));
+                }
+            }
+        }
+        plan
+    }
+}
+
+/// A group key: the canonical bytes of its values (for ordering and hashing) and the values.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GroupKey {
+    bytes: Box<[u8]>,
+    values: Vec<GroupValue>,
+}
+
+impl GroupKey {
+    fn new(values: Vec<GroupValue>) -> Self {
+        let bytes = bincode::serialize(&values).unwrap_or_default().into_boxed_slice();
+        GroupKey { bytes, values }
+    }
+}
+
+impl PartialEq for GroupKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+impl Eq for GroupKey {}
+impl PartialOrd for GroupKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for GroupKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.bytes.cmp(&other.bytes)
+    }
+}
+impl Hash for GroupKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.bytes.hash(state);
+    }
+}
+
+/// The value a correlation looks at in one event.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Measured {
+    /// Nothing (`event_count`).
+    Nothing,
+    /// The bit of the referenced rule that matched (`temporal`, `temporal_ordered`).
+    Rule(u32),
+    /// A value to count distinct (`value_count`): its canonical bytes.
+    Value(Box<[u8]>),
+    /// A number (`value_sum`, `value_avg`, `value_percentile`).
+    Number(f64),
+}
+
+/// What crosses workers for a correlation: one matching event, projected.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Projection {
+    /// Planned correlation index.
+    pub correlation: u32,
+    /// The group key.
+    pub key: GroupKey,
+    /// Event time.
+    pub ts: i64,
+    /// Event origin (ordering tie-break).
+    pub origin: Origin,
+    /// What the correlation counts.
+    pub measured: Measured,
+    /// The event, as evidence.
+    pub evidence: EvidenceEvent,
+}
+
+impl Timed for Projection {
+    fn ts(&self) -> i64 {
+        self.ts
+    }
+    fn order_key(&self) -> (i64, Origin) {
+        (self.ts, self.origin)
+    }
+}
+
+impl Timed for Incident {
+    fn ts(&self) -> i64 {
+        self.timestamp_ms
+    }
+    fn order_key(&self) -> (i64, Origin) {
+        (self.timestamp_ms, Origin::default())
+    }
+}
+
+fn route(p: &Projection) -> u64 {
+    let mut buf = Vec::with_capacity(4 + p.key.bytes.len());
+    buf.extend_from_slice(&p.correlation.to_le_bytes());
+    buf.extend_from_slice(&p.key.bytes);
+    hash_bytes(&buf)
+}
+
+/// One correlation's state, whatever its kind.
+enum State {
+    Count(EventCount<GroupKey, EvidenceEvent>),
+    Distinct(ValueCount<GroupKey, Box<[u8]>, EvidenceEvent>),
+    Temporal(Temporal<GroupKey, EvidenceEvent>),
+    Ordered(TemporalOrdered<GroupKey, EvidenceEvent>),
+    Aggregate(ValueAggregate<GroupKey, EvidenceEvent>),
+}
+
+type Alerts = Vec<Alert<GroupKey, EvidenceEvent>>;
+
+impl State {
+    fn new(rules: &RuleSet, planned: &PlannedCorrelation, limits: StateLimits) -> Result<State, String> {
+        let spec = &rules.correlation_specs[planned.index as usize];
+        let (span, cond, keys, ev_cap) = (spec.timespan_ms, spec.condition, limits.key_cap, limits.evidence_cap);
+        let n = spec.rules.len();
+        let state = match spec.kind {
+            CorrelationKind::EventCount => EventCount::new(span, cond, keys, ev_cap).map(State::Count),
+            CorrelationKind::ValueCount => {
+                let max_values = limits.max_values.max(cond.max_operand() as usize + 1);
+                ValueCount::new(span, cond, keys, max_values, ev_cap).map(State::Distinct)
+            }
+            CorrelationKind::Temporal => Temporal::new(span, n, Some(cond), keys, ev_cap).map(State::Temporal),
+            CorrelationKind::TemporalOrdered => TemporalOrdered::new(span, n, keys, ev_cap).map(State::Ordered),
+            CorrelationKind::ValueSum => ValueAggregate::new(span, Aggregate::Sum, cond, keys, limits.max_values, ev_cap).map(State::Aggregate),
+            CorrelationKind::ValueAvg => ValueAggregate::new(span, Aggregate::Avg, cond, keys, limits.max_values, ev_cap).map(State::Aggregate),
+            CorrelationKind::ValuePercentile => {
+                let p = spec.percentile.unwrap_or(50.0);
+                ValueAggregate::new(span, Aggregate::Percentile(p), cond, keys, limits.max_values, ev_cap).map(State::Aggregate)
+            }
+            CorrelationKind::Absence => return Err("absence is not evaluated".into()),
+        };
+        state.map_err(|e| format!("{}: {e}", planned.info.title))
+    }
+
+    fn observe(&mut self, p: Projection, out: &mut Alerts) {
+        match (self, p.measured) {
+            (State::Count(s), _) => s.observe(&p.key, p.ts, (), p.evidence, out),
+            (State::Distinct(s), Measured::Value(v)) => s.observe(&p.key, p.ts, v, p.evidence, out),
+            (State::Temporal(s), Measured::Rule(bit)) => s.observe(&p.key, p.ts, 1u64 << bit, p.evidence, out),
+            (State::Ordered(s), Measured::Rule(bit)) => s.observe(&p.key, p.ts, 1u64 << bit, p.evidence, out),
+            (State::Aggregate(s), Measured::Number(x)) => s.observe(&p.key, p.ts, x, p.evidence, out),
+            _ => {}
+        }
+    }
+
+    fn advance(&mut self, watermark: i64, out: &mut Alerts) {
+        match self {
+            State::Count(s) => s.advance(watermark, out),
+            State::Distinct(s) => s.advance(watermark, out),
+            State::Temporal(s) => s.advance(watermark, out),
+            State::Ordered(s) => s.advance(watermark, out),
+            State::Aggregate(s) => s.advance(watermark, out),
+        }
+    }
+
+    fn keys(&self) -> usize {
+        match self {
+            State::Count(s) => s.keys(),
+            State::Distinct(s) => s.keys(),
+            State::Temporal(s) => s.keys(),
+            State::Ordered(s) => s.keys(),
+            State::Aggregate(s) => s.keys(),
+        }
+    }
+
+    fn evictions(&self) -> u64 {
+        match self {
+            State::Count(s) => s.stats().evictions,
+            State::Distinct(s) => s.stats().evictions,
+            State::Temporal(s) => s.stats().evictions,
+            State::Ordered(s) => s.stats().evictions,
+            State::Aggregate(s) => s.stats().evictions,
+        }
+    }
+}
+
+fn measure_of(kind: &str, percentile: Option<f64>) -> Measure {
+    match kind {
+        "value_sum" => Measure::Sum,
+        "value_avg" => Measure::Avg,
+        "value_percentile" => Measure::Percentile(percentile.unwrap_or(50.0)),
+        _ => Measure::Count,
+    }
+}
+
+fn group_value(ev: &Event, id: Option<FieldId>) -> Option<GroupValue> {
+    let v = ev.get(id?)?;
+    match v {
+        ValueRef::Null => None,
+        ValueRef::Str("") => None,
+        v => Some(GroupValue::from_value_ref(ev, v)),
+    }
+}
+
+fn number(v: ValueRef<'_>) -> Option<f64> {
+    match v {
+        ValueRef::Int(i) => Some(i as f64),
+        ValueRef::Float(f) if f.is_finite() => Some(f),
+        ValueRef::Str(s) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
+        _ => None,
+    }
+}
+
+/// Checks that every planned correlation's parameters are usable, before any worker starts.
+pub fn validate(rules: &RuleSet, plan: &Plan, limits: StateLimits) -> Result<(), String> {
+    for planned in &plan.correlations {
+        State::new(rules, planned, limits)?;
+    }
+    Ok(())
+}
+
+/// Builds the replay dataflow on one worker.
+pub fn build(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>) {
+    let index = worker.index();
+    let wpp = cfg.workers_per_process.max(1);
+    let leader = (index / wpp * wpp) as u64;
+    let is_leader = index % wpp == 0;
+    let cfg = cfg.clone();
+
+    worker.dataflow::<u64, _, _>(move |scope| {
+        let probe = ProbeHandle::new();
+        let gauge = Rc::new(Cell::new(0));
+        let backpressure = Backpressure { probe: probe.clone(), pending: gauge.clone(), max_pending: MAX_PENDING_EVENTS };
+        let (events, dead) = file_source(scope, cfg.source.clone(), Some(backpressure));
+
+        // Detection where the event was parsed: incidents of plain rules, projections for
+        // correlations. Most events match nothing and stop here.
+        let mut detect =
+            events.unary_frontier::<timely::container::CapacityContainerBuilder<Vec<(Option<Incident>, Option<Projection>)>>, _, _, _>(Pipeline, "Detect", {
+                let (rules, plan, stats) = (cfg.rules.clone(), plan.clone(), cfg.stats.clone());
+                move |_cap, _info| {
+                    let mut matcher = RuleMatcher::new(rules.clone());
+                    let mut writer = EcsWriter::new();
+                    let mut hits = Vec::new();
+                    let mut counts = vec![0u64; rules.rules.len()];
+                    let mut missing = 0u64;
+                    move |(input, _frontier), output| {
+                        input.for_each(|cap, data: &mut Vec<Event>| {
+                            let mut session = output.session(&cap);
+                            for ev in data.iter() {
+                                hits.clear();
+                                matcher.matching(ev, &mut hits);
+                                for &r in &hits {
+                                    counts[r as usize] += 1;
+                                    let (info, emits) = &plan.detections[r as usize];
+                                    if *emits {
+                                        session.give((Some(Incident::from_detection(info.clone(), ev, &mut writer)), None));
+                                    }
+                                    for &(c, pos) in &plan.feeds[r as usize] {
+                                        let planned = &plan.correlations[c as usize];
+                                        let fields = &planned.group_fields[pos as usize];
+                                        let values: Option<Vec<GroupValue>> = fields.iter().map(|f| group_value(ev, *f)).collect();
+                                        let Some(values) = values else {
+                                            missing += 1;
+                                            continue;
+                                        };
+                                        let measured = match planned.info.kind.as_str() {
+                                            "event_count" => Measured::Nothing,
+                                            "temporal" | "temporal_ordered" => Measured::Rule(pos),
+                                            "value_count" => match group_value(ev, planned.value_field) {
+                                                Some(v) => Measured::Value(bincode::serialize(&v).unwrap_or_default().into_boxed_slice()),
+                                                None => continue,
+                                            },
+                                            _ => match planned.value_field.and_then(|f| ev.get(f)).and_then(number) {
+                                                Some(x) => Measured::Number(x),
+                                                None => continue,
+                                            },
+                                        };
+                                        let evidence = EvidenceEvent::from_event(ev, &mut writer);
+                                        session.give((
+                                            None,
+                                            Some(Projection { correlation: c, key: GroupKey::new(values), ts: ev.ts, origin: ev.origin, measured, evidence }),
+                                        ));
+                                    }
+                                }
+                            }
+                        });
+                        for (i, n) in counts.iter_mut().enumerate() {
+                            if *n > 0 {
+                                stats.matches[i].fetch_add(*n, Relaxed);
+                                *n = 0;
+                            }
+                        }
+                        if missing > 0 {
+                            stats.missing_group.fetch_add(missing, Relaxed);
+                            missing = 0;
+                        }
+                    }
+                }
+            });
+        detect = detect.probe_with(&probe);
+        let detected_incidents = detect.clone().unary(Pipeline, "DetectionIncidents", |_cap, _info| {
+            move |input, output| {
+                input.for_each(|cap, data: &mut Vec<(Option<Incident>, Option<Projection>)>| {
+                    output.session(&cap).give_iterator(data.iter_mut().filter_map(|(i, _)| i.take()));
+                })
+            }
+        });
+        let projections = detect.unary(Pipeline, "Projections", |_cap, _info| {
+            move |input, output| {
+                input.for_each(|cap, data: &mut Vec<(Option<Incident>, Option<Projection>)>| {
+                    output.session(&cap).give_iterator(data.iter_mut().filter_map(|(_, p)| p.take()));
+                })
+            }
+        });
+
+        // Correlation: projections reach the worker that owns (correlation, group), in order.
+        let ordered = in_order_by(projections, route, gauge);
+        let correlated = ordered.unary_frontier(Pipeline, "Correlate", {
+            let (rules, plan, stats) = (cfg.rules.clone(), plan.clone(), cfg.stats.clone());
+            let limits_state = cfg.limits;
+            move |_cap, _info| {
+                let mut states: Vec<Option<State>> = plan.correlations.iter().map(|p| State::new(&rules, p, limits_state).ok()).collect();
+                let mut held: Option<Capability<u64>> = None;
+                let mut alerts: Alerts = Vec::new();
+                let mut evictions_seen = 0u64;
+                move |(input, frontier), output| {
+                    let mut produced: Vec<Incident> = Vec::new();
+                    input.for_each(|cap, data: &mut Vec<Projection>| {
+                        if let Some(c) = cap.retain_least(0) {
+                            if held.as_ref().is_none_or(|h| c.time() < h.time()) {
+                                held = Some(c);
+                            }
+                        }
+                        for p in data.drain(..) {
+                            let c = p.correlation as usize;
+                            if let Some(state) = states[c].as_mut() {
+                                alerts.clear();
+                                state.observe(p, &mut alerts);
+                                to_incidents(&plan, &rules, c, &mut alerts, limits_state.evidence_cap, &mut produced);
+                            }
+                        }
+                    });
+                    let bound = frontier.frontier().first().copied();
+                    let watermark = bound.map_or(i64::MAX, |f| f as i64);
+                    for (c, state) in states.iter_mut().enumerate() {
+                        if let Some(state) = state.as_mut() {
+                            alerts.clear();
+                            state.advance(watermark, &mut alerts);
+                            to_incidents(&plan, &rules, c, &mut alerts, limits_state.evidence_cap, &mut produced);
+                        }
+                    }
+                    if let Some(cap) = held.as_mut() {
+                        if !produced.is_empty() {
+                            output.session(&*cap).give_iterator(produced.drain(..));
+                        }
+                        let live = states.iter().flatten().any(|s| s.keys() > 0);
+                        match bound {
+                            Some(f) if live => {
+                                if f > *cap.time() {
+                                    cap.downgrade(&f);
+                                }
+                            }
+                            _ => held = None,
+                        }
+                    }
+                    let evictions: u64 = states.iter().flatten().map(State::evictions).sum();
+                    if evictions > evictions_seen {
+                        stats.evictions.fetch_add(evictions - evictions_seen, Relaxed);
+                        evictions_seen = evictions;
+                    }
+                }
+            }
+        });
+
+        // One ordered writer per process: incidents sorted by (time, id), duplicates dropped.
+        let incidents = detected_incidents.concat(correlated);
+        let mut out: Option<Box<dyn Write>> = None;
+        let mut open_failed = false;
+        let mut pending: Vec<Incident> = Vec::new();
+        let mut last_written: Option<(i64, String)> = None;
+        let mut line = Vec::with_capacity(4096);
+        let (output, wstats, rstats, cancel) = (cfg.output.clone(), cfg.source.stats.clone(), cfg.stats.clone(), cfg.source.cancel.clone());
+        incidents.sink(Exchange::new(move |_: &Incident| leader), "WriteIncidents", move |(input, frontier)| {
+            input.for_each(|_cap, data| pending.append(data));
+            if !is_leader {
+                return;
+            }
+            if out.is_none() && !open_failed {
+                match output.open() {
+                    Ok(w) => out = Some(w),
+                    Err(e) => {
+                        open_failed = true;
+                        wstats.fatal(|| format!("cannot open the output {output:?}: {e}"));
+                        cancel.store(true, Relaxed);
+                    }
+                }
+            }
+            let bound = frontier.frontier().first().copied();
+            let Some(w) = out.as_mut() else { return };
+            let (mut ready, keep): (Vec<Incident>, Vec<Incident>) = pending.drain(..).partition(|i| bound.is_none_or(|f| to_timely(i.timestamp_ms) < f));
+            pending = keep;
+            ready.sort_by(|a, b| (a.timestamp_ms, &a.id).cmp(&(b.timestamp_ms, &b.id)));
+            let mut result = Ok(());
+            for inc in ready {
+                let key = (inc.timestamp_ms, inc.id.clone());
+                if last_written.as_ref() == Some(&key) {
+                    continue; // the same incident twice (one event matched twice): written once
+                }
+                line.clear();
+                write_incident(&inc, &mut line);
+                result = result.and_then(|_| w.write_all(&line));
+                if let Ok(mut per_rule) = rstats.incidents.lock() {
+                    *per_rule.entry(inc.rule.title.clone()).or_default() += 1;
+                }
+                wstats.written.fetch_add(1, Relaxed);
+                last_written = Some(key);
+            }
+            if bound.is_none() {
+                result = result.and_then(|_| w.flush());
+            }
+            if let Err(e) = result {
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    wstats.fatal(|| format!("writing incidents failed, stopping: {e}"));
+                }
+                out = None;
+                open_failed = true;
+                cancel.store(true, Relaxed);
+            }
+        });
+
+        super::normalize::write_dead_letters(dead, leader, is_leader, cfg.dead_letter.clone(), cfg.source.stats.clone());
+    });
+}
+
+fn to_incidents(plan: &Plan, rules: &RuleSet, c: usize, alerts: &mut Alerts, evidence_cap: usize, out: &mut Vec<Incident>) {
+    let planned = &plan.correlations[c];
+    if !planned.emits {
+        alerts.clear();
+        return;
+    }
+    let spec = &rules.correlation_specs[planned.index as usize];
+    let measure = measure_of(&planned.info.kind, spec.percentile);
+    for alert in alerts.drain(..) {
+        let group = planned.group_names.iter().cloned().zip(alert.group.values.iter().cloned()).collect();
+        out.push(Incident::from_alert(planned.info.clone(), group, alert, measure, evidence_cap, Some));
+    }
+}
+
+/// Sums a per-rule counter vector for reports.
+pub fn matches_per_rule(stats: &ReplayStats) -> Vec<u64> {
+    stats.matches.iter().map(|m| m.load(Relaxed)).collect()
+}
+
+/// Per-rule incident counts (title -> count).
+pub fn incidents_per_rule(stats: &ReplayStats) -> HashMap<String, u64> {
+    stats.incidents.lock().map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect()).unwrap_or_default()
+}
