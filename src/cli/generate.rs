@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 
 use vigil::event::time;
-use vigil::io::generator::{write_all, write_split, GenFormat, GeneratorConfig, DEFAULT_START_MS};
+use vigil::io::generator::{ground_truth, write_all, write_split, GenFormat, GeneratorConfig, Injection, DEFAULT_START_MS};
 
 /// Write synthetic security traffic, the same bytes for the same options.
 ///
@@ -49,6 +49,10 @@ pub struct GenerateArgs {
     /// Size of the entity populations (users, workstations, internet addresses).
     #[arg(long, default_value_t = 10_000)]
     entities: usize,
+    /// Mix the attack scenarios (brute force, spraying, scans, Kerberoasting, lateral movement,
+    /// LSASS access, a compromise chain...) into the traffic; their ground truth goes to stderr.
+    #[arg(long)]
+    inject: bool,
 }
 
 fn parse_start(s: &str) -> Result<i64, String> {
@@ -70,7 +74,7 @@ pub fn run(args: GenerateArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         start_ms: args.start.unwrap_or(DEFAULT_START_MS),
         rate_per_sec: args.rate,
         entities: args.entities,
-        injections: Vec::new(),
+        injections: if args.inject { Injection::all() } else { Vec::new() },
     };
     let started = Instant::now();
     let (written, target) = if let Some(dir) = &args.split_dir {
@@ -110,6 +114,19 @@ pub fn run(args: GenerateArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             time::to_iso8601(cfg.start_ms),
             written as f64 / secs
         );
+        if args.inject {
+            for a in ground_truth(&cfg) {
+                eprintln!(
+                    "  injected {:<24} {:<8} {:<40} {} .. {} ({} lines)",
+                    a.kind,
+                    a.format.name(),
+                    a.entity,
+                    time::to_iso8601(a.start_ms),
+                    time::to_iso8601(a.end_ms),
+                    a.lines
+                );
+            }
+        }
         if matches!(args.format, GenFormat::Syslog | GenFormat::Mixed) {
             eprintln!("  syslog timestamps have no year: normalize with --year {}", cfg.year());
         }
