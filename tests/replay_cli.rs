@@ -13,6 +13,7 @@ use common::*;
 /// Attack kind (as `vigil generate --inject` reports it) -> the rule that must find it.
 const EXPECTED: &[(&str, &str)] = &[
     ("ssh_brute_force", "SSH Brute Force"),
+    ("ssh_brute_force_success", "SSH Brute Force Followed By Successful Login"),
     ("password_spray", "SSH Password Spraying"),
     ("pam_brute_force", "PAM Authentication Failure Brute Force"),
     ("web_scan", "Web Content Discovery Scan"),

@@ -7,7 +7,8 @@
 //! worker that parsed them.
 //!
 //! Not evaluated yet (the rules load and validate; `replay` reports them as skipped):
-//! correlations over correlations, the `x-vigil-absence` type and the `persistence` extension.
+//! the `x-vigil-absence` type and the `persistence` extension. Correlations over correlations
+//! run in stages: each depth of the chain is one more exchange and correlate step.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
@@ -107,6 +108,11 @@ pub struct PlannedCorrelation {
     pub value_field: Option<FieldId>,
     /// Whether it raises incidents.
     pub emits: bool,
+    /// 1 when it references only detection rules; else one more than the deepest correlation
+    /// it references. Each depth is one exchange-and-correlate stage of the dataflow.
+    pub depth: u32,
+    /// The (planned correlation, rule position) pairs its alerts feed.
+    pub feeds: Vec<(u32, u32)>,
 }
 
 /// The evaluation plan: which rules feed which correlations, what is skipped and why.
@@ -120,6 +126,8 @@ pub struct Plan {
     pub correlations: Vec<PlannedCorrelation>,
     /// Correlations not evaluated, with the reason.
     pub skipped: Vec<(String, String)>,
+    /// The deepest chain (1 without correlations over correlations).
+    pub depth: u32,
 }
 
 fn stable_rule_id(id: &Option<String>, name: &Option<String>, title: &str) -> String {
@@ -147,11 +155,20 @@ impl Plan {
             })
             .collect();
         let mut plan = Plan { detections, feeds: vec![Vec::new(); rules.rules.len()], ..Plan::default() };
-        for (ci, spec) in rules.correlation_specs.iter().enumerate() {
+        // Dependencies first, so a referenced correlation is planned before its referrers.
+        let mut planned_of: Vec<Option<u32>> = vec![None; rules.correlation_specs.len()];
+        let order: Vec<usize> = if res.order.len() == rules.correlation_specs.len() {
+            res.order.iter().map(|&c| c as usize).collect()
+        } else {
+            (0..rules.correlation_specs.len()).collect()
+        };
+        for ci in order {
+            let spec = &rules.correlation_specs[ci];
             let title = spec.title.clone().or_else(|| spec.name.clone()).unwrap_or_else(|| format!("correlation {ci}"));
             let refs = res.refs.get(ci).cloned().unwrap_or_default();
-            let why = if refs.iter().any(|r| matches!(r, ResolvedRef::Correlation(_))) {
-                Some("correlations over correlations are not evaluated yet")
+            let inner_skipped = refs.iter().any(|r| matches!(r, ResolvedRef::Correlation(c) if planned_of[*c as usize].is_none()));
+            let why = if inner_skipped {
+                Some("it references a correlation that is not evaluated")
             } else if spec.kind == CorrelationKind::Absence {
                 Some("the x-vigil-absence type is not evaluated yet")
             } else if spec.extensions.persistence.is_some() {
@@ -166,6 +183,16 @@ impl Plan {
                 continue;
             }
             let planned = plan.correlations.len() as u32;
+            planned_of[ci] = Some(planned);
+            let depth = 1 + refs
+                .iter()
+                .filter_map(|r| match r {
+                    ResolvedRef::Correlation(c) => planned_of[*c as usize].map(|p| plan.correlations[p as usize].depth),
+                    ResolvedRef::Detection(_) => None,
+                })
+                .max()
+                .unwrap_or(0);
+            plan.depth = plan.depth.max(depth);
             let group_fields = (0..spec.rules.len()).map(|pos| spec.group_fields(pos).into_iter().map(field::intern).collect()).collect();
             plan.correlations.push(PlannedCorrelation {
                 index: ci as u32,
@@ -181,10 +208,17 @@ impl Plan {
                 group_fields,
                 value_field: spec.field.as_deref().and_then(field::intern),
                 emits: res.correlation_emits.get(ci).copied().unwrap_or(true),
+                depth,
+                feeds: Vec::new(),
             });
             for (pos, r) in refs.iter().enumerate() {
-                if let ResolvedRef::Detection(d) = r {
-                    plan.feeds[*d as usize].push((planned, pos as u32));
+                match r {
+                    ResolvedRef::Detection(d) => plan.feeds[*d as usize].push((planned, pos as u32)),
+                    ResolvedRef::Correlation(c) => {
+                        if let Some(inner) = planned_of[*c as usize] {
+                            plan.correlations[inner as usize].feeds.push((planned, pos as u32));
+                        }
+                    }
                 }
             }
         }
@@ -490,67 +524,44 @@ pub fn build(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>) {
             }
         });
 
-        // Correlation: projections reach the worker that owns (correlation, group), in order.
-        let ordered = in_order_by(projections, route, gauge);
-        let correlated = ordered.unary_frontier(Pipeline, "Correlate", {
-            let (rules, plan, stats) = (cfg.rules.clone(), plan.clone(), cfg.stats.clone());
-            let limits_state = cfg.limits;
-            move |_cap, _info| {
-                let mut states: Vec<Option<State>> = plan.correlations.iter().map(|p| State::new(&rules, p, limits_state).ok()).collect();
-                let mut held: Option<Capability<u64>> = None;
-                let mut alerts: Alerts = Vec::new();
-                let mut evictions_seen = 0u64;
-                move |(input, frontier), output| {
-                    let mut produced: Vec<Incident> = Vec::new();
-                    input.for_each(|cap, data: &mut Vec<Projection>| {
-                        if let Some(c) = cap.retain_least(0) {
-                            if held.as_ref().is_none_or(|h| c.time() < h.time()) {
-                                held = Some(c);
+        // Correlation, one stage per depth of the chains: projections reach the worker that owns
+        // (correlation, group), in order; alerts of correlations that feed deeper ones become
+        // projections for the next stage.
+        let mut incident_streams = vec![detected_incidents];
+        let mut stage_input = projections;
+        let mut gauge = Some(gauge);
+        for depth in 1..=plan.depth.max(1) {
+            let ordered = in_order_by(stage_input, route, gauge.take().unwrap_or_default());
+            let staged = correlate_stage(ordered, depth, plan.clone(), cfg.rules.clone(), cfg.limits, cfg.stats.clone());
+            incident_streams.push(staged.clone().unary(Pipeline, "StageIncidents", |_cap, _info| {
+                move |input, output| {
+                    input.for_each(|cap, data: &mut Vec<Staged>| {
+                        output.session(&cap).give_iterator(data.iter_mut().filter_map(|s| match std::mem::replace(s, Staged::Taken) {
+                            Staged::Incident(i) => Some(i),
+                            other => {
+                                *s = other;
+                                None
                             }
-                        }
-                        for p in data.drain(..) {
-                            let c = p.correlation as usize;
-                            if let Some(state) = states[c].as_mut() {
-                                alerts.clear();
-                                state.observe(p, &mut alerts);
-                                to_incidents(&plan, &rules, c, &mut alerts, limits_state.evidence_cap, &mut produced);
-                            }
-                        }
-                    });
-                    let bound = frontier.frontier().first().copied();
-                    let watermark = bound.map_or(i64::MAX, |f| f as i64);
-                    for (c, state) in states.iter_mut().enumerate() {
-                        if let Some(state) = state.as_mut() {
-                            alerts.clear();
-                            state.advance(watermark, &mut alerts);
-                            to_incidents(&plan, &rules, c, &mut alerts, limits_state.evidence_cap, &mut produced);
-                        }
-                    }
-                    if let Some(cap) = held.as_mut() {
-                        if !produced.is_empty() {
-                            output.session(&*cap).give_iterator(produced.drain(..));
-                        }
-                        let live = states.iter().flatten().any(|s| s.keys() > 0);
-                        match bound {
-                            Some(f) if live => {
-                                if f > *cap.time() {
-                                    cap.downgrade(&f);
-                                }
-                            }
-                            _ => held = None,
-                        }
-                    }
-                    let evictions: u64 = states.iter().flatten().map(State::evictions).sum();
-                    if evictions > evictions_seen {
-                        stats.evictions.fetch_add(evictions - evictions_seen, Relaxed);
-                        evictions_seen = evictions;
-                    }
+                        }));
+                    })
                 }
-            }
-        });
+            }));
+            stage_input = staged.unary(Pipeline, "StageForward", |_cap, _info| {
+                move |input, output| {
+                    input.for_each(|cap, data: &mut Vec<Staged>| {
+                        output.session(&cap).give_iterator(data.drain(..).filter_map(|s| match s {
+                            Staged::Forward(p) => Some(p),
+                            _ => None,
+                        }));
+                    })
+                }
+            });
+        }
 
         // One ordered writer per process: incidents sorted by (time, id), duplicates dropped.
-        let incidents = detected_incidents.concat(correlated);
+        let mut incident_streams = incident_streams.into_iter();
+        let first = incident_streams.next().expect("the detection stream is always there");
+        let incidents = incident_streams.fold(first, |all, more| all.concat(more));
         let mut out: Option<Box<dyn Write>> = None;
         let mut open_failed = false;
         let mut pending: Vec<Incident> = Vec::new();
@@ -609,17 +620,120 @@ pub fn build(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>) {
     });
 }
 
-fn to_incidents(plan: &Plan, rules: &RuleSet, c: usize, alerts: &mut Alerts, evidence_cap: usize, out: &mut Vec<Incident>) {
+/// What a correlation stage emits: incidents, and projections for deeper stages.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Staged {
+    /// An incident to write.
+    Incident(Incident),
+    /// A projection for a correlation of a deeper stage.
+    Forward(Projection),
+    /// Placeholder left behind when an item is moved out.
+    Taken,
+}
+
+/// One correlate stage: evaluates the correlations of `depth` over in-order projections; passes
+/// projections for deeper correlations through; turns alerts into incidents and, for
+/// correlations that feed deeper ones, into projections for the next stage.
+fn correlate_stage<'s>(
+    ordered: timely::dataflow::Stream<'s, u64, Vec<Projection>>,
+    depth: u32,
+    plan: Arc<Plan>,
+    rules: Arc<RuleSet>,
+    limits: StateLimits,
+    stats: Arc<ReplayStats>,
+) -> timely::dataflow::Stream<'s, u64, Vec<Staged>> {
+    ordered.unary_frontier(Pipeline, "Correlate", move |_cap, _info| {
+        let mut states: Vec<Option<State>> =
+            plan.correlations.iter().map(|p| if p.depth == depth { State::new(&rules, p, limits).ok() } else { None }).collect();
+        let mut held: Option<Capability<u64>> = None;
+        let mut alerts: Alerts = Vec::new();
+        let mut evictions_seen = 0u64;
+        move |(input, frontier), output| {
+            let mut produced: Vec<Staged> = Vec::new();
+            input.for_each(|cap, data: &mut Vec<Projection>| {
+                if let Some(c) = cap.retain_least(0) {
+                    if held.as_ref().is_none_or(|h| c.time() < h.time()) {
+                        held = Some(c);
+                    }
+                }
+                for p in data.drain(..) {
+                    let c = p.correlation as usize;
+                    if plan.correlations[c].depth != depth {
+                        produced.push(Staged::Forward(p));
+                        continue;
+                    }
+                    if let Some(state) = states[c].as_mut() {
+                        alerts.clear();
+                        state.observe(p, &mut alerts);
+                        emit_alerts(&plan, &rules, c, &mut alerts, limits.evidence_cap, &mut produced, &stats);
+                    }
+                }
+            });
+            let bound = frontier.frontier().first().copied();
+            let watermark = bound.map_or(i64::MAX, |f| f as i64);
+            for (c, slot) in states.iter_mut().enumerate() {
+                if let Some(state) = slot.as_mut() {
+                    alerts.clear();
+                    state.advance(watermark, &mut alerts);
+                    emit_alerts(&plan, &rules, c, &mut alerts, limits.evidence_cap, &mut produced, &stats);
+                }
+            }
+            if let Some(cap) = held.as_mut() {
+                if !produced.is_empty() {
+                    output.session(&*cap).give_iterator(produced.drain(..));
+                }
+                let live = states.iter().flatten().any(|s| s.keys() > 0);
+                match bound {
+                    Some(f) if live => {
+                        if f > *cap.time() {
+                            cap.downgrade(&f);
+                        }
+                    }
+                    _ => held = None,
+                }
+            }
+            let evictions: u64 = states.iter().flatten().map(State::evictions).sum();
+            if evictions > evictions_seen {
+                stats.evictions.fetch_add(evictions - evictions_seen, Relaxed);
+                evictions_seen = evictions;
+            }
+        }
+    })
+}
+
+/// Turns alerts of planned correlation `c` into incidents (if it emits) and into projections
+/// for the correlations it feeds.
+fn emit_alerts(plan: &Plan, rules: &RuleSet, c: usize, alerts: &mut Alerts, evidence_cap: usize, out: &mut Vec<Staged>, stats: &ReplayStats) {
     let planned = &plan.correlations[c];
-    if !planned.emits {
-        alerts.clear();
-        return;
-    }
-    let spec = &rules.correlation_specs[planned.index as usize];
-    let measure = measure_of(&planned.info.kind, spec.percentile);
     for alert in alerts.drain(..) {
-        let group = planned.group_names.iter().cloned().zip(alert.group.values.iter().cloned()).collect();
-        out.push(Incident::from_alert(planned.info.clone(), group, alert, measure, evidence_cap, Some));
+        for &(target, pos) in &planned.feeds {
+            let deeper = &plan.correlations[target as usize];
+            // The deeper correlation's group key for this position, read from this alert's group.
+            let values: Option<Vec<GroupValue>> = deeper.group_fields[pos as usize]
+                .iter()
+                .map(|f| {
+                    let name = field::name((*f)?);
+                    planned.group_names.iter().position(|g| g == name).map(|i| alert.group.values[i].clone())
+                })
+                .collect();
+            let (Some(values), Some(evidence)) = (values, alert.evidence.first().cloned()) else {
+                stats.missing_group.fetch_add(1, Relaxed);
+                continue;
+            };
+            let measured = match deeper.info.kind.as_str() {
+                "temporal" | "temporal_ordered" => Measured::Rule(pos),
+                _ => Measured::Nothing,
+            };
+            // A stable tie-break for alerts at the same time: the correlation and window start.
+            let origin = Origin { partition: u32::MAX, record: alert.window_start_ms as u64, sub: c as u32 };
+            out.push(Staged::Forward(Projection { correlation: target, key: GroupKey::new(values), ts: alert.window_end_ms, origin, measured, evidence }));
+        }
+        if planned.emits {
+            let spec = &rules.correlation_specs[planned.index as usize];
+            let measure = measure_of(&planned.info.kind, spec.percentile);
+            let group = planned.group_names.iter().cloned().zip(alert.group.values.iter().cloned()).collect();
+            out.push(Staged::Incident(Incident::from_alert(planned.info.clone(), group, alert, measure, evidence_cap, Some)));
+        }
     }
 }
 
