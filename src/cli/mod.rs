@@ -2,6 +2,7 @@
 
 mod check;
 mod common;
+mod demo;
 mod generate;
 mod normalize;
 mod replay;
@@ -18,6 +19,7 @@ use clap::{Parser, Subcommand};
 /// cluster.
 ///
 /// Start here:
+///   vigil demo                      attacks injected in generated logs, default rules, incidents
 ///   vigil generate --events 100000 | vigil normalize --year 2024 -
 ///   vigil normalize /var/log/auth.log access.log conn.log > events.json
 #[derive(Debug, Parser)]
@@ -35,6 +37,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Demo(demo::DemoArgs),
     Normalize(normalize::NormalizeArgs),
     Generate(generate::GenerateArgs),
     Replay(replay::ReplayArgs),
@@ -57,6 +60,7 @@ pub fn init_logging(verbose: u8, quiet: bool) {
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Demo(args) => demo::run(args, cli.quiet),
         Command::Normalize(args) => normalize::run(args, cli.quiet),
         Command::Generate(args) => generate::run(args, cli.quiet),
         Command::Check(args) => check::run(args, cli.quiet),

@@ -77,35 +77,24 @@ pub fn run(args: ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     replay::validate(&rules, &plan, limits).map_err(anyhow::Error::msg).context("correlation parameters")?;
 
     let specs = resolve_inputs(&args.files, args.input.format, &args.cluster)?;
-    let stats = Arc::new(RunStats::new(specs.iter().map(|s| s.source.display()).collect()));
-    let rstats = Arc::new(ReplayStats { matches: (0..rules.rules.len()).map(|_| AtomicU64::new(0)).collect(), ..ReplayStats::default() });
-    let cancel = Arc::new(AtomicBool::new(false));
-    install_interrupt(cancel.clone());
-    let process = args.cluster.process;
-    let rules = Arc::new(rules);
-    let plan = Arc::new(plan);
-    let cfg = ReplayConfig {
-        source: SourceConfig { inputs: specs.clone(), parse: args.input.parse_options(), lateness_ms: args.input.lateness, stats: stats.clone(), cancel },
-        rules: rules.clone(),
-        output: OutputTarget::from_arg(args.output.as_deref(), process),
-        dead_letter: args.dead_letter.as_deref().map(|p| OutputTarget::from_arg(Some(p), process)),
-        workers_per_process: args.cluster.workers,
-        limits,
-        stats: rstats.clone(),
-    };
-    let progress = Progress::start(stats.clone(), local_input_bytes(&specs, &args.cluster), quiet);
-    let started = Instant::now();
-    let worker_plan = plan.clone();
-    let guards = timely::execute(timely_config, move |worker| replay::build(worker, &cfg, worker_plan.clone()))
-        .map_err(anyhow::Error::msg)
-        .context("starting the timely workers")?;
-    let results = guards.join();
-    progress.finish();
-    for r in results {
-        r.map_err(anyhow::Error::msg).context("a worker failed")?;
-    }
+    let run = execute(
+        specs.clone(),
+        rules,
+        plan,
+        Execution {
+            parse: args.input.parse_options(),
+            lateness_ms: args.input.lateness,
+            output: OutputTarget::from_arg(args.output.as_deref(), args.cluster.process),
+            dead_letter: args.dead_letter.as_deref().map(|p| OutputTarget::from_arg(Some(p), args.cluster.process)),
+            cluster: args.cluster.clone(),
+            limits,
+            quiet,
+        },
+        timely_config,
+    )?;
+    let (stats, rstats, rules, plan) = (run.stats.clone(), run.replay.clone(), run.rules.clone(), run.plan.clone());
     if !quiet {
-        print_summary("replay", &specs, &args.cluster, &stats, started.elapsed());
+        print_summary("replay", &specs, &args.cluster, &stats, run.elapsed);
         let matches = replay::matches_per_rule(&rstats);
         let total: u64 = matches.iter().sum();
         let incidents = replay::incidents_per_rule(&rstats);
@@ -128,4 +117,67 @@ pub fn run(args: ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(if stats.fatal.load(Relaxed) > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// How to run a replay, besides inputs and rules.
+pub struct Execution {
+    /// Parser settings.
+    pub parse: vigil::parse::ParseOptions,
+    /// Allowed lateness.
+    pub lateness_ms: i64,
+    /// Incident output.
+    pub output: OutputTarget,
+    /// Dead-letter output.
+    pub dead_letter: Option<OutputTarget>,
+    /// Cluster layout.
+    pub cluster: ClusterArgs,
+    /// State limits.
+    pub limits: StateLimits,
+    /// No progress display.
+    pub quiet: bool,
+}
+
+/// What a finished replay leaves behind.
+pub struct Finished {
+    /// Input counters.
+    pub stats: Arc<RunStats>,
+    /// Rule counters.
+    pub replay: Arc<ReplayStats>,
+    /// The rules.
+    pub rules: Arc<RuleSet>,
+    /// The plan.
+    pub plan: Arc<Plan>,
+    /// How long it ran.
+    pub elapsed: std::time::Duration,
+}
+
+/// Runs the replay dataflow to completion on this process's workers.
+pub fn execute(specs: Vec<vigil::io::input::InputSpec>, rules: RuleSet, plan: Plan, how: Execution, timely_config: timely::Config) -> anyhow::Result<Finished> {
+    let stats = Arc::new(RunStats::new(specs.iter().map(|s| s.source.display()).collect()));
+    let rstats = Arc::new(ReplayStats { matches: (0..rules.rules.len()).map(|_| AtomicU64::new(0)).collect(), ..ReplayStats::default() });
+    let cancel = Arc::new(AtomicBool::new(false));
+    install_interrupt(cancel.clone());
+    let rules = Arc::new(rules);
+    let plan = Arc::new(plan);
+    let cfg = ReplayConfig {
+        source: SourceConfig { inputs: specs.clone(), parse: how.parse, lateness_ms: how.lateness_ms, stats: stats.clone(), cancel },
+        rules: rules.clone(),
+        output: how.output,
+        dead_letter: how.dead_letter,
+        workers_per_process: how.cluster.workers,
+        limits: how.limits,
+        stats: rstats.clone(),
+    };
+    let progress = Progress::start(stats.clone(), local_input_bytes(&specs, &how.cluster), how.quiet);
+    let started = Instant::now();
+    let worker_plan = plan.clone();
+    let guards = timely::execute(timely_config, move |worker| replay::build(worker, &cfg, worker_plan.clone()))
+        .map_err(anyhow::Error::msg)
+        .context("starting the timely workers")?;
+    let results = guards.join();
+    progress.finish();
+    for r in results {
+        r.map_err(anyhow::Error::msg).context("a worker failed")?;
+    }
+    Ok(Finished { stats, replay: rstats, rules, plan, elapsed: started.elapsed() })
 }
