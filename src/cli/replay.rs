@@ -33,8 +33,8 @@ pub struct ReplayArgs {
     /// Input files (`-` for stdin; gzip and zip are read directly).
     #[arg(required = true, value_name = "FILE")]
     files: Vec<String>,
-    /// Sigma rule files or folders (searched recursively for *.yml and *.yaml).
-    #[arg(short, long, required = true, value_name = "PATH", num_args = 1..)]
+    /// A Sigma rule file or folder (searched recursively for *.yml and *.yaml); repeat for more.
+    #[arg(short, long, required = true, value_name = "PATH")]
     rules: Vec<PathBuf>,
     #[command(flatten)]
     input: InputArgs,
