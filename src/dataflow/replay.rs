@@ -128,6 +128,8 @@ pub struct Plan {
     pub skipped: Vec<(String, String)>,
     /// The deepest chain (1 without correlations over correlations).
     pub depth: u32,
+    /// Cool-downs of the correlations with the `x-vigil: suppress` extension, by rule id.
+    pub suppress: HashMap<String, i64>,
 }
 
 fn stable_rule_id(id: &Option<String>, name: &Option<String>, title: &str) -> String {
@@ -194,6 +196,9 @@ impl Plan {
                 .unwrap_or(0);
             plan.depth = plan.depth.max(depth);
             let group_fields = (0..spec.rules.len()).map(|pos| spec.group_fields(pos).into_iter().map(field::intern).collect()).collect();
+            if let Some(sup) = spec.extensions.suppress {
+                plan.suppress.insert(stable_rule_id(&spec.id, &spec.name, &title), sup.for_ms);
+            }
             plan.correlations.push(PlannedCorrelation {
                 index: ci as u32,
                 info: RuleInfo {
@@ -568,6 +573,12 @@ pub fn build(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>) {
         let mut last_written: Option<(i64, String)> = None;
         let mut line = Vec::with_capacity(4096);
         let (output, wstats, rstats, cancel) = (cfg.output.clone(), cfg.source.stats.clone(), cfg.stats.clone(), cfg.source.cancel.clone());
+        // Rules with `x-vigil: suppress` go through a suppressor each (merging repeats within the
+        // cool-down); an incident it emits is ordered at its deadline (last merged time +
+        // cool-down), so every write is in (key, id) order and the same for any run.
+        let suppress = plan.suppress.clone();
+        let mut suppressors: HashMap<String, crate::incident::Suppressor> = HashMap::new();
+        let evidence_cap = cfg.limits.evidence_cap;
         incidents.sink(Exchange::new(move |_: &Incident| leader), "WriteIncidents", move |(input, frontier)| {
             input.for_each(|_cap, data| pending.append(data));
             if !is_leader {
@@ -585,9 +596,35 @@ pub fn build(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>) {
             }
             let bound = frontier.frontier().first().copied();
             let Some(w) = out.as_mut() else { return };
-            let (mut ready, keep): (Vec<Incident>, Vec<Incident>) = pending.drain(..).partition(|i| bound.is_none_or(|f| to_timely(i.timestamp_ms) < f));
+            let mut keep = Vec::new();
+            let mut ready: Vec<(i64, Incident)> = Vec::new();
+            for inc in pending.drain(..) {
+                if let Some(&cooldown) = suppress.get(&inc.rule.id) {
+                    let sup = suppressors.entry(inc.rule.id.clone()).or_insert_with(|| {
+                        let cfg = crate::incident::suppress::SuppressConfig { cooldown_ms: Some(cooldown), evidence_cap, ..Default::default() };
+                        crate::incident::Suppressor::new(cfg)
+                            .unwrap_or_else(|_| crate::incident::Suppressor::new(Default::default()).expect("default suppression settings are valid"))
+                    });
+                    sup.offer(inc);
+                } else if bound.is_none_or(|f| to_timely(inc.timestamp_ms) < f) {
+                    ready.push((inc.timestamp_ms, inc));
+                } else {
+                    keep.push(inc);
+                }
+            }
             pending = keep;
-            ready.sort_by(|a, b| (a.timestamp_ms, &a.id).cmp(&(b.timestamp_ms, &b.id)));
+            let mut emitted = Vec::new();
+            for (rule, sup) in suppressors.iter_mut() {
+                emitted.clear();
+                match bound {
+                    Some(f) => sup.advance(f as i64, &mut emitted),
+                    None => sup.finish(&mut emitted),
+                }
+                let cooldown = suppress.get(rule).copied().unwrap_or(0);
+                ready.extend(emitted.drain(..).map(|inc| (inc.timestamp_ms.saturating_add(cooldown), inc)));
+            }
+            ready.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
+            let ready = ready.into_iter().map(|(_, inc)| inc);
             let mut result = Ok(());
             for inc in ready {
                 let key = (inc.timestamp_ms, inc.id.clone());
