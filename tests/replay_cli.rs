@@ -120,3 +120,16 @@ fn two_processes_write_the_same_incidents_as_one() {
     assert!(!want.is_empty());
     assert_eq!(union, want);
 }
+
+#[test]
+fn absence_fires_only_where_b_did_not_follow_a_in_time() {
+    let dir = fixtures().join("absence");
+    let out = vigil_ok(&["replay", "--rules", dir.join("rules.yml").to_str().unwrap(), "--year", "2024", dir.join("auth.log").to_str().unwrap()]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let incidents: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(incidents.len(), 1, "{text}");
+    assert_eq!(incidents[0]["vigil"]["group"]["host.hostname"], "h2");
+    assert_eq!(incidents[0]["vigil"]["correlation"]["type"], "x-vigil-absence");
+    assert_eq!(incidents[0]["event"]["start"], "2024-01-10T10:01:00.000Z");
+    assert_eq!(incidents[0]["event"]["end"], "2024-01-10T10:02:00.000Z");
+}

@@ -93,6 +93,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::Hash;
 use std::mem::size_of;
 
+pub mod absence;
 pub mod aggregate;
 pub mod distinct;
 pub mod ordered;

@@ -6,9 +6,9 @@
 //! and the matching event's ECS line as evidence. Most events match no rule and never leave the
 //! worker that parsed them.
 //!
-//! Not evaluated yet (the rules load and validate; `replay` reports them as skipped):
-//! the `x-vigil-absence` type and the `persistence` extension. Correlations over correlations
-//! run in stages: each depth of the chain is one more exchange and correlate step.
+//! Correlations over correlations run in stages: each depth of the chain is one more exchange
+//! and correlate step. Not evaluated yet: the `persistence` extension (such rules load and
+//! validate; `replay` reports them as skipped).
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
@@ -28,6 +28,7 @@ use timely::worker::Worker;
 use super::order::{in_order_by, Timed};
 use super::source::{file_source, Backpressure, SourceConfig, MAX_PENDING_EVENTS};
 use super::watermark::to_timely;
+use crate::correlate::absence::Absence;
 use crate::correlate::aggregate::{Aggregate, ValueAggregate};
 use crate::correlate::distinct::ValueCount;
 use crate::correlate::ordered::TemporalOrdered;
@@ -171,8 +172,6 @@ impl Plan {
             let inner_skipped = refs.iter().any(|r| matches!(r, ResolvedRef::Correlation(c) if planned_of[*c as usize].is_none()));
             let why = if inner_skipped {
                 Some("it references a correlation that is not evaluated")
-            } else if spec.kind == CorrelationKind::Absence {
-                Some("the x-vigil-absence type is not evaluated yet")
             } else if spec.extensions.persistence.is_some() {
                 Some("the persistence extension is not evaluated yet")
             } else if refs.len() > 64 {
@@ -329,6 +328,7 @@ enum State {
     Temporal(Temporal<GroupKey, EvidenceEvent>),
     Ordered(TemporalOrdered<GroupKey, EvidenceEvent>),
     Aggregate(ValueAggregate<GroupKey, EvidenceEvent>),
+    Absence(Absence<GroupKey, EvidenceEvent>),
 }
 
 type Alerts = Vec<Alert<GroupKey, EvidenceEvent>>;
@@ -352,7 +352,7 @@ impl State {
                 let p = spec.percentile.unwrap_or(50.0);
                 ValueAggregate::new(span, Aggregate::Percentile(p), cond, keys, limits.max_values, ev_cap).map(State::Aggregate)
             }
-            CorrelationKind::Absence => return Err("absence is not evaluated".into()),
+            CorrelationKind::Absence => Absence::new(span, keys, ev_cap).map(State::Absence),
         };
         state.map_err(|e| format!("{}: {e}", planned.info.title))
     }
@@ -364,6 +364,7 @@ impl State {
             (State::Temporal(s), Measured::Rule(bit)) => s.observe(&p.key, p.ts, 1u64 << bit, p.evidence, out),
             (State::Ordered(s), Measured::Rule(bit)) => s.observe(&p.key, p.ts, 1u64 << bit, p.evidence, out),
             (State::Aggregate(s), Measured::Number(x)) => s.observe(&p.key, p.ts, x, p.evidence, out),
+            (State::Absence(s), Measured::Rule(bit)) => s.observe(&p.key, p.ts, 1u64 << bit, p.evidence, out),
             _ => {}
         }
     }
@@ -375,6 +376,7 @@ impl State {
             State::Temporal(s) => s.advance(watermark, out),
             State::Ordered(s) => s.advance(watermark, out),
             State::Aggregate(s) => s.advance(watermark, out),
+            State::Absence(s) => s.advance(watermark, out),
         }
     }
 
@@ -385,6 +387,7 @@ impl State {
             State::Temporal(s) => s.keys(),
             State::Ordered(s) => s.keys(),
             State::Aggregate(s) => s.keys(),
+            State::Absence(s) => s.keys(),
         }
     }
 
@@ -395,6 +398,7 @@ impl State {
             State::Temporal(s) => s.stats().evictions,
             State::Ordered(s) => s.stats().evictions,
             State::Aggregate(s) => s.stats().evictions,
+            State::Absence(s) => s.stats().evictions,
         }
     }
 }
@@ -481,7 +485,7 @@ pub fn build(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>) {
                                         };
                                         let measured = match planned.info.kind.as_str() {
                                             "event_count" => Measured::Nothing,
-                                            "temporal" | "temporal_ordered" => Measured::Rule(pos),
+                                            "temporal" | "temporal_ordered" | "x-vigil-absence" => Measured::Rule(pos),
                                             "value_count" => match group_value(ev, planned.value_field) {
                                                 Some(v) => Measured::Value(bincode::serialize(&v).unwrap_or_default().into_boxed_slice()),
                                                 None => continue,
@@ -758,7 +762,7 @@ fn emit_alerts(plan: &Plan, rules: &RuleSet, c: usize, alerts: &mut Alerts, evid
                 continue;
             };
             let measured = match deeper.info.kind.as_str() {
-                "temporal" | "temporal_ordered" => Measured::Rule(pos),
+                "temporal" | "temporal_ordered" | "x-vigil-absence" => Measured::Rule(pos),
                 _ => Measured::Nothing,
             };
             // A stable tie-break for alerts at the same time: the correlation and window start.
