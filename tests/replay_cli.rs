@@ -133,3 +133,21 @@ fn absence_fires_only_where_b_did_not_follow_a_in_time() {
     assert_eq!(incidents[0]["event"]["start"], "2024-01-10T10:01:00.000Z");
     assert_eq!(incidents[0]["event"]["end"], "2024-01-10T10:02:00.000Z");
 }
+
+#[test]
+fn persistence_finds_low_and_slow_guessing_over_hours() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("slow.log");
+    // Five records a second of event time: 150,000 records span more than 8 hours.
+    vigil_ok(&["generate", "-q", "--events", "150000", "--rate", "5", "--format", "syslog", "--inject", "--out", log.to_str().unwrap()]);
+    let out = vigil_ok(&["replay", "-q", "--rules", &rules(), "--year", "2024", log.to_str().unwrap()]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let slow: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|i| i["rule"]["name"] == "SSH Low And Slow Root Password Guessing")
+        .collect();
+    assert_eq!(slow.len(), 1, "one incident, later windows merged into it:\n{text}");
+    assert_eq!(slow[0]["vigil"]["group"]["source.ip"], "43.99.252.130");
+    assert!(slow[0]["vigil"]["suppressed"].as_u64().unwrap() >= 1);
+}

@@ -97,6 +97,7 @@ pub mod absence;
 pub mod aggregate;
 pub mod distinct;
 pub mod ordered;
+pub mod persistence;
 pub mod temporal;
 pub mod threshold;
 

@@ -7,8 +7,9 @@
 //! worker that parsed them.
 //!
 //! Correlations over correlations run in stages: each depth of the chain is one more exchange
-//! and correlate step. Not evaluated yet: the `persistence` extension (such rules load and
-//! validate; `replay` reports them as skipped).
+//! and correlate step. The `persistence` extension replaces a correlation's sliding window by
+//! K consecutive aligned windows (see `correlate::persistence`); over `value_percentile` it is
+//! not evaluated (reported as skipped).
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
@@ -32,6 +33,7 @@ use crate::correlate::absence::Absence;
 use crate::correlate::aggregate::{Aggregate, ValueAggregate};
 use crate::correlate::distinct::ValueCount;
 use crate::correlate::ordered::TemporalOrdered;
+use crate::correlate::persistence::{Input as PersistInput, Measure as PersistMeasure, Persistence};
 use crate::correlate::temporal::Temporal;
 use crate::correlate::threshold::EventCount;
 use crate::correlate::{Alert, Correlator};
@@ -172,8 +174,8 @@ impl Plan {
             let inner_skipped = refs.iter().any(|r| matches!(r, ResolvedRef::Correlation(c) if planned_of[*c as usize].is_none()));
             let why = if inner_skipped {
                 Some("it references a correlation that is not evaluated")
-            } else if spec.extensions.persistence.is_some() {
-                Some("the persistence extension is not evaluated yet")
+            } else if spec.extensions.persistence.is_some() && spec.kind == CorrelationKind::ValuePercentile {
+                Some("persistence over value_percentile is not evaluated")
             } else if refs.len() > 64 {
                 Some("more than 64 referenced rules")
             } else {
@@ -329,6 +331,7 @@ enum State {
     Ordered(TemporalOrdered<GroupKey, EvidenceEvent>),
     Aggregate(ValueAggregate<GroupKey, EvidenceEvent>),
     Absence(Absence<GroupKey, EvidenceEvent>),
+    Persist(Persistence<GroupKey, EvidenceEvent>),
 }
 
 type Alerts = Vec<Alert<GroupKey, EvidenceEvent>>;
@@ -338,6 +341,20 @@ impl State {
         let spec = &rules.correlation_specs[planned.index as usize];
         let (span, cond, keys, ev_cap) = (spec.timespan_ms, spec.condition, limits.key_cap, limits.evidence_cap);
         let n = spec.rules.len();
+        if let Some(persist) = spec.extensions.persistence {
+            let measure = match spec.kind {
+                CorrelationKind::EventCount => PersistMeasure::Count,
+                CorrelationKind::ValueCount => PersistMeasure::Distinct,
+                CorrelationKind::Temporal => PersistMeasure::Rules,
+                CorrelationKind::ValueSum => PersistMeasure::Sum,
+                CorrelationKind::ValueAvg => PersistMeasure::Avg,
+                other => return Err(format!("{}: persistence is not evaluated for {}", planned.info.title, other.as_str())),
+            };
+            let max_values = limits.max_values.max(cond.max_operand() as usize + 1);
+            return Persistence::new(span, persist.windows, measure, cond, keys, max_values, ev_cap)
+                .map(State::Persist)
+                .map_err(|e| format!("{}: {e}", planned.info.title));
+        }
         let state = match spec.kind {
             CorrelationKind::EventCount => EventCount::new(span, cond, keys, ev_cap).map(State::Count),
             CorrelationKind::ValueCount => {
@@ -365,6 +382,15 @@ impl State {
             (State::Ordered(s), Measured::Rule(bit)) => s.observe(&p.key, p.ts, 1u64 << bit, p.evidence, out),
             (State::Aggregate(s), Measured::Number(x)) => s.observe(&p.key, p.ts, x, p.evidence, out),
             (State::Absence(s), Measured::Rule(bit)) => s.observe(&p.key, p.ts, 1u64 << bit, p.evidence, out),
+            (State::Persist(s), measured) => {
+                let input = match measured {
+                    Measured::Nothing => PersistInput::Event,
+                    Measured::Rule(bit) => PersistInput::Rules(1u64 << bit),
+                    Measured::Value(v) => PersistInput::Value(v),
+                    Measured::Number(x) => PersistInput::Number(x),
+                };
+                s.observe(&p.key, p.ts, input, p.evidence, out)
+            }
             _ => {}
         }
     }
@@ -377,6 +403,7 @@ impl State {
             State::Ordered(s) => s.advance(watermark, out),
             State::Aggregate(s) => s.advance(watermark, out),
             State::Absence(s) => s.advance(watermark, out),
+            State::Persist(s) => s.advance(watermark, out),
         }
     }
 
@@ -388,6 +415,7 @@ impl State {
             State::Ordered(s) => s.keys(),
             State::Aggregate(s) => s.keys(),
             State::Absence(s) => s.keys(),
+            State::Persist(s) => s.keys(),
         }
     }
 
@@ -399,6 +427,7 @@ impl State {
             State::Ordered(s) => s.stats().evictions,
             State::Aggregate(s) => s.stats().evictions,
             State::Absence(s) => s.stats().evictions,
+            State::Persist(s) => s.stats().evictions,
         }
     }
 }
