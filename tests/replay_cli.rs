@@ -151,3 +151,14 @@ fn persistence_finds_low_and_slow_guessing_over_hours() {
     assert_eq!(slow[0]["vigil"]["group"]["source.ip"], "43.99.252.130");
     assert!(slow[0]["vigil"]["suppressed"].as_u64().unwrap() >= 1);
 }
+
+#[test]
+fn honeypot_chain_is_found_in_one_session() {
+    let out = vigil_ok(&["replay", "-q", "--rules", &rules(), fixtures().join("honeypot.json").to_str().unwrap()]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let incidents: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(incidents.len(), 1, "{text}");
+    assert_eq!(incidents[0]["rule"]["name"], "Honeypot Compromise Chain");
+    assert_eq!(incidents[0]["vigil"]["group"]["session"], "aa11");
+    assert_eq!(incidents[0]["related"]["ip"][0], "192.0.2.10");
+}

@@ -19,6 +19,7 @@ use vigil::rules::{CompileOptions, RuleSet};
 
 /// The default rule set, built into the binary so the demo runs from anywhere.
 const DEFAULT_RULES: &[(&str, &str)] = &[
+    ("honeypot.yml", include_str!("../../topologies/rules/honeypot.yml")),
     ("linux_auth.yml", include_str!("../../topologies/rules/linux_auth.yml")),
     ("web_scanning.yml", include_str!("../../topologies/rules/web_scanning.yml")),
     ("windows_credential_access.yml", include_str!("../../topologies/rules/windows_credential_access.yml")),

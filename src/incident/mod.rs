@@ -47,9 +47,11 @@
 //! evidence (over the cap) contribute nothing: their fields are not known here. Fields read,
 //! by exact name (a `winlog.event_data.` prefix is ignored for the Windows names):
 //!
-//! * ip: `source.ip`, `destination.ip`, `related.ip` (lists too), `IpAddress`; text values must
+//! * ip: `source.ip`, `destination.ip`, `related.ip` (lists too), `IpAddress`, Sysmon's
+//!   `SourceIp`/`DestinationIp` and Cowrie's `src_ip`/`dst_ip`; text values must
 //!   parse as an IP address; IPv4-mapped IPv6 addresses count as IPv4.
-//! * user: `user.name`, `user.target.name`, `related.user` (lists too), `TargetUserName`.
+//! * user: `user.name`, `user.target.name`, `related.user` (lists too), `TargetUserName`,
+//!   Cowrie's `username`.
 //! * hosts: `host.hostname`, `related.hosts` (lists too), `Hostname`, `Computer`,
 //!   `WorkstationName`.
 //!
@@ -278,8 +280,9 @@ fn related_of(name: &str) -> Option<Related> {
         _ => {}
     }
     match name.strip_prefix("winlog.event_data.").unwrap_or(name) {
-        "IpAddress" => Some(Related::Ip),
-        "TargetUserName" => Some(Related::User),
+        // Windows (IpAddress, Sysmon's SourceIp/DestinationIp) and Cowrie (src_ip, dst_ip, username).
+        "IpAddress" | "SourceIp" | "DestinationIp" | "src_ip" | "dst_ip" => Some(Related::Ip),
+        "TargetUserName" | "username" => Some(Related::User),
         "Hostname" | "Computer" | "WorkstationName" => Some(Related::Host),
         _ => None,
     }

@@ -3457,6 +3457,10 @@ mod injection_tests {
             }
         }
         for (i, r) in rules.rules.iter().enumerate() {
+            // The generator writes no Cowrie honeypot JSON; those rules are tested on the fixture.
+            if r.logsource.product.as_deref() == Some("cowrie") {
+                continue;
+            }
             assert!(matched_attack[i], "{} matches no injected line", r.title);
         }
         // The background: no non-informational detection matches, no correlation fires.
