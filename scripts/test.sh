@@ -36,6 +36,9 @@ step "public datasets"
 if [ -d ../shared/data ]; then
   cargo test --locked --test shared_data -- --ignored --nocapture 2>&1 | tee -a "$log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  # Users load the SigmaHQ rule set as it is: every file must compile.
+  cargo test --locked --test sigma_hq -- --ignored 2>&1 | tee -a "$log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 else
   echo "../shared/data is not here: the public-dataset check (tests/shared_data.rs) did not run"
 fi
