@@ -12,7 +12,7 @@ use timely::dataflow::operators::probe::{Handle as ProbeHandle, Probe};
 use timely::dataflow::Stream;
 use timely::worker::Worker;
 
-use super::order::in_order_by;
+use super::order::{in_event_time_order_gauged, in_order_by};
 use super::source::{file_source, Backpressure, SourceConfig, MAX_PENDING_EVENTS};
 use super::watermark::to_timely;
 use crate::event::ecs::EcsWriter;
@@ -44,6 +44,7 @@ pub struct NormalizeConfig {
 /// Builds the normalize dataflow on one worker.
 pub fn build(worker: &mut Worker, cfg: &NormalizeConfig) {
     let index = worker.index();
+    let peers = worker.peers();
     let wpp = cfg.workers_per_process.max(1);
     let leader = (index / wpp * wpp) as u64;
     let is_leader = index % wpp == 0;
@@ -59,34 +60,52 @@ pub fn build(worker: &mut Worker, cfg: &NormalizeConfig) {
         let gauge = Rc::new(Cell::new(0));
         let backpressure = Backpressure { probe: probe.clone(), pending: gauge.clone(), max_pending: MAX_PENDING_EVENTS };
         let (events, dead) = file_source(scope, source_cfg, Some(backpressure));
-        // Encode where the event was parsed: its memory is hot in this core's cache, and the
-        // exchange then moves one compact line per event instead of a scattered event.
-        let encoded = events.unary(Pipeline, "EncodeEcs", move |_cap, _info| {
-            let mut writer = EcsWriter::new();
-            let mut scratch = Vec::with_capacity(4096);
-            move |input, output| {
-                input.for_each(|cap, data: &mut Vec<Event>| {
-                    let mut batch = Vec::with_capacity(data.len());
-                    for ev in data.drain(..) {
-                        scratch.clear();
-                        writer.write_event(&ev, &mut scratch);
-                        scratch.push(b'\n');
-                        batch.push(EncodedEvent { ts: ev.ts, origin: ev.origin, route: entity.hash(&ev), json: scratch.as_slice().into() });
-                    }
-                    output.session(&cap).give_container(&mut batch);
-                });
-            }
-        });
-        let ordered = in_order_by(encoded, |e: &EncodedEvent| e.route, gauge).probe_with(&probe);
-        let chunks = ordered.unary(Pipeline, "Chunk", |_cap, _info| {
-            move |input, output| {
-                input.for_each(|cap, data: &mut Vec<EncodedEvent>| {
-                    for part in data.chunks(CHUNK_EVENTS) {
-                        output.session(&cap).give(EncodedChunk::from_encoded(part, index as u32));
-                    }
-                });
-            }
-        });
+        let chunks = if peers == 1 {
+            // One worker: nothing crosses cores, so order whole events and encode each sorted
+            // batch straight into a chunk (no per-event line buffer).
+            let ordered = in_event_time_order_gauged(events, entity, gauge).probe_with(&probe);
+            ordered.unary(Pipeline, "EncodeEcs", move |_cap, _info| {
+                let mut writer = EcsWriter::new();
+                move |input, output| {
+                    input.for_each(|cap, data: &mut Vec<Event>| {
+                        for part in data.chunks(CHUNK_EVENTS) {
+                            let mut chunk = EncodedChunk::encode(part, &mut writer);
+                            chunk.worker = index as u32;
+                            output.session(&cap).give(chunk);
+                        }
+                    });
+                }
+            })
+        } else {
+            // Encode where the event was parsed: its memory is hot in this core's cache, and the
+            // exchange then moves one compact line per event instead of a scattered event.
+            let encoded = events.unary(Pipeline, "EncodeEcs", move |_cap, _info| {
+                let mut writer = EcsWriter::new();
+                let mut scratch = Vec::with_capacity(4096);
+                move |input, output| {
+                    input.for_each(|cap, data: &mut Vec<Event>| {
+                        let mut batch = Vec::with_capacity(data.len());
+                        for ev in data.drain(..) {
+                            scratch.clear();
+                            writer.write_event(&ev, &mut scratch);
+                            scratch.push(b'\n');
+                            batch.push(EncodedEvent { ts: ev.ts, origin: ev.origin, route: entity.hash(&ev), json: scratch.as_slice().into() });
+                        }
+                        output.session(&cap).give_container(&mut batch);
+                    });
+                }
+            });
+            let ordered = in_order_by(encoded, |e: &EncodedEvent| e.route, gauge).probe_with(&probe);
+            ordered.unary(Pipeline, "Chunk", |_cap, _info| {
+                move |input, output| {
+                    input.for_each(|cap, data: &mut Vec<EncodedEvent>| {
+                        for part in data.chunks(CHUNK_EVENTS) {
+                            output.session(&cap).give(EncodedChunk::from_encoded(part, index as u32));
+                        }
+                    });
+                }
+            })
+        };
 
         let mut out: Option<Box<dyn Write>> = None;
         let mut open_failed = false;
