@@ -19,7 +19,7 @@ use crate::event::ecs::EcsWriter;
 use crate::event::entity::EntityKey;
 use crate::event::Event;
 use crate::io::dead_letter::DeadLetter;
-use crate::io::sink::{EncodedChunk, EncodedEvent, OrderedMerger, OutputTarget};
+use crate::io::sink::{EncodedChunk, EncodedEvent, LazyOutput, OrderedMerger, OutputTarget};
 use crate::metrics::RunStats;
 use std::sync::Arc;
 
@@ -107,8 +107,7 @@ pub fn build(worker: &mut Worker, cfg: &NormalizeConfig) {
             })
         };
 
-        let mut out: Option<Box<dyn Write>> = None;
-        let mut open_failed = false;
+        let mut out = LazyOutput::new(output);
         let mut merger = OrderedMerger::default();
         let (wstats, wcancel) = (stats.clone(), cancel.clone());
         chunks.sink(Exchange::new(move |_: &EncodedChunk| leader), "WriteEvents", move |(input, frontier)| {
@@ -120,20 +119,10 @@ pub fn build(worker: &mut Worker, cfg: &NormalizeConfig) {
             if !is_leader {
                 return;
             }
-            if out.is_none() && !open_failed {
-                match output.open() {
-                    Ok(w) => out = Some(w),
-                    Err(e) => {
-                        open_failed = true;
-                        wstats.fatal(|| format!("cannot open the output {output:?}: {e}"));
-                        wcancel.store(true, Relaxed);
-                    }
-                }
-            }
             let bound = frontier.frontier().first().copied();
-            let Some(w) = out.as_mut() else { return };
+            let Some(w) = out.writer(&wstats, &wcancel) else { return };
             let ready = |ts: i64| bound.is_none_or(|f| to_timely(ts) < f);
-            let result = merger.drain_ready(ready, w.as_mut()).and_then(|n| {
+            let result = merger.drain_ready(ready, w).and_then(|n| {
                 wstats.written.fetch_add(n, Relaxed);
                 if bound.is_none() {
                     w.flush()?;
@@ -141,12 +130,7 @@ pub fn build(worker: &mut Worker, cfg: &NormalizeConfig) {
                 Ok(())
             });
             if let Err(e) = result {
-                if e.kind() != std::io::ErrorKind::BrokenPipe {
-                    wstats.fatal(|| format!("writing the output failed, stopping: {e}"));
-                }
-                out = None;
-                open_failed = true;
-                wcancel.store(true, Relaxed);
+                out.fail(e, &wstats, &wcancel);
             }
         });
 

@@ -14,7 +14,6 @@
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
-use std::io::Write;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -42,7 +41,7 @@ use crate::event::entity::hash_bytes;
 use crate::event::field::{self, FieldId};
 use crate::event::{Event, Origin, ValueRef};
 use crate::incident::{ecs::write_incident, EvidenceEvent, GroupValue, Incident, Measure, RuleInfo, KIND_DETECTION};
-use crate::io::sink::OutputTarget;
+use crate::io::sink::{LazyOutput, OutputTarget};
 use crate::rules::correlation::{CorrelationKind, ResolvedRef};
 use crate::rules::logsource::RuleMatcher;
 use crate::rules::RuleSet;
@@ -600,12 +599,11 @@ pub fn build(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>) {
         let mut incident_streams = incident_streams.into_iter();
         let first = incident_streams.next().expect("the detection stream is always there");
         let incidents = incident_streams.fold(first, |all, more| all.concat(more));
-        let mut out: Option<Box<dyn Write>> = None;
-        let mut open_failed = false;
         let mut pending: Vec<Incident> = Vec::new();
         let mut last_written: Option<(i64, String)> = None;
         let mut line = Vec::with_capacity(4096);
-        let (output, wstats, rstats, cancel) = (cfg.output.clone(), cfg.source.stats.clone(), cfg.stats.clone(), cfg.source.cancel.clone());
+        let (wstats, rstats, cancel) = (cfg.source.stats.clone(), cfg.stats.clone(), cfg.source.cancel.clone());
+        let mut out = LazyOutput::new(cfg.output.clone());
         // Rules with `x-vigil: suppress` go through a suppressor each (merging repeats within the
         // cool-down); an incident it emits is ordered at its deadline (last merged time +
         // cool-down), so every write is in (key, id) order and the same for any run.
@@ -617,18 +615,8 @@ pub fn build(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>) {
             if !is_leader {
                 return;
             }
-            if out.is_none() && !open_failed {
-                match output.open() {
-                    Ok(w) => out = Some(w),
-                    Err(e) => {
-                        open_failed = true;
-                        wstats.fatal(|| format!("cannot open the output {output:?}: {e}"));
-                        cancel.store(true, Relaxed);
-                    }
-                }
-            }
             let bound = frontier.frontier().first().copied();
-            let Some(w) = out.as_mut() else { return };
+            let Some(w) = out.writer(&wstats, &cancel) else { return };
             let mut keep = Vec::new();
             let mut ready: Vec<(i64, Incident)> = Vec::new();
             for inc in pending.drain(..) {
@@ -677,12 +665,7 @@ pub fn build(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>) {
                 result = result.and_then(|_| w.flush());
             }
             if let Err(e) = result {
-                if e.kind() != std::io::ErrorKind::BrokenPipe {
-                    wstats.fatal(|| format!("writing incidents failed, stopping: {e}"));
-                }
-                out = None;
-                open_failed = true;
-                cancel.store(true, Relaxed);
+                out.fail(e, &wstats, &cancel);
             }
         });
 

@@ -103,6 +103,47 @@ impl OutputTarget {
     }
 }
 
+/// An output opened on first use by the worker that writes it. A failure to open or write is
+/// recorded once as fatal (the run ends with a non-zero status) and stops the sources, except a
+/// closed pipe (`| head`), which just ends the output quietly.
+pub struct LazyOutput {
+    target: OutputTarget,
+    out: Option<Box<dyn Write>>,
+    failed: bool,
+}
+
+impl LazyOutput {
+    /// An output not opened yet.
+    pub fn new(target: OutputTarget) -> Self {
+        LazyOutput { target, out: None, failed: false }
+    }
+
+    /// The writer, opening it on first use; `None` once it failed.
+    pub fn writer(&mut self, stats: &crate::metrics::RunStats, cancel: &std::sync::atomic::AtomicBool) -> Option<&mut (dyn Write + 'static)> {
+        if self.out.is_none() && !self.failed {
+            match self.target.open() {
+                Ok(w) => self.out = Some(w),
+                Err(e) => {
+                    self.failed = true;
+                    stats.fatal(|| format!("cannot open the output {:?}: {e}", self.target));
+                    cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }
+        self.out.as_deref_mut()
+    }
+
+    /// Records a write error and stops writing.
+    pub fn fail(&mut self, e: io::Error, stats: &crate::metrics::RunStats, cancel: &std::sync::atomic::AtomicBool) {
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            stats.fatal(|| format!("writing {:?} failed, stopping: {e}", self.target));
+        }
+        self.out = None;
+        self.failed = true;
+        cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Merges the sorted runs of several workers and writes every line whose event time the
 /// frontier has passed, in (event time, origin) order. Each worker's chunks arrive in order and
 /// continue one another, so a worker's chunks form one sorted run.
