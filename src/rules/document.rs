@@ -239,6 +239,16 @@ fn document(path: &Path, doc: Node) -> Result<SigmaDocument, Vec<RuleError>> {
     if doc.as_map().is_none() {
         return Err(vec![RuleError::new(path, doc.line, "", format!("a Sigma document must be a mapping, found {}", doc.kind_name()))]);
     }
+    // A vigil topology (sources, rules, outputs) is not a rule; say so instead of listing the
+    // rule attributes it lacks.
+    if doc.get("sources").is_some() && doc.get("detection").is_none() && doc.get("correlation").is_none() {
+        return Err(vec![RuleError::new(
+            path,
+            doc.line,
+            "sources",
+            "this is a vigil topology, not a Sigma rule; topology files are not loaded yet (check the rule folder it names, e.g. topologies/rules)",
+        )]);
+    }
     let mut r = Reader { path, errors: Vec::new() };
     if doc.get("correlation").is_some() {
         let title = r.string(&doc, "title");
