@@ -27,7 +27,7 @@
 use std::hash::Hash;
 use std::mem::size_of;
 
-use super::{check_span, sort_closed, Alert, Condition, Correlator, Evidence, HeapBytes, ParamError, Stats, Table};
+use super::{check_span, Alert, Condition, Correlator, Evidence, HeapBytes, ParamError, Stats, Table};
 
 /// Which aggregate.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -177,12 +177,9 @@ impl<K: Ord + Hash + Clone, E: Clone> Correlator for ValueAggregate<K, E> {
     }
 
     fn advance(&mut self, watermark: i64, out: &mut Vec<Alert<K, E>>) {
-        let mut closed = Vec::new();
         let (span, aggregate, condition) = (self.span, self.aggregate, self.condition);
         let truncated = &mut self.truncated;
-        self.table.expire(watermark, |key, mut st| closed.extend(close_agg(span, aggregate, &condition, truncated, key, &mut st)));
-        sort_closed(&mut closed);
-        out.append(&mut closed);
+        self.table.expire_into(watermark, out, |key, mut st| close_agg(span, aggregate, &condition, truncated, key, &mut st));
     }
 
     fn stats(&self) -> Stats {

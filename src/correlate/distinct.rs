@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::Hash;
 use std::mem::size_of;
 
-use super::{check_span, sort_closed, Alert, Condition, Correlator, Evidence, HeapBytes, Mode, ParamError, Stats, Table};
+use super::{check_span, Alert, Condition, Correlator, Evidence, HeapBytes, Mode, ParamError, Stats, Table};
 
 /// The values of a key's window.
 pub(crate) enum Values<V, E> {
@@ -200,15 +200,8 @@ impl<K: Ord + Hash + Clone, V: Hash + Eq + Clone, E: Clone> Correlator for Value
     }
 
     fn advance(&mut self, watermark: i64, out: &mut Vec<Alert<K, E>>) {
-        let mut closed = Vec::new();
-        let (span, condition, mode, max_values) = (self.span, self.condition, self.mode, self.max_values);
-        self.table.expire(watermark, |key, mut st| {
-            if mode == Mode::AtClose {
-                closed.extend(close_distinct(span, max_values, &condition, key, &mut st));
-            }
-        });
-        sort_closed(&mut closed);
-        out.append(&mut closed);
+        let (span, condition, at_close, max_values) = (self.span, self.condition, self.mode == Mode::AtClose, self.max_values);
+        self.table.expire_into(watermark, out, |key, mut st| if at_close { close_distinct(span, max_values, &condition, key, &mut st) } else { None });
     }
 
     fn stats(&self) -> Stats {

@@ -383,6 +383,15 @@ impl<K: Ord + Hash + Clone, S: HeapBytes> Table<K, S> {
         }
     }
 
+    /// [`Table::expire`] for `advance`: each freed key may close into one alert; the alerts
+    /// are appended to `out` in (window end, key) order.
+    pub(crate) fn expire_into<E>(&mut self, w: i64, out: &mut Vec<Alert<K, E>>, mut close: impl FnMut(K, S) -> Option<Alert<K, E>>) {
+        let mut closed = Vec::new();
+        self.expire(w, |key, state| closed.extend(close(key, state)));
+        sort_closed(&mut closed);
+        out.append(&mut closed);
+    }
+
     pub(crate) fn stats(&self) -> Stats {
         Stats { keys: self.map.len(), state_bytes: self.map.len() * Self::bytes_per_key() + self.heap, evictions: self.evictions, rejected: self.rejected }
     }

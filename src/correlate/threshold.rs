@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::hash::Hash;
 use std::mem::size_of;
 
-use super::{check_span, sort_closed, Alert, Condition, Correlator, Evidence, HeapBytes, Mode, ParamError, Stats, Table};
+use super::{check_span, Alert, Condition, Correlator, Evidence, HeapBytes, Mode, ParamError, Stats, Table};
 
 /// Per-key state.
 pub(crate) struct CountState<E> {
@@ -130,15 +130,8 @@ impl<K: Ord + Hash + Clone, E: Clone> Correlator for EventCount<K, E> {
     }
 
     fn advance(&mut self, watermark: i64, out: &mut Vec<Alert<K, E>>) {
-        let mut closed = Vec::new();
-        let (span, condition, mode) = (self.span, self.condition, self.mode);
-        self.table.expire(watermark, |key, mut st| {
-            if mode == Mode::AtClose {
-                closed.extend(close_count(span, &condition, key, &mut st));
-            }
-        });
-        sort_closed(&mut closed);
-        out.append(&mut closed);
+        let (span, condition, at_close) = (self.span, self.condition, self.mode == Mode::AtClose);
+        self.table.expire_into(watermark, out, |key, mut st| if at_close { close_count(span, &condition, key, &mut st) } else { None });
     }
 
     fn stats(&self) -> Stats {
