@@ -110,6 +110,8 @@ pub struct PlannedCorrelation {
     pub value_field: Option<FieldId>,
     /// Whether it raises incidents.
     pub emits: bool,
+    /// The correlation type.
+    pub kind: CorrelationKind,
     /// 1 when it references only detection rules; else one more than the deepest correlation
     /// it references. Each depth is one exchange-and-correlate stage of the dataflow.
     pub depth: u32,
@@ -213,6 +215,7 @@ impl Plan {
                 group_fields,
                 value_field: spec.field.as_deref().and_then(field::intern),
                 emits: res.correlation_emits.get(ci).copied().unwrap_or(true),
+                kind: spec.kind,
                 depth,
                 feeds: Vec::new(),
             });
@@ -431,11 +434,11 @@ impl State {
     }
 }
 
-fn measure_of(kind: &str, percentile: Option<f64>) -> Measure {
+fn measure_of(kind: CorrelationKind, percentile: Option<f64>) -> Measure {
     match kind {
-        "value_sum" => Measure::Sum,
-        "value_avg" => Measure::Avg,
-        "value_percentile" => Measure::Percentile(percentile.unwrap_or(50.0)),
+        CorrelationKind::ValueSum => Measure::Sum,
+        CorrelationKind::ValueAvg => Measure::Avg,
+        CorrelationKind::ValuePercentile => Measure::Percentile(percentile.unwrap_or(50.0)),
         _ => Measure::Count,
     }
 }
@@ -495,6 +498,7 @@ pub fn build(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>) {
                         input.for_each(|cap, data: &mut Vec<Event>| {
                             let mut session = output.session(&cap);
                             for ev in data.iter() {
+                                let mut evidence: Option<EvidenceEvent> = None;
                                 hits.clear();
                                 matcher.matching(ev, &mut hits);
                                 for &r in &hits {
@@ -511,10 +515,10 @@ pub fn build(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>) {
                                             missing += 1;
                                             continue;
                                         };
-                                        let measured = match planned.info.kind.as_str() {
-                                            "event_count" => Measured::Nothing,
-                                            "temporal" | "temporal_ordered" | "x-vigil-absence" => Measured::Rule(pos),
-                                            "value_count" => match group_value(ev, planned.value_field) {
+                                        let measured = match planned.kind {
+                                            CorrelationKind::EventCount => Measured::Nothing,
+                                            CorrelationKind::Temporal | CorrelationKind::TemporalOrdered | CorrelationKind::Absence => Measured::Rule(pos),
+                                            CorrelationKind::ValueCount => match group_value(ev, planned.value_field) {
                                                 Some(v) => Measured::Value(bincode::serialize(&v).unwrap_or_default().into_boxed_slice()),
                                                 None => continue,
                                             },
@@ -523,7 +527,8 @@ pub fn build(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>) {
                                                 None => continue,
                                             },
                                         };
-                                        let evidence = EvidenceEvent::from_event(ev, &mut writer);
+                                        // Encoded once per event, however many correlations it feeds.
+                                        let evidence = evidence.get_or_insert_with(|| EvidenceEvent::from_event(ev, &mut writer)).clone();
                                         session.give((
                                             None,
                                             Some(Projection { correlation: c, key: GroupKey::new(values), ts: ev.ts, origin: ev.origin, measured, evidence }),
@@ -773,8 +778,8 @@ fn emit_alerts(plan: &Plan, rules: &RuleSet, c: usize, alerts: &mut Alerts, evid
                 stats.missing_group.fetch_add(1, Relaxed);
                 continue;
             };
-            let measured = match deeper.info.kind.as_str() {
-                "temporal" | "temporal_ordered" | "x-vigil-absence" => Measured::Rule(pos),
+            let measured = match deeper.kind {
+                CorrelationKind::Temporal | CorrelationKind::TemporalOrdered | CorrelationKind::Absence => Measured::Rule(pos),
                 _ => Measured::Nothing,
             };
             // A stable tie-break for alerts at the same time: the correlation and window start.
@@ -783,7 +788,7 @@ fn emit_alerts(plan: &Plan, rules: &RuleSet, c: usize, alerts: &mut Alerts, evid
         }
         if planned.emits {
             let spec = &rules.correlation_specs[planned.index as usize];
-            let measure = measure_of(&planned.info.kind, spec.percentile);
+            let measure = measure_of(planned.kind, spec.percentile);
             let group = planned.group_names.iter().cloned().zip(alert.group.values.iter().cloned()).collect();
             out.push(Staged::Incident(Incident::from_alert(planned.info.clone(), group, alert, measure, evidence_cap, Some)));
         }
