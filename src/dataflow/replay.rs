@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::probe::{Handle as ProbeHandle, Probe};
+use timely::dataflow::operators::vec::Map;
 use timely::dataflow::operators::{Capability, Concat};
 use timely::worker::Worker;
 
@@ -485,86 +486,76 @@ pub fn build(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>) {
 
         // Detection where the event was parsed: incidents of plain rules, projections for
         // correlations. Most events match nothing and stop here.
-        let mut detect =
-            events.unary_frontier::<timely::container::CapacityContainerBuilder<Vec<(Option<Incident>, Option<Projection>)>>, _, _, _>(Pipeline, "Detect", {
-                let (rules, plan, stats) = (cfg.rules.clone(), plan.clone(), cfg.stats.clone());
-                move |_cap, _info| {
-                    let mut matcher = RuleMatcher::new(rules.clone());
-                    let mut writer = EcsWriter::new();
-                    let mut hits = Vec::new();
-                    let mut counts = vec![0u64; rules.rules.len()];
-                    let mut missing = 0u64;
-                    move |(input, _frontier), output| {
-                        input.for_each(|cap, data: &mut Vec<Event>| {
-                            let mut session = output.session(&cap);
-                            for ev in data.iter() {
-                                let mut evidence: Option<EvidenceEvent> = None;
-                                hits.clear();
-                                matcher.matching(ev, &mut hits);
-                                for &r in &hits {
-                                    counts[r as usize] += 1;
-                                    let (info, emits) = &plan.detections[r as usize];
-                                    if *emits {
-                                        session.give((Some(Incident::from_detection(info.clone(), ev, &mut writer)), None));
-                                    }
-                                    for &(c, pos) in &plan.feeds[r as usize] {
-                                        let planned = &plan.correlations[c as usize];
-                                        let fields = &planned.group_fields[pos as usize];
-                                        let values: Option<Vec<GroupValue>> = fields.iter().map(|f| group_value(ev, *f)).collect();
-                                        let Some(values) = values else {
-                                            missing += 1;
-                                            continue;
-                                        };
-                                        let measured = match planned.kind {
-                                            CorrelationKind::EventCount => Measured::Nothing,
-                                            CorrelationKind::Temporal | CorrelationKind::TemporalOrdered | CorrelationKind::Absence => Measured::Rule(pos),
-                                            CorrelationKind::ValueCount => match group_value(ev, planned.value_field) {
-                                                Some(v) => Measured::Value(bincode::serialize(&v).unwrap_or_default().into_boxed_slice()),
-                                                None => continue,
-                                            },
-                                            _ => match planned.value_field.and_then(|f| ev.get(f)).and_then(number) {
-                                                Some(x) => Measured::Number(x),
-                                                None => continue,
-                                            },
-                                        };
-                                        // Encoded once per event, however many correlations it feeds.
-                                        let evidence = evidence.get_or_insert_with(|| EvidenceEvent::from_event(ev, &mut writer)).clone();
-                                        session.give((
-                                            None,
-                                            Some(Projection { correlation: c, key: GroupKey::new(values), ts: ev.ts, origin: ev.origin, measured, evidence }),
-                                        ));
-                                    }
+        let mut detect = events.unary_frontier::<timely::container::CapacityContainerBuilder<Vec<Staged>>, _, _, _>(Pipeline, "Detect", {
+            let (rules, plan, stats) = (cfg.rules.clone(), plan.clone(), cfg.stats.clone());
+            move |_cap, _info| {
+                let mut matcher = RuleMatcher::new(rules.clone());
+                let mut writer = EcsWriter::new();
+                let mut hits = Vec::new();
+                let mut counts = vec![0u64; rules.rules.len()];
+                let mut missing = 0u64;
+                move |(input, _frontier), output| {
+                    input.for_each(|cap, data: &mut Vec<Event>| {
+                        let mut session = output.session(&cap);
+                        for ev in data.iter() {
+                            let mut evidence: Option<EvidenceEvent> = None;
+                            hits.clear();
+                            matcher.matching(ev, &mut hits);
+                            for &r in &hits {
+                                counts[r as usize] += 1;
+                                let (info, emits) = &plan.detections[r as usize];
+                                if *emits {
+                                    session.give(Staged::Incident(Incident::from_detection(info.clone(), ev, &mut writer)));
+                                }
+                                for &(c, pos) in &plan.feeds[r as usize] {
+                                    let planned = &plan.correlations[c as usize];
+                                    let fields = &planned.group_fields[pos as usize];
+                                    let values: Option<Vec<GroupValue>> = fields.iter().map(|f| group_value(ev, *f)).collect();
+                                    let Some(values) = values else {
+                                        missing += 1;
+                                        continue;
+                                    };
+                                    let measured = match planned.kind {
+                                        CorrelationKind::EventCount => Measured::Nothing,
+                                        CorrelationKind::Temporal | CorrelationKind::TemporalOrdered | CorrelationKind::Absence => Measured::Rule(pos),
+                                        CorrelationKind::ValueCount => match group_value(ev, planned.value_field) {
+                                            Some(v) => Measured::Value(bincode::serialize(&v).unwrap_or_default().into_boxed_slice()),
+                                            None => continue,
+                                        },
+                                        _ => match planned.value_field.and_then(|f| ev.get(f)).and_then(number) {
+                                            Some(x) => Measured::Number(x),
+                                            None => continue,
+                                        },
+                                    };
+                                    // Encoded once per event, however many correlations it feeds.
+                                    let evidence = evidence.get_or_insert_with(|| EvidenceEvent::from_event(ev, &mut writer)).clone();
+                                    session.give(Staged::Forward(Projection {
+                                        correlation: c,
+                                        key: GroupKey::new(values),
+                                        ts: ev.ts,
+                                        origin: ev.origin,
+                                        measured,
+                                        evidence,
+                                    }));
                                 }
                             }
-                        });
-                        for (i, n) in counts.iter_mut().enumerate() {
-                            if *n > 0 {
-                                stats.matches[i].fetch_add(*n, Relaxed);
-                                *n = 0;
-                            }
                         }
-                        if missing > 0 {
-                            stats.missing_group.fetch_add(missing, Relaxed);
-                            missing = 0;
+                    });
+                    for (i, n) in counts.iter_mut().enumerate() {
+                        if *n > 0 {
+                            stats.matches[i].fetch_add(*n, Relaxed);
+                            *n = 0;
                         }
                     }
+                    if missing > 0 {
+                        stats.missing_group.fetch_add(missing, Relaxed);
+                        missing = 0;
+                    }
                 }
-            });
+            }
+        });
         detect = detect.probe_with(&probe);
-        let detected_incidents = detect.clone().unary(Pipeline, "DetectionIncidents", |_cap, _info| {
-            move |input, output| {
-                input.for_each(|cap, data: &mut Vec<(Option<Incident>, Option<Projection>)>| {
-                    output.session(&cap).give_iterator(data.iter_mut().filter_map(|(i, _)| i.take()));
-                })
-            }
-        });
-        let projections = detect.unary(Pipeline, "Projections", |_cap, _info| {
-            move |input, output| {
-                input.for_each(|cap, data: &mut Vec<(Option<Incident>, Option<Projection>)>| {
-                    output.session(&cap).give_iterator(data.iter_mut().filter_map(|(_, p)| p.take()));
-                })
-            }
-        });
+        let (detected_incidents, projections) = split(detect);
 
         // Correlation, one stage per depth of the chains: projections reach the worker that owns
         // (correlation, group), in order; alerts of correlations that feed deeper ones become
@@ -575,29 +566,9 @@ pub fn build(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>) {
         for depth in 1..=plan.depth.max(1) {
             let ordered = in_order_by(stage_input, route, gauge.take().unwrap_or_default());
             let staged = correlate_stage(ordered, depth, plan.clone(), cfg.rules.clone(), cfg.limits, cfg.stats.clone());
-            incident_streams.push(staged.clone().unary(Pipeline, "StageIncidents", |_cap, _info| {
-                move |input, output| {
-                    input.for_each(|cap, data: &mut Vec<Staged>| {
-                        output.session(&cap).give_iterator(data.iter_mut().filter_map(|s| match std::mem::replace(s, Staged::Taken) {
-                            Staged::Incident(i) => Some(i),
-                            other => {
-                                *s = other;
-                                None
-                            }
-                        }));
-                    })
-                }
-            }));
-            stage_input = staged.unary(Pipeline, "StageForward", |_cap, _info| {
-                move |input, output| {
-                    input.for_each(|cap, data: &mut Vec<Staged>| {
-                        output.session(&cap).give_iterator(data.drain(..).filter_map(|s| match s {
-                            Staged::Forward(p) => Some(p),
-                            _ => None,
-                        }));
-                    })
-                }
-            });
+            let (incidents, forward) = split(staged);
+            incident_streams.push(incidents);
+            stage_input = forward;
         }
 
         // One ordered writer per process: incidents sorted by (time, id), duplicates dropped.
@@ -678,15 +649,28 @@ pub fn build(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>) {
     });
 }
 
-/// What a correlation stage emits: incidents, and projections for deeper stages.
+/// What detection and each correlation stage emit: incidents, and projections for the next stage.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Staged {
     /// An incident to write.
     Incident(Incident),
-    /// A projection for a correlation of a deeper stage.
+    /// A projection for a correlation (of the next stage).
     Forward(Projection),
-    /// Placeholder left behind when an item is moved out.
-    Taken,
+}
+
+/// Splits staged records into the incidents and the projections.
+fn split<'s>(
+    staged: timely::dataflow::Stream<'s, u64, Vec<Staged>>,
+) -> (timely::dataflow::Stream<'s, u64, Vec<Incident>>, timely::dataflow::Stream<'s, u64, Vec<Projection>>) {
+    let incidents = staged.clone().flat_map(|s| match s {
+        Staged::Incident(i) => Some(i),
+        Staged::Forward(_) => None,
+    });
+    let forward = staged.flat_map(|s| match s {
+        Staged::Forward(p) => Some(p),
+        Staged::Incident(_) => None,
+    });
+    (incidents, forward)
 }
 
 /// One correlate stage: evaluates the correlations of `depth` over in-order projections; passes
