@@ -14,3 +14,4 @@ pub mod io;
 pub mod metrics;
 pub mod parse;
 pub mod rules;
+pub mod topology;

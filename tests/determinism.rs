@@ -58,7 +58,7 @@ fn write_inputs(dir: &Path, parts: &[Vec<(i64, u8)>]) -> (Vec<InputSpec>, Vec<(R
             seq += 1;
         }
         std::fs::write(&path, text).unwrap();
-        specs.push(InputSpec { partition: p as u32, source: InputSource::Path(path), format: Format::Json });
+        specs.push(InputSpec { partition: p as u32, source: InputSource::Path(path), format: Format::Json, overrides: Default::default() });
     }
     (specs, all)
 }

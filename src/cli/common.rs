@@ -11,7 +11,8 @@ use anyhow::{bail, Context};
 use vigil::cluster::ClusterArgs;
 use vigil::dataflow::source::owner_of;
 use vigil::event::time::parse_duration_ms;
-use vigil::io::input::{InputSource, InputSpec};
+use vigil::io::input::{InputOverrides, InputSource, InputSpec};
+use vigil::topology::Topology;
 use vigil::metrics::{RunStats, ERROR_KINDS};
 use vigil::parse::{sniff, Format, ParseOptions};
 
@@ -26,8 +27,9 @@ pub struct InputArgs {
     pub year: Option<i32>,
     /// Allowed lateness per input: records older than the newest seen minus this are late
     /// (counted and sent to the dead-letter output). Examples: 5s, 30s, 5m, 7d.
-    #[arg(long, default_value = "5s", value_parser = parse_duration_ms)]
-    pub lateness: i64,
+    /// [default: 5s, or the topology's time.lateness]
+    #[arg(long, value_parser = parse_duration_ms)]
+    pub lateness: Option<i64>,
     /// JSON field holding the event time, tried before @timestamp, timestamp and ts.
     #[arg(long)]
     pub time_field: Option<String>,
@@ -87,7 +89,27 @@ pub fn resolve_inputs(files: &[String], format: FormatArg, cluster: &ClusterArgs
                 std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
             }
         }
-        specs.push(InputSpec { partition, source, format });
+        specs.push(InputSpec { partition, source, format, overrides: Default::default() });
+    }
+    Ok(specs)
+}
+
+/// The inputs a topology names (its sources with a `path`), each with its own format and
+/// overrides; partitions follow the sources' order in the file.
+pub fn topology_inputs(topology: &Topology, cluster: &ClusterArgs) -> anyhow::Result<Vec<InputSpec>> {
+    let (peers, local) = (cluster.peers(), cluster.local_workers());
+    let mut specs = Vec::new();
+    for source in &topology.sources {
+        let Some(path) = &source.path else { continue };
+        let partition = u32::try_from(specs.len()).context("too many inputs")?;
+        if local.contains(&owner_of(partition, peers)) {
+            std::fs::File::open(path).with_context(|| format!("{}: source {:?}: cannot open {}", topology.file.display(), source.name, path.display()))?;
+        }
+        let overrides = InputOverrides { year: source.year, lateness_ms: source.lateness_ms, time_field: source.time_field.clone() };
+        specs.push(InputSpec { partition, source: InputSource::Path(path.clone()), format: source.format, overrides });
+    }
+    if specs.is_empty() {
+        bail!("{}: no source has a path; give the files to read as arguments", topology.file.display());
     }
     Ok(specs)
 }

@@ -102,7 +102,7 @@ pub fn run(args: DemoArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         .enumerate()
         .filter_map(|(i, (path, _))| {
             let sample = InputSource::Path(path.clone()).sample(64 * 1024).ok()?;
-            Some(InputSpec { partition: i as u32, source: InputSource::Path(path.clone()), format: vigil::parse::sniff(&sample)? })
+            Some(InputSpec { partition: i as u32, source: InputSource::Path(path.clone()), format: vigil::parse::sniff(&sample)?, overrides: Default::default() })
         })
         .collect();
     let incidents_path = dir.path().join("incidents.json");

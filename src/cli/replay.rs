@@ -8,13 +8,14 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use super::common::{install_interrupt, local_input_bytes, print_summary, resolve_inputs, InputArgs, Progress};
+use super::common::{install_interrupt, local_input_bytes, print_summary, resolve_inputs, topology_inputs, InputArgs, Progress};
 use vigil::cluster::ClusterArgs;
 use vigil::dataflow::replay::{self, Plan, ReplayConfig, ReplayStats, StateLimits};
 use vigil::dataflow::source::SourceConfig;
 use vigil::io::sink::OutputTarget;
 use vigil::metrics::RunStats;
-use vigil::rules::{CompileOptions, RuleSet};
+use vigil::rules::{CompileOptions, RuleError, RuleSet};
+use vigil::topology::{Topology, DEFAULT_EVIDENCE, DEFAULT_KEY_CAP, DEFAULT_LATENESS_MS};
 
 /// Run Sigma rules (detection and correlation) over log files as a stream; write incidents.
 ///
@@ -23,19 +24,29 @@ use vigil::rules::{CompileOptions, RuleSet};
 /// ECS JSON, one per line, in (time, id) order, with deterministic ids: the same input gives
 /// the same bytes for any number of workers or processes.
 ///
+/// Rules come from --rules, from a topology (--topology: its rules, `expand` placeholder values,
+/// lateness and limits), or both. Without FILE arguments, the topology's sources that name a
+/// `path` are read, each with its own format, year and lateness.
+///
 /// Examples:
 ///   vigil replay --rules topologies/rules --year 2017 /var/log/auth.log
+///   vigil replay --topology topologies/default.yaml --year 2017 auth.log access.log
+///   vigil replay --topology topologies/samples.yaml          # the bundled sample logs
 ///   vigil replay --rules my-rules/ --lateness 10m conn.log windows.json --output incidents.json
 ///   vigil replay --rules ../sigma/rules --workers 2 logs/*.json
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct ReplayArgs {
-    /// Input files (`-` for stdin; gzip and zip are read directly).
-    #[arg(required = true, value_name = "FILE")]
+    /// Input files (`-` for stdin; gzip and zip are read directly). Default: the topology's
+    /// sources that have a path.
+    #[arg(required_unless_present = "topology", value_name = "FILE")]
     files: Vec<String>,
     /// A Sigma rule file or folder (searched recursively for *.yml and *.yaml); repeat for more.
-    #[arg(short, long, required = true, value_name = "PATH")]
+    #[arg(short, long, required_unless_present = "topology", value_name = "PATH")]
     rules: Vec<PathBuf>,
+    /// A topology file (see topologies/default.yaml): rules, placeholders, sources, lateness, limits.
+    #[arg(short, long, value_name = "FILE")]
+    topology: Option<PathBuf>,
     #[command(flatten)]
     input: InputArgs,
     /// Write incidents here instead of stdout (`{process}` is replaced by the process index).
@@ -45,27 +56,37 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "FILE")]
     dead_letter: Option<PathBuf>,
     /// Most evidence events per incident (the rest are counted in vigil.evidence_omitted).
-    #[arg(long, default_value_t = 10)]
-    evidence: usize,
+    /// [default: 10, or the topology's limits.evidence]
+    #[arg(long)]
+    evidence: Option<usize>,
     /// Most live groups per correlation per worker; beyond, the least recent is evicted.
-    #[arg(long, default_value_t = 1_000_000)]
-    key_cap: usize,
+    /// [default: 1000000, or the topology's limits.key_cap]
+    #[arg(long)]
+    key_cap: Option<usize>,
     #[command(flatten)]
     cluster: ClusterArgs,
+}
+
+/// Prints every error of a rule or topology file and turns them into one failure.
+pub fn report_errors(errors: &[RuleError], what: &str) -> anyhow::Error {
+    for e in errors {
+        eprintln!("error: {e}");
+    }
+    anyhow::anyhow!("{} error(s) in the {what} (vigil check shows the same list)", errors.len())
 }
 
 /// Runs the subcommand.
 pub fn run(args: ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     let timely_config = args.cluster.timely_config()?;
-    let rules = match RuleSet::load(&args.rules, &CompileOptions::default()) {
-        Ok(r) => r,
-        Err(errors) => {
-            for e in &errors {
-                eprintln!("error: {e}");
-            }
-            anyhow::bail!("{} error(s) in the rules (vigil check shows the same list)", errors.len());
-        }
+    let topology = match &args.topology {
+        Some(path) => Some(Topology::load(path).map_err(|e| report_errors(&e, "topology"))?),
+        None => None,
     };
+    let loaded = match &topology {
+        Some(t) => t.load_rules(&args.rules),
+        None => RuleSet::load(&args.rules, &CompileOptions::default()),
+    };
+    let rules = loaded.map_err(|e| report_errors(&e, "rules"))?;
     for w in &rules.warnings {
         tracing::warn!("{w}");
     }
@@ -73,17 +94,25 @@ pub fn run(args: ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     for (title, why) in &plan.skipped {
         eprintln!("vigil replay: skipping correlation {title:?}: {why}");
     }
-    let limits = StateLimits { key_cap: args.key_cap.max(1), evidence_cap: args.evidence, ..StateLimits::default() };
+    let limits = StateLimits {
+        key_cap: args.key_cap.or(topology.as_ref().map(|t| t.key_cap)).unwrap_or(DEFAULT_KEY_CAP).max(1),
+        evidence_cap: args.evidence.or(topology.as_ref().map(|t| t.evidence)).unwrap_or(DEFAULT_EVIDENCE),
+        ..StateLimits::default()
+    };
     replay::validate(&rules, &plan, limits).map_err(anyhow::Error::msg).context("correlation parameters")?;
+    let lateness_ms = args.input.lateness.or(topology.as_ref().map(|t| t.lateness_ms)).unwrap_or(DEFAULT_LATENESS_MS);
 
-    let specs = resolve_inputs(&args.files, args.input.format, &args.cluster)?;
+    let specs = match &topology {
+        Some(t) if args.files.is_empty() => topology_inputs(t, &args.cluster)?,
+        _ => resolve_inputs(&args.files, args.input.format, &args.cluster)?,
+    };
     let run = execute(
         specs.clone(),
         rules,
         plan,
         Execution {
             parse: args.input.parse_options(),
-            lateness_ms: args.input.lateness,
+            lateness_ms,
             output: OutputTarget::from_arg(args.output.as_deref(), args.cluster.process),
             dead_letter: args.dead_letter.as_deref().map(|p| OutputTarget::from_arg(Some(p), args.cluster.process)),
             cluster: args.cluster.clone(),

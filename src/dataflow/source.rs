@@ -63,6 +63,7 @@ struct Partition {
     reader: Option<LineReader>,
     parser: Box<dyn RecordParser>,
     clock: PartitionClock,
+    lateness_ms: i64,
     line: u64,
     bytes_reported: u64,
 }
@@ -98,14 +99,14 @@ pub fn file_source<'s>(
                 name: spec.source.display(),
                 spec: spec.clone(),
                 reader: None,
-                parser: new_parser(spec.format, &cfg.parse),
-                clock: PartitionClock::new(cfg.lateness_ms),
+                parser: new_parser(spec.format, &spec.overrides.parse_options(&cfg.parse)),
+                clock: PartitionClock::new(spec.overrides.lateness_ms.unwrap_or(cfg.lateness_ms)),
+                lateness_ms: spec.overrides.lateness_ms.unwrap_or(cfg.lateness_ms),
                 line: 0,
                 bytes_reported: 0,
             })
             .collect();
         let stats = cfg.stats.clone();
-        let lateness_ms = cfg.lateness_ms;
         let cancel = cfg.cancel.clone();
         let mut batch: Vec<Event> = Vec::with_capacity(TURN_RECORDS * 2);
         let mut dead_batch: Vec<DeadLetter> = Vec::new();
@@ -131,7 +132,7 @@ pub fn file_source<'s>(
                         part.clock.finish();
                         continue;
                     }
-                    progressed |= read_turn(part, &mut batch, &mut dead_batch, &stats, lateness_ms);
+                    progressed |= read_turn(part, &mut batch, &mut dead_batch, &stats);
                     // Send per turn: batches stay small enough for the allocator to recycle.
                     if !batch.is_empty() {
                         events_out.activate().session(cap).give_container(&mut batch);
@@ -173,7 +174,8 @@ pub fn file_source<'s>(
 }
 
 /// Reads up to one turn of records from a partition; returns whether it read anything.
-fn read_turn(part: &mut Partition, batch: &mut Vec<Event>, dead: &mut Vec<DeadLetter>, stats: &RunStats, lateness_ms: i64) -> bool {
+fn read_turn(part: &mut Partition, batch: &mut Vec<Event>, dead: &mut Vec<DeadLetter>, stats: &RunStats) -> bool {
+    let lateness_ms = part.lateness_ms;
     let pstats = &stats.inputs[part.spec.partition as usize].1;
     if part.reader.is_none() {
         match part.spec.source.open() {

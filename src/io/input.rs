@@ -173,6 +173,33 @@ pub struct InputSpec {
     pub source: InputSource,
     /// How to parse it.
     pub format: Format,
+    /// Settings of this input that override the run's (a topology source's year, lateness, time field).
+    pub overrides: InputOverrides,
+}
+
+/// Per-input settings that take precedence over the run-wide ones.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InputOverrides {
+    /// Year of year-less syslog timestamps.
+    pub year: Option<i32>,
+    /// Allowed lateness in ms.
+    pub lateness_ms: Option<i64>,
+    /// JSON field holding the event time.
+    pub time_field: Option<String>,
+}
+
+impl InputOverrides {
+    /// The run's parser settings with this input's overrides applied.
+    pub fn parse_options(&self, run: &crate::parse::ParseOptions) -> crate::parse::ParseOptions {
+        let mut o = run.clone();
+        if self.year.is_some() {
+            o.year = self.year;
+        }
+        if self.time_field.is_some() {
+            o.time_field = self.time_field.clone();
+        }
+        o
+    }
 }
 
 /// A record read from an input.

@@ -246,7 +246,7 @@ fn document(path: &Path, doc: Node) -> Result<SigmaDocument, Vec<RuleError>> {
             path,
             doc.line,
             "sources",
-            "this is a vigil topology, not a Sigma rule; topology files are not loaded yet (check the rule folder it names, e.g. topologies/rules)",
+            "this is a vigil topology, not a Sigma rule: pass it with --topology (vigil check tells topologies from rules by themselves)",
         )]);
     }
     let mut r = Reader { path, errors: Vec::new() };

@@ -135,13 +135,14 @@ impl RuleSet {
     /// Loads rule files; a directory is searched recursively for `*.yml` and `*.yaml` (sorted).
     /// Returns every error found, not just the first.
     pub fn load(paths: &[PathBuf], opts: &CompileOptions) -> Result<RuleSet, Vec<RuleError>> {
-        let mut files = Vec::new();
-        let mut errors = Vec::new();
-        for p in paths {
-            collect_files(p, &mut files, &mut errors);
-        }
+        let (files, errors) = rule_files(paths);
+        Self::load_files(&files, errors, opts)
+    }
+
+    /// Loads the given files (no directory walk), adding to errors already found.
+    pub fn load_files(files: &[PathBuf], mut errors: Vec<RuleError>, opts: &CompileOptions) -> Result<RuleSet, Vec<RuleError>> {
         let mut set = RuleSet::default();
-        for f in &files {
+        for f in files {
             match document::load_file(f) {
                 Ok(docs) => set.add(docs, opts, &mut errors),
                 Err(mut e) => errors.append(&mut e),
@@ -217,6 +218,17 @@ impl RuleSet {
             }
         }
     }
+}
+
+/// The rule files under `paths`: files as given, directories searched recursively for `*.yml`
+/// and `*.yaml` in name order; directories that cannot be read are reported.
+pub fn rule_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<RuleError>) {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for p in paths {
+        collect_files(p, &mut files, &mut errors);
+    }
+    (files, errors)
 }
 
 fn collect_files(path: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<RuleError>) {
