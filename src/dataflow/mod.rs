@@ -2,6 +2,7 @@
 //! One file per operator kind, in data-path order: `source`, `watermark`, `order`, then the
 //! pipelines that wire them (`normalize`).
 
+pub mod kafka_source;
 pub mod normalize;
 pub mod order;
 pub mod replay;

@@ -11,7 +11,7 @@
 //! K consecutive aligned windows (see `correlate::persistence`); over `value_percentile` it is
 //! not evaluated (reported as skipped).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
@@ -27,6 +27,8 @@ use timely::dataflow::operators::{Capability, Concat};
 use timely::worker::Worker;
 
 use super::order::{in_order_by, Timed};
+use super::kafka_source::{kafka_source, KafkaPosition, KafkaSourceConfig};
+use super::normalize::DeadLetterSink;
 use super::source::{file_source, Backpressure, SourceConfig, MAX_PENDING_EVENTS};
 use super::watermark::to_timely;
 use crate::correlate::absence::Absence;
@@ -42,7 +44,7 @@ use crate::event::entity::hash_bytes;
 use crate::event::field::{self, FieldId};
 use crate::event::{Event, Origin, ValueRef};
 use crate::incident::{ecs::write_incident, EvidenceEvent, GroupValue, Incident, Measure, RuleInfo, KIND_DETECTION};
-use crate::io::sink::{LazyOutput, OutputTarget};
+use crate::io::sink::{LazyOutput, OutputTarget, RecordSink};
 use crate::rules::correlation::{CorrelationKind, ResolvedRef};
 use crate::rules::logsource::RuleMatcher;
 use crate::rules::RuleSet;
@@ -75,6 +77,8 @@ pub struct ReplayStats {
     pub evictions: AtomicU64,
     /// Projections dropped because an event lacked a group-by field.
     pub missing_group: AtomicU64,
+    /// Failed deliveries of incidents to Kafka (each retried).
+    pub delivery_errors: AtomicU64,
 }
 
 /// What a worker needs to build the replay dataflow.
@@ -232,6 +236,40 @@ impl Plan {
             }
         }
         plan
+    }
+}
+
+impl Plan {
+    /// How far back in event time a record can still change an incident not yet written: for
+    /// each correlation, its timespan (times K windows under `persistence`), plus the reach of
+    /// the correlations it is built on, plus its suppression cool-down. The Kafka source
+    /// commits only offsets of records older than the delivered frontier minus this, so a
+    /// restart re-reads everything an unwritten incident may depend on.
+    pub fn horizon_ms(&self, rules: &RuleSet) -> i64 {
+        let mut reach: HashMap<u32, i64> = HashMap::new();
+        let mut horizon = 0i64;
+        // Planned in dependency order: a referenced correlation's reach is known first.
+        for planned in &self.correlations {
+            let Some(spec) = rules.correlation_specs.get(planned.index as usize) else { continue };
+            let own = spec.timespan_ms.saturating_mul(i64::from(spec.extensions.persistence.map_or(1, |p| p.windows.max(1))));
+            let inner = rules
+                .resolution
+                .refs
+                .get(planned.index as usize)
+                .into_iter()
+                .flatten()
+                .filter_map(|r| match r {
+                    ResolvedRef::Correlation(c) => reach.get(c).copied(),
+                    ResolvedRef::Detection(_) => None,
+                })
+                .max()
+                .unwrap_or(0);
+            let cooldown = spec.extensions.suppress.map_or(0, |s| s.for_ms);
+            let total = own.saturating_add(inner).saturating_add(cooldown);
+            reach.insert(planned.index, own.saturating_add(inner));
+            horizon = horizon.max(total);
+        }
+        horizon
     }
 }
 
@@ -470,19 +508,54 @@ pub fn validate(rules: &RuleSet, plan: &Plan, limits: StateLimits) -> Result<(),
     Ok(())
 }
 
-/// Builds the replay dataflow on one worker.
+/// Kafka in and out instead of files (`vigil run`).
+#[derive(Clone)]
+pub struct KafkaRun {
+    /// The source: partitions, group, lateness, commits.
+    pub source: KafkaSourceConfig,
+    /// Client settings of the producers.
+    pub client: rdkafka::ClientConfig,
+    /// Incident topic.
+    pub incidents: String,
+    /// Dead-letter topic.
+    pub dead_letter: String,
+}
+
+/// Builds the replay dataflow on one worker, reading the files of `cfg.source`.
 pub fn build(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>) {
+    build_with(worker, cfg, plan, None);
+}
+
+/// Builds the dataflow reading Kafka and writing incidents and dead letters to Kafka; returns
+/// the source's position for the final commit once the dataflow has finished.
+pub fn build_kafka(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>, kafka: &KafkaRun) -> Option<Rc<RefCell<KafkaPosition>>> {
+    build_with(worker, cfg, plan, Some(kafka))
+}
+
+fn build_with(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>, kafka: Option<&KafkaRun>) -> Option<Rc<RefCell<KafkaPosition>>> {
     let index = worker.index();
     let wpp = cfg.workers_per_process.max(1);
     let leader = (index / wpp * wpp) as u64;
     let is_leader = index % wpp == 0;
     let cfg = cfg.clone();
+    let kafka = kafka.cloned();
 
     worker.dataflow::<u64, _, _>(move |scope| {
         let probe = ProbeHandle::new();
+        let delivered = ProbeHandle::new();
         let gauge = Rc::new(Cell::new(0));
         let backpressure = Backpressure { probe: probe.clone(), pending: gauge.clone(), max_pending: MAX_PENDING_EVENTS };
-        let (events, dead) = file_source(scope, cfg.source.clone(), Some(backpressure));
+        let (events, dead, position) = match &kafka {
+            Some(k) => {
+                let (e, d, pos) = kafka_source(scope, k.source.clone(), delivered.clone(), Some(backpressure));
+                (e, d, Some(pos))
+            }
+            None => {
+                let (e, d) = file_source(scope, cfg.source.clone(), Some(backpressure));
+                (e, d, None)
+            }
+        };
+        let discard = kafka.as_ref().map(|k| k.source.discard.clone()).unwrap_or_default();
 
         // Detection where the event was parsed: incidents of plain rules, projections for
         // correlations. Most events match nothing and stop here.
@@ -579,20 +652,38 @@ pub fn build(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>) {
         let mut last_written: Option<(i64, String)> = None;
         let mut line = Vec::with_capacity(4096);
         let (wstats, rstats, cancel) = (cfg.source.stats.clone(), cfg.stats.clone(), cfg.source.cancel.clone());
-        let mut out = LazyOutput::new(cfg.output.clone());
+        let mut out = match &kafka {
+            Some(k) => RecordSink::kafka(k.client.clone(), k.incidents.clone()),
+            None => RecordSink::File(LazyOutput::new(cfg.output.clone())),
+        };
+        let discard_incidents = discard.clone();
         // Rules with `x-vigil: suppress` go through a suppressor each (merging repeats within the
         // cool-down); an incident it emits is ordered at its deadline (last merged time +
         // cool-down), so every write is in (key, id) order and the same for any run.
         let suppress = plan.suppress.clone();
         let mut suppressors: HashMap<String, crate::incident::Suppressor> = HashMap::new();
         let evidence_cap = cfg.limits.evidence_cap;
-        incidents.sink(Exchange::new(move |_: &Incident| leader), "WriteIncidents", move |(input, frontier)| {
+        // An operator rather than a sink, so a probe after it tells the Kafka source what has
+        // been delivered (it holds no capability: its frontier is what it has finished with).
+        let written = incidents.unary_frontier::<timely::container::CapacityContainerBuilder<Vec<()>>, _, _, _>(
+            Exchange::new(move |_: &Incident| leader),
+            "WriteIncidents",
+            move |_cap, _info| {
+                move |(input, frontier), _output| {
             input.for_each(|_cap, data| pending.append(data));
             if !is_leader {
                 return;
             }
+            if discard_incidents.load(Relaxed) {
+                // A graceful stop: what is still open is recomputed after the restart.
+                pending.clear();
+                suppressors.clear();
+                return;
+            }
             let bound = frontier.frontier().first().copied();
-            let Some(w) = out.writer(&wstats, &cancel) else { return };
+            if !out.open(&wstats, &cancel) {
+                return;
+            }
             let mut keep = Vec::new();
             let mut ready: Vec<(i64, Incident)> = Vec::new();
             for inc in pending.drain(..) {
@@ -630,23 +721,30 @@ pub fn build(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>) {
                 }
                 line.clear();
                 write_incident(&inc, &mut line);
-                result = result.and_then(|_| w.write_all(&line));
+                result = result.and_then(|_| out.write(inc.id.as_bytes(), &line[..line.len().saturating_sub(1)], &[]));
                 if let Ok(mut per_rule) = rstats.incidents.lock() {
                     *per_rule.entry(inc.rule.title.clone()).or_default() += 1;
                 }
                 wstats.written.fetch_add(1, Relaxed);
                 last_written = Some(key);
             }
-            if bound.is_none() {
-                result = result.and_then(|_| w.flush());
-            }
+            result = result.and_then(|_| out.flush(bound.is_none()));
             if let Err(e) = result {
                 out.fail(e, &wstats, &cancel);
             }
-        });
+            rstats.delivery_errors.store(out.delivery_errors(), Relaxed);
+                }
+            },
+        );
+        written.probe_with(&delivered);
 
-        super::normalize::write_dead_letters(dead, leader, is_leader, cfg.dead_letter.clone(), cfg.source.stats.clone());
-    });
+        let dead_sink = match &kafka {
+            Some(k) => Some(DeadLetterSink::Kafka { sink: RecordSink::kafka(k.client.clone(), k.dead_letter.clone()), partitions: k.source.partitions.clone() }),
+            None => cfg.dead_letter.clone().map(|t| DeadLetterSink::File(RecordSink::File(LazyOutput::new(t)))),
+        };
+        super::normalize::write_dead_letters(dead, leader, is_leader, dead_sink, cfg.source.stats.clone(), discard).probe_with(&delivered);
+        position
+    })
 }
 
 /// What detection and each correlation stage emit: incidents, and projections for the next stage.

@@ -59,13 +59,126 @@ pub fn owner_of(partition: u32, peers: usize) -> usize {
 
 struct Partition {
     spec: InputSpec,
-    name: String,
     reader: Option<LineReader>,
-    parser: Box<dyn RecordParser>,
-    clock: PartitionClock,
-    lateness_ms: i64,
+    ingest: Ingest,
     line: u64,
     bytes_reported: u64,
+}
+
+/// Turns one partition's raw records into events: parses them, stamps their origin, judges
+/// lateness against the partition's clock, and turns failures into dead letters. Shared by the
+/// file and the Kafka sources, so a record gives the same events whichever way it came.
+pub struct Ingest {
+    /// The partition's name in messages and dead letters (a path, or `topic/partition`).
+    pub name: String,
+    /// Global partition index.
+    pub partition: u32,
+    parser: Box<dyn RecordParser>,
+    /// The partition's event-time clock.
+    pub clock: PartitionClock,
+    lateness_ms: i64,
+}
+
+/// Per-record outcomes of a batch, added to the partition's counters once per batch.
+#[derive(Default, Clone, Copy, Debug)]
+pub struct IngestCounts {
+    /// Records seen.
+    pub records: u64,
+    /// On-time events.
+    pub events: u64,
+    /// Unparsable records.
+    pub errors: u64,
+    /// Late events.
+    pub late: u64,
+    /// Records skipped on purpose (headers, blank lines).
+    pub skipped: u64,
+}
+
+impl IngestCounts {
+    /// Adds the counts to the partition's statistics.
+    pub fn publish(&self, pstats: &crate::metrics::InputStats) {
+        pstats.lines.fetch_add(self.records, Relaxed);
+        pstats.events.fetch_add(self.events, Relaxed);
+        pstats.errors.fetch_add(self.errors, Relaxed);
+        pstats.late.fetch_add(self.late, Relaxed);
+        pstats.skipped.fetch_add(self.skipped, Relaxed);
+    }
+}
+
+impl Ingest {
+    /// Ingestion for one partition with its parser settings and lateness.
+    pub fn new(name: String, partition: u32, format: crate::parse::Format, parse: &ParseOptions, lateness_ms: i64) -> Self {
+        Ingest { name, partition, parser: new_parser(format, parse), clock: PartitionClock::new(lateness_ms), lateness_ms }
+    }
+
+    /// Records that a record of `len` bytes was over the size limit and skipped.
+    pub fn too_long(&mut self, len: usize, record_no: u64, dead: &mut Vec<DeadLetter>, stats: &RunStats, counts: &mut IngestCounts) {
+        counts.records += 1;
+        counts.errors += 1;
+        let detail = format!("record of {len} bytes exceeds the {} byte limit", crate::parse::MAX_RECORD_BYTES);
+        stats.error(ErrorKind::TooLong, || format!("{}:{record_no}: too-long: {detail}", self.name));
+        dead.push(DeadLetter::new(ErrorKind::TooLong.code(), detail, &self.name, self.partition, record_no, b""));
+    }
+
+    /// Parses one record (`record_no`: its line, or its Kafka offset) into `batch`.
+    pub fn record(&mut self, raw: &[u8], record_no: u64, batch: &mut Vec<Event>, dead: &mut Vec<DeadLetter>, stats: &RunStats, counts: &mut IngestCounts) {
+        self.record_from(raw, record_no, 0, batch, dead, stats, counts);
+    }
+
+    /// Like [`Ingest::record`], numbering the record's events from `first_sub` (several lines
+    /// of one Kafka message share its offset); returns the next free number.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_from(
+        &mut self,
+        raw: &[u8],
+        record_no: u64,
+        first_sub: u32,
+        batch: &mut Vec<Event>,
+        dead: &mut Vec<DeadLetter>,
+        stats: &RunStats,
+        counts: &mut IngestCounts,
+    ) -> u32 {
+        counts.records += 1;
+        let start = batch.len();
+        let mut sub = first_sub;
+        match self.parser.parse(raw, batch) {
+            Ok(Outcome::Skipped) => counts.skipped += 1,
+            Ok(Outcome::Events(_)) => {
+                let mut i = start;
+                while i < batch.len() {
+                    let ev = &mut batch[i];
+                    ev.origin = Origin { partition: self.partition, record: record_no, sub };
+                    sub += 1;
+                    match self.clock.observe(ev.ts) {
+                        Arrival::OnTime => {
+                            counts.events += 1;
+                            i += 1;
+                        }
+                        Arrival::Late { watermark } => {
+                            counts.late += 1;
+                            // Only this record's own expansions follow `i`, so the shift is short.
+                            let late_ev = batch.remove(i);
+                            let detail = format!(
+                                "event time {} is before the partition watermark {} (lateness {} ms)",
+                                time::to_iso8601(late_ev.ts),
+                                time::to_iso8601(watermark),
+                                self.lateness_ms
+                            );
+                            stats.sample(|| format!("{}:{record_no}: late: {detail}", self.name));
+                            dead.push(DeadLetter::new("late", detail, &self.name, self.partition, record_no, raw));
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                batch.truncate(start);
+                counts.errors += 1;
+                stats.error(e.kind, || format!("{}:{record_no}: {}: {}", self.name, e.kind, e.detail));
+                dead.push(DeadLetter::new(e.kind.code(), e.detail, &self.name, self.partition, record_no, raw));
+            }
+        }
+        sub
+    }
 }
 
 /// Records read per partition per turn, so partitions sharing a worker advance together.
@@ -96,12 +209,15 @@ pub fn file_source<'s>(
             .iter()
             .filter(|spec| owner_of(spec.partition, peers) == index)
             .map(|spec| Partition {
-                name: spec.source.display(),
+                ingest: Ingest::new(
+                    spec.source.display(),
+                    spec.partition,
+                    spec.format,
+                    &spec.overrides.parse_options(&cfg.parse),
+                    spec.overrides.lateness_ms.unwrap_or(cfg.lateness_ms),
+                ),
                 spec: spec.clone(),
                 reader: None,
-                parser: new_parser(spec.format, &spec.overrides.parse_options(&cfg.parse)),
-                clock: PartitionClock::new(spec.overrides.lateness_ms.unwrap_or(cfg.lateness_ms)),
-                lateness_ms: spec.overrides.lateness_ms.unwrap_or(cfg.lateness_ms),
                 line: 0,
                 bytes_reported: 0,
             })
@@ -127,9 +243,9 @@ pub fn file_source<'s>(
             let cancelled = cancel.load(Relaxed);
             'turns: loop {
                 let mut progressed = false;
-                for part in parts.iter_mut().filter(|p| !p.clock.is_done()) {
+                for part in parts.iter_mut().filter(|p| !p.ingest.clock.is_done()) {
                     if cancelled {
-                        part.clock.finish();
+                        part.ingest.clock.finish();
                         continue;
                     }
                     progressed |= read_turn(part, &mut batch, &mut dead_batch, &stats);
@@ -153,7 +269,7 @@ pub fn file_source<'s>(
                     dead_batch.clear();
                 }
             }
-            match worker_watermark(parts.iter().map(|p| &p.clock)) {
+            match worker_watermark(parts.iter().map(|p| &p.ingest.clock)) {
                 None => {
                     event_cap = None;
                     dead_cap = None;
@@ -175,92 +291,42 @@ pub fn file_source<'s>(
 
 /// Reads up to one turn of records from a partition; returns whether it read anything.
 fn read_turn(part: &mut Partition, batch: &mut Vec<Event>, dead: &mut Vec<DeadLetter>, stats: &RunStats) -> bool {
-    let lateness_ms = part.lateness_ms;
     let pstats = &stats.inputs[part.spec.partition as usize].1;
     if part.reader.is_none() {
         match part.spec.source.open() {
             Ok(r) => part.reader = Some(LineReader::new(r)),
             Err(e) => {
-                stats.fatal(|| format!("{}: cannot read: {e}", part.name));
-                part.clock.finish();
+                stats.fatal(|| format!("{}: cannot read: {e}", part.ingest.name));
+                part.ingest.clock.finish();
                 return false;
             }
         }
     }
     let Some(reader) = part.reader.as_mut() else { return false };
-    let (mut lines, mut events, mut errors, mut late, mut skipped) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut counts = IngestCounts::default();
     let mut any = false;
     for _ in 0..TURN_RECORDS {
         let record = match reader.next_record() {
             Ok(Some(r)) => r,
             Ok(None) => {
-                part.clock.finish();
+                part.ingest.clock.finish();
                 break;
             }
             Err(e) => {
                 let line = part.line + 1;
-                stats.fatal(|| format!("{}:{line}: read error, input abandoned: {e}", part.name));
-                part.clock.finish();
+                stats.fatal(|| format!("{}:{line}: read error, input abandoned: {e}", part.ingest.name));
+                part.ingest.clock.finish();
                 break;
             }
         };
         any = true;
         part.line += 1;
-        lines += 1;
-        let line_no = part.line;
-        let raw = match record {
-            Record::Line(l) => l,
-            Record::TooLong(n) => {
-                errors += 1;
-                let detail = format!("line of {n} bytes exceeds the {} byte limit", crate::parse::MAX_RECORD_BYTES);
-                stats.error(ErrorKind::TooLong, || format!("{}:{line_no}: too-long: {detail}", part.name));
-                dead.push(DeadLetter::new(ErrorKind::TooLong.code(), detail, &part.name, part.spec.partition, line_no, b""));
-                continue;
-            }
-        };
-        let start = batch.len();
-        match part.parser.parse(raw, batch) {
-            Ok(Outcome::Skipped) => skipped += 1,
-            Ok(Outcome::Events(_)) => {
-                let mut i = start;
-                let mut sub = 0u32;
-                while i < batch.len() {
-                    let ev = &mut batch[i];
-                    ev.origin = Origin { partition: part.spec.partition, record: line_no, sub };
-                    sub += 1;
-                    match part.clock.observe(ev.ts) {
-                        Arrival::OnTime => {
-                            events += 1;
-                            i += 1;
-                        }
-                        Arrival::Late { watermark } => {
-                            late += 1;
-                            // Only this record's own expansions follow `i`, so the shift is short.
-                            let late_ev = batch.remove(i);
-                            let detail = format!(
-                                "event time {} is before the partition watermark {} (lateness {lateness_ms} ms)",
-                                time::to_iso8601(late_ev.ts),
-                                time::to_iso8601(watermark)
-                            );
-                            stats.sample(|| format!("{}:{line_no}: late: {detail}", part.name));
-                            dead.push(DeadLetter::new("late", detail, &part.name, part.spec.partition, line_no, raw));
-                        }
-                    }
-                }
-            }
-            Err(e) => {
-                batch.truncate(start);
-                errors += 1;
-                stats.error(e.kind, || format!("{}:{line_no}: {}: {}", part.name, e.kind, e.detail));
-                dead.push(DeadLetter::new(e.kind.code(), e.detail, &part.name, part.spec.partition, line_no, raw));
-            }
+        match record {
+            Record::Line(raw) => part.ingest.record(raw, part.line, batch, dead, stats, &mut counts),
+            Record::TooLong(n) => part.ingest.too_long(n, part.line, dead, stats, &mut counts),
         }
     }
-    pstats.lines.fetch_add(lines, Relaxed);
-    pstats.events.fetch_add(events, Relaxed);
-    pstats.errors.fetch_add(errors, Relaxed);
-    pstats.late.fetch_add(late, Relaxed);
-    pstats.skipped.fetch_add(skipped, Relaxed);
+    counts.publish(pstats);
     let bytes = reader.bytes_read;
     pstats.bytes.fetch_add(bytes - part.bytes_reported, Relaxed);
     part.bytes_reported = bytes;

@@ -16,6 +16,7 @@ pub struct PartitionClock {
     max_ts: Option<i64>,
     lateness_ms: i64,
     done: bool,
+    idle: bool,
 }
 
 /// What the clock says about one record.
@@ -33,7 +34,7 @@ pub enum Arrival {
 impl PartitionClock {
     /// A clock allowing records up to `lateness_ms` older than the newest seen.
     pub fn new(lateness_ms: i64) -> Self {
-        PartitionClock { max_ts: None, lateness_ms: lateness_ms.max(0), done: false }
+        PartitionClock { max_ts: None, lateness_ms: lateness_ms.max(0), done: false, idle: false }
     }
 
     /// The partition's watermark.
@@ -64,6 +65,18 @@ impl PartitionClock {
     /// True once finished.
     pub fn is_done(&self) -> bool {
         self.done
+    }
+
+    /// Marks the partition idle (silent for a while) or active again. The caller leaves idle
+    /// partitions out of its watermark; a record arriving later is judged against the
+    /// partition's own watermark as always.
+    pub fn set_idle(&mut self, idle: bool) {
+        self.idle = idle;
+    }
+
+    /// True while idle.
+    pub fn is_idle(&self) -> bool {
+        self.idle
     }
 }
 

@@ -261,3 +261,115 @@ mod tests {
         assert_eq!(m.pending(), 0);
     }
 }
+
+/// Where the process's leader writes incidents or dead letters: a file-like output, or a Kafka
+/// topic (opened on first use, by the leader only).
+pub enum RecordSink {
+    /// A file, stdout, or nothing.
+    File(LazyOutput),
+    /// A Kafka topic through an idempotent producer.
+    Kafka {
+        /// Brokers and client settings.
+        client: rdkafka::ClientConfig,
+        /// Destination topic.
+        topic: String,
+        /// The producer, once opened.
+        producer: Option<crate::io::kafka::ReliableProducer>,
+        /// Records sent since the last flush.
+        unflushed: bool,
+        /// Set once opening or delivering failed.
+        failed: bool,
+    },
+}
+
+/// How long a flush may wait for deliveries before the run fails.
+pub const KAFKA_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl RecordSink {
+    /// A sink writing to a Kafka topic.
+    pub fn kafka(client: rdkafka::ClientConfig, topic: String) -> Self {
+        RecordSink::Kafka { client, topic, producer: None, unflushed: false, failed: false }
+    }
+
+    /// Opens the sink if needed; false once it has failed (the failure is already recorded).
+    pub fn open(&mut self, stats: &crate::metrics::RunStats, cancel: &std::sync::atomic::AtomicBool) -> bool {
+        match self {
+            RecordSink::File(out) => out.writer(stats, cancel).is_some(),
+            RecordSink::Kafka { client, topic, producer, failed, .. } => {
+                if producer.is_none() && !*failed {
+                    match crate::io::kafka::ReliableProducer::new(client) {
+                        Ok(p) => *producer = Some(p),
+                        Err(e) => {
+                            *failed = true;
+                            stats.fatal(|| format!("cannot create the producer for topic {topic}: {e}"));
+                            cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                }
+                producer.is_some()
+            }
+        }
+    }
+
+    /// Writes one record (`line` without its newline; `key` used by Kafka, `headers` too).
+    pub fn write(&mut self, key: &[u8], line: &[u8], headers: &[(&str, &[u8])]) -> io::Result<()> {
+        match self {
+            RecordSink::File(out) => match out.out.as_deref_mut() {
+                Some(w) => {
+                    w.write_all(line)?;
+                    w.write_all(b"\n")
+                }
+                None => Ok(()),
+            },
+            RecordSink::Kafka { topic, producer, unflushed, .. } => match producer {
+                Some(p) => {
+                    p.send(topic, Some(key), line, headers).map_err(io::Error::other)?;
+                    p.poll();
+                    *unflushed = true;
+                    Ok(())
+                }
+                None => Ok(()),
+            },
+        }
+    }
+
+    /// Makes what was written durable: Kafka waits for every delivery (so the delivered frontier
+    /// is truthful); a file is flushed only at the end (`end`).
+    pub fn flush(&mut self, end: bool) -> io::Result<()> {
+        match self {
+            RecordSink::File(out) => match out.out.as_deref_mut() {
+                Some(w) if end => w.flush(),
+                _ => Ok(()),
+            },
+            RecordSink::Kafka { producer, unflushed, .. } => match producer {
+                Some(p) if *unflushed || end => {
+                    p.flush(KAFKA_FLUSH_TIMEOUT).map_err(io::Error::other)?;
+                    *unflushed = false;
+                    Ok(())
+                }
+                _ => Ok(()),
+            },
+        }
+    }
+
+    /// Records a failure and stops the run.
+    pub fn fail(&mut self, e: io::Error, stats: &crate::metrics::RunStats, cancel: &std::sync::atomic::AtomicBool) {
+        match self {
+            RecordSink::File(out) => out.fail(e, stats, cancel),
+            RecordSink::Kafka { topic, producer, failed, .. } => {
+                stats.fatal(|| format!("delivering to topic {topic} failed, stopping: {e}"));
+                *producer = None;
+                *failed = true;
+                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Delivery failures seen by the producer (each retried), 0 for files.
+    pub fn delivery_errors(&self) -> u64 {
+        match self {
+            RecordSink::Kafka { producer: Some(p), .. } => p.tracker().errors.load(std::sync::atomic::Ordering::Relaxed),
+            _ => 0,
+        }
+    }
+}

@@ -1,0 +1,397 @@
+//! The Kafka source: each worker consumes the topic partitions statically assigned to it
+//! (global partition `i` belongs to worker `i % peers`), parses records into events exactly as
+//! the file source does, judges lateness per partition, and sends events at its watermark.
+//!
+//! - **Never blocks a worker.** Each activation polls for at most [`ACTIVATION_BUDGET`], then
+//!   asks to be activated again (soon when data flowed, after [`IDLE_POLL`] when none did).
+//! - **Idle partitions.** A partition that has sent nothing for `idle_timeout` stops holding
+//!   the worker's watermark back, until its next record. When every partition is idle the
+//!   watermark stays where it is (event time does not advance without events). A worker with
+//!   no partition drops its capabilities at once.
+//! - **Flow control.** As in the file source: a worker whose events pile up downstream stops
+//!   polling while it is ahead of the cluster's frontier.
+//! - **Offsets.** Committed to the consumer group only for records whose every possible incident
+//!   has been delivered: the records older than the delivered frontier (a probe after the
+//!   incident and dead-letter writers) minus the plan's horizon (see
+//!   [`super::replay::Plan::horizon_ms`]). A restart resumes there and re-reads whatever an
+//!   undelivered incident may depend on; incidents it writes again carry the same ids.
+//! - **Ending.** A graceful stop (`cancel`) stops polling, waits until everything read has
+//!   passed the writers, commits, tells the writers to discard what is still open (it will be
+//!   recomputed after the restart) and drops its capabilities. `stop_when_idle` instead treats
+//!   a topic that stayed silent that long as complete, like the end of a file: every window is
+//!   closed and written, and all offsets read are committed when the dataflow has finished.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::BaseConsumer;
+use rdkafka::message::Message;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::probe::Handle as ProbeHandle;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::{Scope, Stream};
+
+use super::source::{owner_of, Backpressure, Ingest, IngestCounts};
+use super::watermark::to_timely;
+use crate::event::Event;
+use crate::io::dead_letter::DeadLetter;
+use crate::io::kafka::{self, AssignedPartition};
+use crate::metrics::RunStats;
+use crate::parse::ParseOptions;
+
+/// Time one activation may spend polling before yielding to the rest of the dataflow.
+pub const ACTIVATION_BUDGET: Duration = Duration::from_millis(5);
+/// How soon a worker that found nothing to read polls again.
+pub const IDLE_POLL: Duration = Duration::from_millis(20);
+/// Largest record accepted; larger ones become `too-long` dead letters.
+pub const MAX_MESSAGE_BYTES: usize = crate::parse::MAX_RECORD_BYTES;
+
+/// What every worker's Kafka source needs to know.
+#[derive(Clone)]
+pub struct KafkaSourceConfig {
+    /// Brokers and pass-through client settings.
+    pub client: ClientConfig,
+    /// Consumer group the offsets are committed to.
+    pub group_id: String,
+    /// Every topic partition of the run, in global index order.
+    pub partitions: Vec<AssignedPartition>,
+    /// Parser settings (a source's overrides apply on top).
+    pub parse: ParseOptions,
+    /// Default allowed lateness.
+    pub lateness_ms: i64,
+    /// A partition silent this long stops holding the watermark back.
+    pub idle_timeout: Duration,
+    /// Treat the topics as complete once every partition has been silent this long.
+    pub stop_when_idle: Option<Duration>,
+    /// How often offsets are committed.
+    pub commit_interval: Duration,
+    /// The plan's horizon in ms (see the module docs).
+    pub horizon_ms: i64,
+    /// Counters, one input per global partition.
+    pub stats: Arc<RunStats>,
+    /// Set to stop gracefully.
+    pub cancel: Arc<AtomicBool>,
+    /// Set by the source when the writers must discard what they still hold (graceful stop).
+    pub discard: Arc<AtomicBool>,
+}
+
+/// What the source leaves for the worker once the dataflow has finished: the consumer and the
+/// position of each of its partitions, for the final commit.
+pub struct KafkaPosition {
+    /// The worker's consumer (`None` when it has no partition or could not start).
+    pub consumer: Option<BaseConsumer>,
+    /// (topic, partition, next offset to read) of every partition that has read something.
+    pub next: Vec<(String, i32, i64)>,
+    /// True when the run ended because the topics were treated as complete.
+    pub completed: bool,
+}
+
+impl KafkaPosition {
+    /// Commits every offset read, synchronously (after the dataflow completed: all delivered).
+    pub fn commit_all(&self) -> Result<(), rdkafka::error::KafkaError> {
+        let Some(consumer) = &self.consumer else { return Ok(()) };
+        let offsets: Vec<(&str, i32, i64)> = self.next.iter().map(|(t, p, o)| (t.as_str(), *p, *o)).collect();
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        for (t, p, o) in &offsets {
+            tpl.add_partition_offset(t, *p, rdkafka::Offset::Offset(*o))?;
+        }
+        rdkafka::consumer::Consumer::commit(consumer, &tpl, rdkafka::consumer::CommitMode::Sync)
+    }
+}
+
+struct Part {
+    spec: AssignedPartition,
+    ingest: Ingest,
+    /// Next offset to read (`None` before the first record).
+    next: Option<i64>,
+    /// Greatest event time read so far.
+    max_ts: i64,
+    /// (next offset, greatest event time before it), oldest first: commit candidates.
+    marks: VecDeque<(i64, i64)>,
+    last_mark: Instant,
+    last_record: Instant,
+    committed: Option<i64>,
+}
+
+impl Part {
+    /// The furthest offset whose records all have event times before `safe`.
+    fn commit_point(&mut self, safe: i64) -> Option<i64> {
+        let mut point = None;
+        while let Some(&(offset, max_ts)) = self.marks.front() {
+            if max_ts >= safe {
+                break;
+            }
+            point = Some(offset);
+            self.marks.pop_front();
+        }
+        if self.max_ts < safe {
+            point = self.next.or(point);
+        }
+        point.filter(|p| self.committed.is_none_or(|c| *p > c))
+    }
+}
+
+/// Marks kept per partition; older ones are thinned out (commits get coarser, never wrong).
+const MAX_MARKS: usize = 4096;
+/// Wall-clock spacing of commit marks.
+const MARK_EVERY: Duration = Duration::from_millis(100);
+
+/// Builds the Kafka source. Returns the on-time events, the dead letters, and the position
+/// shared with the worker for the final commit.
+pub fn kafka_source<'s>(
+    scope: Scope<'s, u64>,
+    cfg: KafkaSourceConfig,
+    delivered: ProbeHandle<u64>,
+    backpressure: Option<Backpressure>,
+) -> (Stream<'s, u64, Vec<Event>>, Stream<'s, u64, Vec<DeadLetter>>, Rc<RefCell<KafkaPosition>>) {
+    let mut builder = OperatorBuilder::new("KafkaSource".to_owned(), scope);
+    let info = builder.operator_info();
+    let activator = scope.activator_for(info.address);
+    let (events_out, events) = builder.new_output::<Vec<Event>>();
+    let (dead_out, dead) = builder.new_output::<Vec<DeadLetter>>();
+    let mut events_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<Event>>>::from(events_out);
+    let mut dead_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<DeadLetter>>>::from(dead_out);
+    let (index, peers) = (scope.index(), scope.peers());
+    let position = Rc::new(RefCell::new(KafkaPosition { consumer: None, next: Vec::new(), completed: false }));
+    let shared = position.clone();
+
+    builder.build(move |mut caps| {
+        let mut dead_cap: Option<Capability<u64>> = caps.pop();
+        let mut event_cap: Option<Capability<u64>> = caps.pop();
+        let now = Instant::now();
+        let mut parts: Vec<Part> = cfg
+            .partitions
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| owner_of(*i as u32, peers) == index)
+            .map(|(i, spec)| Part {
+                ingest: Ingest::new(
+                    format!("{}/{}", spec.topic, spec.partition),
+                    i as u32,
+                    spec.format,
+                    &spec.overrides.parse_options(&cfg.parse),
+                    spec.overrides.lateness_ms.unwrap_or(cfg.lateness_ms),
+                ),
+                spec: spec.clone(),
+                next: None,
+                max_ts: i64::MIN,
+                marks: VecDeque::new(),
+                last_mark: now,
+                last_record: now,
+                committed: None,
+            })
+            .collect();
+        let stats = cfg.stats.clone();
+        // A worker without partitions must not hold the frontier back.
+        let consumer = if parts.is_empty() {
+            None
+        } else {
+            match start_consumer(&cfg, &mut parts) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    stats.fatal(|| format!("worker {index}: cannot start consuming: {e}"));
+                    cfg.cancel.store(true, Relaxed);
+                    None
+                }
+            }
+        };
+        if consumer.is_none() {
+            event_cap = None;
+            dead_cap = None;
+        }
+        shared.borrow_mut().consumer = consumer;
+        let mut batch: Vec<Event> = Vec::with_capacity(4096);
+        let mut dead_batch: Vec<DeadLetter> = Vec::new();
+        let mut last_commit = Instant::now();
+        let mut last_time = 0u64;
+        let mut draining: Option<u64> = None;
+        let mut last_any = Instant::now();
+
+        move |_frontiers| {
+            let Some(cap) = event_cap.as_ref() else { return };
+            let cap_time = *cap.time();
+            let pos = shared.clone();
+            let mut pos = pos.borrow_mut();
+            let Some(consumer) = pos.consumer.as_ref() else { return };
+
+            // Graceful stop: wait until everything sent has passed the writers, commit, end.
+            if draining.is_none() && cfg.cancel.load(Relaxed) {
+                draining = Some(cap_time);
+            }
+            if let Some(target) = draining {
+                if delivered.less_than(&target) {
+                    activator.activate_after(IDLE_POLL);
+                    return;
+                }
+                commit_safe(consumer, &mut parts, target as i64 - cfg.horizon_ms, &stats);
+                cfg.discard.store(true, Relaxed);
+                event_cap = None;
+                dead_cap = None;
+                return;
+            }
+
+            if let Some(bp) = backpressure.as_ref() {
+                if bp.pending.get() > bp.max_pending && bp.probe.less_than(&last_time) {
+                    activator.activate_after(Duration::from_millis(1));
+                    return;
+                }
+            }
+            last_time = cap_time;
+            let started = Instant::now();
+            let mut counts: Vec<IngestCounts> = vec![IngestCounts::default(); parts.len()];
+            let mut bytes: Vec<u64> = vec![0; parts.len()];
+            let mut any = false;
+            while started.elapsed() < ACTIVATION_BUDGET {
+                let Some(result) = consumer.poll(Duration::ZERO) else { break };
+                let msg = match result {
+                    Ok(m) => m,
+                    Err(e) => {
+                        // Transient broker errors are retried by librdkafka; say so once in a while.
+                        tracing::warn!("kafka consumer: {e}");
+                        break;
+                    }
+                };
+                let Some(i) = parts.iter().position(|p| p.spec.partition == msg.partition() && p.spec.topic == msg.topic()) else { continue };
+                any = true;
+                let part = &mut parts[i];
+                let offset = msg.offset();
+                part.next = Some(offset + 1);
+                part.last_record = Instant::now();
+                let payload = msg.payload().unwrap_or_default();
+                bytes[i] += payload.len() as u64;
+                let record_no = u64::try_from(offset).unwrap_or(0);
+                let before = batch.len();
+                if payload.len() > MAX_MESSAGE_BYTES {
+                    part.ingest.too_long(payload.len(), record_no, &mut dead_batch, &stats, &mut counts[i]);
+                } else {
+                    // One record per message; producers that pack several lines into one
+                    // message get each line parsed (events keep the offset, numbered by `sub`).
+                    ingest_payload(&mut part.ingest, payload, record_no, &mut batch, &mut dead_batch, &stats, &mut counts[i]);
+                }
+                if let Some(max) = batch[before..].iter().map(|e| e.ts).max() {
+                    part.max_ts = part.max_ts.max(max);
+                }
+            }
+            let now = Instant::now();
+            for (i, part) in parts.iter_mut().enumerate() {
+                let pstats = &stats.inputs[part.ingest.partition as usize].1;
+                counts[i].publish(pstats);
+                pstats.bytes.fetch_add(bytes[i], Relaxed);
+                if let Some(next) = part.next {
+                    if now.duration_since(part.last_mark) >= MARK_EVERY && part.marks.back().is_none_or(|m| m.0 < next) {
+                        part.marks.push_back((next, part.max_ts));
+                        part.last_mark = now;
+                        if part.marks.len() > MAX_MARKS {
+                            // Keep every other mark: commit points get coarser, never unsafe.
+                            let thinned: VecDeque<(i64, i64)> = part.marks.iter().copied().enumerate().filter(|(k, _)| k % 2 == 1).map(|(_, m)| m).collect();
+                            part.marks = thinned;
+                        }
+                    }
+                }
+                let idle = now.duration_since(part.last_record) >= cfg.idle_timeout;
+                part.ingest.clock.set_idle(idle);
+            }
+            if !batch.is_empty() {
+                events_out.activate().session(cap).give_container(&mut batch);
+                batch.clear();
+            }
+            if let Some(dcap) = dead_cap.as_ref() {
+                if !dead_batch.is_empty() {
+                    dead_out.activate().session(dcap).give_container(&mut dead_batch);
+                    dead_batch.clear();
+                }
+            }
+            if any {
+                last_any = now;
+            }
+            if now.duration_since(last_commit) >= cfg.commit_interval {
+                last_commit = now;
+                let frontier = delivered.with_frontier(|f| f.first().copied());
+                if let Some(f) = frontier {
+                    commit_safe(consumer, &mut parts, (f as i64).saturating_sub(cfg.horizon_ms), &stats);
+                }
+            }
+            pos.next = parts.iter().filter_map(|p| p.next.map(|n| (p.spec.topic.clone(), p.spec.partition, n))).collect();
+
+            // Topics treated as complete: close everything, like the end of a file.
+            if cfg.stop_when_idle.is_some_and(|d| now.duration_since(last_any) >= d) {
+                pos.completed = true;
+                event_cap = None;
+                dead_cap = None;
+                return;
+            }
+            let active = parts.iter().filter(|p| !p.ingest.clock.is_idle()).map(|p| p.ingest.clock.watermark()).min();
+            if let Some(wm) = active {
+                let t = to_timely(wm);
+                for c in [event_cap.as_mut(), dead_cap.as_mut()].into_iter().flatten() {
+                    if t > *c.time() {
+                        c.downgrade(&t);
+                    }
+                }
+            }
+            if any {
+                activator.activate();
+            } else {
+                activator.activate_after(IDLE_POLL);
+            }
+        }
+    });
+    (events, dead, position)
+}
+
+fn start_consumer(cfg: &KafkaSourceConfig, parts: &mut [Part]) -> Result<BaseConsumer, String> {
+    let consumer = kafka::consumer(&cfg.client, &cfg.group_id).map_err(|e| e.to_string())?;
+    let specs: Vec<&AssignedPartition> = parts.iter().map(|p| &p.spec).collect();
+    let starts = kafka::assign_from_committed(&consumer, &specs, Duration::from_secs(30)).map_err(|e| format!("assigning partitions: {e}"))?;
+    for (part, start) in parts.iter_mut().zip(starts) {
+        part.committed = start;
+        tracing::info!(
+            "consuming {} from {}",
+            part.ingest.name,
+            start.map_or_else(|| "the beginning".to_string(), |o| format!("committed offset {o}"))
+        );
+    }
+    Ok(consumer)
+}
+
+/// Splits a message into lines (a message usually holds one) and ingests each.
+fn ingest_payload(ingest: &mut Ingest, payload: &[u8], record_no: u64, batch: &mut Vec<Event>, dead: &mut Vec<DeadLetter>, stats: &RunStats, counts: &mut IngestCounts) {
+    let payload = payload.strip_suffix(b"\n").unwrap_or(payload);
+    if !payload.contains(&b'\n') {
+        ingest.record(payload.strip_suffix(b"\r").unwrap_or(payload), record_no, batch, dead, stats, counts);
+        return;
+    }
+    let mut sub = 0;
+    for line in payload.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if !line.is_empty() {
+            sub = ingest.record_from(line, record_no, sub, batch, dead, stats, counts);
+        }
+    }
+}
+
+fn commit_safe(consumer: &BaseConsumer, parts: &mut [Part], safe: i64, stats: &RunStats) {
+    let points: Vec<(usize, i64)> = parts.iter_mut().enumerate().filter_map(|(i, p)| p.commit_point(safe).map(|o| (i, o))).collect();
+    if points.is_empty() {
+        return;
+    }
+    let offsets: Vec<(&str, i32, i64)> = points.iter().map(|&(i, o)| (parts[i].spec.topic.as_str(), parts[i].spec.partition, o)).collect();
+    match kafka::commit(consumer, &offsets) {
+        Ok(()) => {
+            for (i, o) in points {
+                parts[i].committed = Some(o);
+            }
+        }
+        Err(e) => stats.sample(|| format!("committing offsets failed (will retry): {e}")),
+    }
+}
