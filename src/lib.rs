@@ -6,6 +6,7 @@
 //! sinks write them out.
 
 pub mod cluster;
+pub mod config;
 pub mod correlate;
 pub mod dataflow;
 pub mod event;

@@ -1,5 +1,8 @@
 //! Run counters shared by the workers of one process, read by the progress display and summary.
-//! Workers add per batch, never per event.
+//! Workers add per batch, never per event. [`prometheus`] holds the Prometheus families that
+//! `vigil run` exposes over HTTP.
+
+pub mod prometheus;
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
@@ -21,6 +24,12 @@ pub struct InputStats {
     pub skipped: AtomicU64,
     /// Bytes read.
     pub bytes: AtomicU64,
+    /// Unparsable records by reason (indexed like [`ERROR_KINDS`]).
+    pub errors_by_kind: [AtomicU64; 5],
+    /// The partition's watermark in ms since the epoch (0 before the first event).
+    pub watermark_ms: std::sync::atomic::AtomicI64,
+    /// Next offset to read (Kafka; 0 before the first record), for the consumer-lag gauge.
+    pub position: std::sync::atomic::AtomicI64,
 }
 
 /// Counters for a whole run in this process.
@@ -43,7 +52,8 @@ pub struct RunStats {
 /// How many error examples the summary keeps.
 pub const MAX_SAMPLES: usize = 10;
 
-fn kind_index(kind: ErrorKind) -> usize {
+/// The index of an error kind in [`ERROR_KINDS`].
+pub fn kind_index(kind: ErrorKind) -> usize {
     match kind {
         ErrorKind::Malformed => 0,
         ErrorKind::BadTimestamp => 1,

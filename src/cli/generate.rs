@@ -8,7 +8,11 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 
 use vigil::event::time;
-use vigil::io::generator::{ground_truth, write_all, write_split, GenFormat, GeneratorConfig, Injection, DEFAULT_START_MS};
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use vigil::io::generator::{ground_truth, write_all, write_split, GenFormat, Generator, GeneratorConfig, Injection, DEFAULT_START_MS};
+use vigil::io::kafka::{discover, ReliableProducer, TopicSource};
 
 /// Write synthetic security traffic, the same bytes for the same options.
 ///
@@ -21,6 +25,8 @@ use vigil::io::generator::{ground_truth, write_all, write_split, GenFormat, Gene
 ///   vigil generate --events 200000 --format windows --seed 7 --out windows.json
 ///   vigil generate --events 1000000 --format mixed --split-dir /tmp/traffic
 ///   vigil generate --format zeek-tsv --events 10000 | vigil normalize -
+///   vigil generate --kafka localhost:9092 --topic logs --format mixed --inject --events 1000000
+///   vigil generate --kafka localhost:9092 --topic logs.auth --realtime --rate 500 --events 10000000
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct GenerateArgs {
@@ -53,6 +59,18 @@ pub struct GenerateArgs {
     /// LSASS access, a compromise chain...) into the traffic; their ground truth goes to stderr.
     #[arg(long)]
     inject: bool,
+    /// Produce the records to Kafka (bootstrap servers) instead of writing files; records are
+    /// spread round-robin over the topic's partitions.
+    #[arg(long, value_name = "BROKERS", conflicts_with_all = ["out", "split_dir"], requires = "topic")]
+    kafka: Option<String>,
+    /// The topic to produce to; with --format mixed, a prefix: PREFIX.auth, PREFIX.web,
+    /// PREFIX.zeek and PREFIX.windows (the default topology's topics for `--topic logs`).
+    #[arg(long, value_name = "TOPIC")]
+    topic: Option<String>,
+    /// With --kafka: send at --rate records per second of wall-clock time, with event times
+    /// starting now (a live feed for demos), instead of as fast as the broker takes them.
+    #[arg(long, requires = "kafka")]
+    realtime: bool,
 }
 
 fn parse_start(s: &str) -> Result<i64, String> {
@@ -67,17 +85,21 @@ pub fn run(args: GenerateArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     if args.entities == 0 {
         bail!("--entities must be at least 1");
     }
+    let realtime_start = if args.realtime { Some(time::now_ms()) } else { None };
     let cfg = GeneratorConfig {
         seed: args.seed,
         events: args.events,
         format: args.format,
-        start_ms: args.start.unwrap_or(DEFAULT_START_MS),
+        start_ms: args.start.or(realtime_start).unwrap_or(DEFAULT_START_MS),
         rate_per_sec: args.rate,
         entities: args.entities,
         injections: if args.inject { Injection::all() } else { Vec::new() },
     };
     let started = Instant::now();
-    let (written, target) = if let Some(dir) = &args.split_dir {
+    let (written, target) = if let (Some(brokers), Some(topic)) = (&args.kafka, &args.topic) {
+        let n = produce(&cfg, brokers, topic, args.realtime, quiet)?;
+        (n, format!("Kafka {brokers} topic {topic}{}", if args.format == GenFormat::Mixed { ".*" } else { "" }))
+    } else if let Some(dir) = &args.split_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let files = write_split(&cfg, dir).with_context(|| format!("writing into {}", dir.display()))?;
         let total = files.iter().map(|(_, n)| n).sum();
@@ -132,4 +154,63 @@ pub fn run(args: GenerateArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The topic of a record of format `f`.
+fn topic_for(prefix: &str, mixed: bool, f: GenFormat) -> String {
+    if !mixed {
+        return prefix.to_string();
+    }
+    let suffix = match f {
+        GenFormat::Syslog => "auth",
+        GenFormat::Apache => "web",
+        GenFormat::Windows => "windows",
+        _ => "zeek",
+    };
+    format!("{prefix}.{suffix}")
+}
+
+/// Produces the generator's records to Kafka, round-robin over each topic's partitions.
+fn produce(cfg: &GeneratorConfig, brokers: &str, prefix: &str, realtime: bool, quiet: bool) -> anyhow::Result<u64> {
+    let mut client = rdkafka::ClientConfig::new();
+    client.set("bootstrap.servers", brokers);
+    let mixed = cfg.format == GenFormat::Mixed;
+    let formats: Vec<GenFormat> = if mixed { vec![GenFormat::Syslog, GenFormat::Apache, GenFormat::Zeek, GenFormat::Windows] } else { vec![cfg.format] };
+    let mut topics: Vec<(GenFormat, String, i32, u64)> = Vec::new();
+    for f in formats {
+        let topic = topic_for(prefix, mixed, f);
+        let source = TopicSource { source: topic.clone(), topic: topic.clone(), format: vigil::parse::Format::Json, overrides: Default::default() };
+        let parts = discover(&client, &[source], &[], Duration::from_secs(10))?;
+        topics.push((f, topic, parts.len().max(1) as i32, 0));
+    }
+    let mut producer = ReliableProducer::new(&client)?;
+    let mut generator = Generator::new(cfg.clone());
+    let mut line = Vec::with_capacity(4096);
+    let started = Instant::now();
+    let mut sent = 0u64;
+    let progress = if quiet || !std::io::stderr().is_terminal() { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(cfg.events) };
+    loop {
+        line.clear();
+        let Some(f) = generator.next_line(&mut line) else { break };
+        let at = topics.iter().position(|t| t.0 == f).unwrap_or(0);
+        let Some(entry) = topics.get_mut(at) else { break };
+        let partition = (entry.3 % entry.2 as u64) as i32;
+        entry.3 += 1;
+        let payload = line.strip_suffix(b"\n").unwrap_or(&line);
+        producer.send_to(&entry.1, partition, payload).with_context(|| format!("producing to {}", entry.1))?;
+        sent += 1;
+        if sent % 4096 == 0 {
+            producer.poll();
+            progress.set_position(sent);
+            if realtime {
+                let due = Duration::from_secs_f64(sent as f64 / cfg.rate_per_sec);
+                if let Some(wait) = due.checked_sub(started.elapsed()) {
+                    std::thread::sleep(wait);
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(60)).context("delivering the last records")?;
+    progress.finish_and_clear();
+    Ok(sent)
 }

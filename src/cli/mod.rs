@@ -6,6 +6,7 @@ mod demo;
 mod generate;
 mod normalize;
 mod replay;
+mod run;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -41,6 +42,7 @@ enum Command {
     Normalize(normalize::NormalizeArgs),
     Generate(generate::GenerateArgs),
     Replay(replay::ReplayArgs),
+    Run(run::RunArgs),
     Check(check::CheckArgs),
 }
 
@@ -65,5 +67,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Generate(args) => generate::run(args, cli.quiet),
         Command::Check(args) => check::run(args, cli.quiet),
         Command::Replay(args) => replay::run(args, cli.quiet),
+        Command::Run(args) => run::run(args, cli.quiet),
     }
 }

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::BaseConsumer;
+use rdkafka::consumer::{BaseConsumer, CommitMode};
 use rdkafka::message::Message;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
@@ -233,7 +233,7 @@ pub fn kafka_source<'s>(
                     activator.activate_after(IDLE_POLL);
                     return;
                 }
-                commit_safe(consumer, &mut parts, target as i64 - cfg.horizon_ms, &stats);
+                commit_safe(consumer, &mut parts, (target as i64).saturating_sub(cfg.horizon_ms), &stats, CommitMode::Sync);
                 cfg.discard.store(true, Relaxed);
                 event_cap = None;
                 dead_cap = None;
@@ -300,6 +300,10 @@ pub fn kafka_source<'s>(
                 }
                 let idle = now.duration_since(part.last_record) >= cfg.idle_timeout;
                 part.ingest.clock.set_idle(idle);
+                pstats.watermark_ms.store(part.ingest.clock.watermark().max(0), Relaxed);
+                if let Some(next) = part.next {
+                    pstats.position.store(next, Relaxed);
+                }
             }
             if !batch.is_empty() {
                 events_out.activate().session(cap).give_container(&mut batch);
@@ -318,7 +322,7 @@ pub fn kafka_source<'s>(
                 last_commit = now;
                 let frontier = delivered.with_frontier(|f| f.first().copied());
                 if let Some(f) = frontier {
-                    commit_safe(consumer, &mut parts, (f as i64).saturating_sub(cfg.horizon_ms), &stats);
+                    commit_safe(consumer, &mut parts, (f as i64).saturating_sub(cfg.horizon_ms), &stats, CommitMode::Async);
                 }
             }
             pos.next = parts.iter().filter_map(|p| p.next.map(|n| (p.spec.topic.clone(), p.spec.partition, n))).collect();
@@ -380,13 +384,13 @@ fn ingest_payload(ingest: &mut Ingest, payload: &[u8], record_no: u64, batch: &m
     }
 }
 
-fn commit_safe(consumer: &BaseConsumer, parts: &mut [Part], safe: i64, stats: &RunStats) {
+fn commit_safe(consumer: &BaseConsumer, parts: &mut [Part], safe: i64, stats: &RunStats, mode: CommitMode) {
     let points: Vec<(usize, i64)> = parts.iter_mut().enumerate().filter_map(|(i, p)| p.commit_point(safe).map(|o| (i, o))).collect();
     if points.is_empty() {
         return;
     }
     let offsets: Vec<(&str, i32, i64)> = points.iter().map(|&(i, o)| (parts[i].spec.topic.as_str(), parts[i].spec.partition, o)).collect();
-    match kafka::commit(consumer, &offsets) {
+    match kafka::commit(consumer, &offsets, mode) {
         Ok(()) => {
             for (i, o) in points {
                 parts[i].committed = Some(o);

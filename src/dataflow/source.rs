@@ -115,6 +115,9 @@ impl Ingest {
     pub fn too_long(&mut self, len: usize, record_no: u64, dead: &mut Vec<DeadLetter>, stats: &RunStats, counts: &mut IngestCounts) {
         counts.records += 1;
         counts.errors += 1;
+        if let Some((_, input)) = stats.inputs.get(self.partition as usize) {
+            input.errors_by_kind[crate::metrics::kind_index(ErrorKind::TooLong)].fetch_add(1, Relaxed);
+        }
         let detail = format!("record of {len} bytes exceeds the {} byte limit", crate::parse::MAX_RECORD_BYTES);
         stats.error(ErrorKind::TooLong, || format!("{}:{record_no}: too-long: {detail}", self.name));
         dead.push(DeadLetter::new(ErrorKind::TooLong.code(), detail, &self.name, self.partition, record_no, b""));
@@ -173,6 +176,9 @@ impl Ingest {
             Err(e) => {
                 batch.truncate(start);
                 counts.errors += 1;
+                if let Some((_, input)) = stats.inputs.get(self.partition as usize) {
+                    input.errors_by_kind[crate::metrics::kind_index(e.kind)].fetch_add(1, Relaxed);
+                }
                 stats.error(e.kind, || format!("{}:{record_no}: {}: {}", self.name, e.kind, e.detail));
                 dead.push(DeadLetter::new(e.kind.code(), e.detail, &self.name, self.partition, record_no, raw));
             }

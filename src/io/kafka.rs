@@ -145,8 +145,8 @@ pub fn assign_from_committed(consumer: &BaseConsumer, parts: &[&AssignedPartitio
     Ok(start)
 }
 
-/// Commits `next` offsets (the next record to read) for the given partitions, asynchronously.
-pub fn commit(consumer: &BaseConsumer, offsets: &[(&str, i32, i64)]) -> Result<(), KafkaError> {
+/// Commits `next` offsets (the next record to read) for the given partitions.
+pub fn commit(consumer: &BaseConsumer, offsets: &[(&str, i32, i64)], mode: rdkafka::consumer::CommitMode) -> Result<(), KafkaError> {
     if offsets.is_empty() {
         return Ok(());
     }
@@ -154,7 +154,7 @@ pub fn commit(consumer: &BaseConsumer, offsets: &[(&str, i32, i64)]) -> Result<(
     for (topic, partition, next) in offsets {
         tpl.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
     }
-    consumer.commit(&tpl, rdkafka::consumer::CommitMode::Async)
+    consumer.commit(&tpl, mode)
 }
 
 /// A record whose delivery failed, kept to be sent again.
@@ -253,6 +253,18 @@ impl ReliableProducer {
                 }
                 record = record.headers(h);
             }
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), _)) => self.producer.poll(Duration::from_millis(10)),
+                Err((e, _)) => return Err(e),
+            }
+        }
+    }
+
+    /// Queues one record for a given partition (no key), waiting while the local queue is full.
+    pub fn send_to(&self, topic: &str, partition: i32, payload: &[u8]) -> Result<(), KafkaError> {
+        loop {
+            let record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(payload).partition(partition);
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),
                 Err((KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), _)) => self.producer.poll(Duration::from_millis(10)),

@@ -1,0 +1,340 @@
+//! `vigil run`: the production mode. Kafka topics in, incidents and dead letters out, on a
+//! cluster of processes, with Prometheus metrics.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+use super::common::install_interrupt;
+use super::replay::report_errors;
+use vigil::cluster::ClusterArgs;
+use vigil::config::Config;
+use vigil::dataflow::kafka_source::KafkaSourceConfig;
+use vigil::dataflow::replay::{self, KafkaRun, Plan, ReplayConfig, ReplayStats, StateLimits};
+use vigil::dataflow::source::SourceConfig;
+use vigil::event::time::parse_duration_ms;
+use vigil::io::input::InputOverrides;
+use vigil::io::kafka::{discover, AssignedPartition, TopicSource};
+use vigil::io::sink::OutputTarget;
+use vigil::metrics::prometheus::{serve, Registry};
+use vigil::metrics::{RunStats, ERROR_KINDS};
+use vigil::parse::ParseOptions;
+use vigil::topology::Topology;
+
+/// Run a topology on Kafka: consume its sources' topics, write incidents and dead letters to
+/// the topics of the config, serve Prometheus metrics.
+///
+/// Topic partitions are assigned statically to the cluster's workers (partition i of the
+/// run to worker i mod workers); a worker resumes each partition from the offset committed
+/// in the consumer group. Offsets are committed only for records whose incidents have been
+/// delivered (and that no open window still needs), so a restart after a crash or a stop
+/// re-reads what it must and writes incidents again only under the same ids.
+///
+/// Ctrl-C or SIGTERM: stop reading, deliver what is done, commit, exit 0 (a second Ctrl-C
+/// exits at once). Send it to every process of a cluster.
+///
+/// Examples:
+///   vigil run --config config/vigil.toml --topology topologies/default.yaml
+///   vigil run --config config/vigil.toml --topology topologies/default.yaml --workers 4
+///   vigil run --config c.toml --topology t.yaml --processes 3 --process 0 --hosts config/hosts.example
+///   VIGIL_KAFKA_BROKERS=kafka:9092 vigil run --topology topologies/default.yaml --stop-when-idle 10s
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct RunArgs {
+    /// The run configuration: brokers, client security settings, output topics, metrics address.
+    #[arg(short, long, default_value = "config/vigil.toml", value_name = "FILE")]
+    config: PathBuf,
+    /// The topology: rules, placeholders, sources (topic and format each), lateness, limits.
+    #[arg(short, long, default_value = "topologies/default.yaml", value_name = "FILE")]
+    topology: PathBuf,
+    /// Worker threads per process [default: the config's cluster.workers, else 1].
+    #[arg(short = 'w', long, env = "VIGIL_WORKERS")]
+    workers: Option<usize>,
+    /// Number of processes in the cluster.
+    #[arg(long, default_value_t = 1, env = "VIGIL_PROCESSES")]
+    processes: usize,
+    /// This process's index, from 0.
+    #[arg(long, default_value_t = 0, env = "VIGIL_PROCESS")]
+    process: usize,
+    /// Hostfile: one host:port per process [default: the config's cluster.hosts].
+    #[arg(long, env = "VIGIL_HOSTS", value_name = "FILE")]
+    hosts: Option<PathBuf>,
+    /// Read only these topology sources (comma-separated names) [default: every source with a topic].
+    #[arg(long, value_delimiter = ',', value_name = "NAME")]
+    sources: Vec<String>,
+    /// Treat the topics as complete once no record has arrived for this long: close every
+    /// window, deliver, commit everything read, and exit (backfills, tests, benchmarks).
+    #[arg(long, value_parser = parse_duration_ms, value_name = "DURATION")]
+    stop_when_idle: Option<i64>,
+    /// A partition silent this long stops holding back the watermark [default: the topology's time.idle_timeout].
+    #[arg(long, value_parser = parse_duration_ms, value_name = "DURATION")]
+    idle_timeout: Option<i64>,
+    /// How often offsets are committed.
+    #[arg(long, default_value = "5s", value_parser = parse_duration_ms, value_name = "DURATION")]
+    commit_interval: i64,
+}
+
+/// Runs the subcommand.
+pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<ExitCode> {
+    let config = Config::load_with_env(&args.config).with_context(|| format!("loading {}", args.config.display()))?;
+    let topology = Topology::load(&args.topology).map_err(|e| report_errors(&e, "topology"))?;
+    let cluster = ClusterArgs {
+        workers: args.workers.or(config.cluster.workers).unwrap_or(1),
+        processes: args.processes,
+        process: args.process,
+        hosts: args.hosts.clone().or(config.cluster.hosts.clone()),
+    };
+    let timely_config = cluster.timely_config()?;
+    let rules = topology.load_rules(&[]).map_err(|e| report_errors(&e, "rules"))?;
+    for w in &rules.warnings {
+        tracing::warn!("{w}");
+    }
+    let plan = Plan::new(&rules);
+    for (title, why) in &plan.skipped {
+        eprintln!("vigil run: skipping correlation {title:?}: {why}");
+    }
+    let limits = StateLimits { key_cap: topology.key_cap.max(1), evidence_cap: topology.evidence, ..StateLimits::default() };
+    replay::validate(&rules, &plan, limits).map_err(anyhow::Error::msg).context("correlation parameters")?;
+    let horizon_ms = plan.horizon_ms(&rules);
+
+    let sources = topic_sources(&topology, &args.sources)?;
+    let client = config.client_config();
+    let outputs = [("incidents", config.topics.incidents.as_str()), ("dead letters", config.topics.dead_letter.as_str())];
+    let partitions = discover(&client, &sources, &outputs, Duration::from_secs(15))?;
+    if !quiet {
+        eprintln!(
+            "vigil run: {} partition(s) of {} topic(s) on {} ({} worker(s) in all, this is process {} of {}); incidents to {}, dead letters to {}; commits stay {} behind delivery",
+            partitions.len(),
+            sources.len(),
+            config.kafka.brokers,
+            cluster.peers(),
+            cluster.process,
+            cluster.processes,
+            config.topics.incidents,
+            config.topics.dead_letter,
+            humantime::format_duration(Duration::from_millis(horizon_ms.max(0) as u64)),
+        );
+    }
+
+    let stats = Arc::new(RunStats::new(partitions.iter().map(|p| format!("{}/{}", p.topic, p.partition)).collect()));
+    let rstats = Arc::new(ReplayStats { matches: (0..rules.rules.len()).map(|_| AtomicU64::new(0)).collect(), ..ReplayStats::default() });
+    let cancel = Arc::new(AtomicBool::new(false));
+    // SIGINT, SIGTERM and SIGHUP (ctrlc's `termination` feature): the first drains and commits.
+    install_interrupt(cancel.clone());
+    let rule_titles: Vec<String> = rules.rules.iter().map(|r| r.title.clone()).collect();
+
+    let registry = Arc::new(Registry::new());
+    let server = match config.metrics.address {
+        Some(addr) => {
+            let s = serve(addr, registry.clone()).with_context(|| format!("serving metrics on {addr} (metrics.address, VIGIL_METRICS_ADDRESS)"))?;
+            if !quiet {
+                eprintln!("vigil run: metrics on http://{}/metrics", s.local_addr());
+            }
+            Some(s)
+        }
+        None => None,
+    };
+    let exporter_stop = Arc::new(AtomicBool::new(false));
+    let exporter = spawn_exporter(
+        registry.clone(),
+        stats.clone(),
+        rstats.clone(),
+        partitions.clone(),
+        rule_titles,
+        config.topics.incidents.clone(),
+        client.clone(),
+        exporter_stop.clone(),
+    );
+
+    let lateness_ms = topology.lateness_ms;
+    let kafka = KafkaRun {
+        source: KafkaSourceConfig {
+            client: client.clone(),
+            group_id: config.kafka.group_id.clone(),
+            partitions: partitions.clone(),
+            parse: ParseOptions::default(),
+            lateness_ms,
+            idle_timeout: Duration::from_millis(args.idle_timeout.unwrap_or(topology.idle_timeout_ms).max(0) as u64),
+            stop_when_idle: args.stop_when_idle.map(|ms| Duration::from_millis(ms.max(0) as u64)),
+            commit_interval: Duration::from_millis(args.commit_interval.max(100) as u64),
+            horizon_ms,
+            stats: stats.clone(),
+            cancel: cancel.clone(),
+            discard: Arc::new(AtomicBool::new(false)),
+        },
+        client: client.clone(),
+        incidents: config.topics.incidents.clone(),
+        dead_letter: config.topics.dead_letter.clone(),
+    };
+    let cfg = ReplayConfig {
+        source: SourceConfig { inputs: Vec::new(), parse: ParseOptions::default(), lateness_ms, stats: stats.clone(), cancel: cancel.clone() },
+        rules: Arc::new(rules),
+        output: OutputTarget::Discard,
+        dead_letter: None,
+        workers_per_process: cluster.workers,
+        limits,
+        stats: rstats.clone(),
+    };
+    let plan = Arc::new(plan);
+    let started = Instant::now();
+    let guards = timely::execute(timely_config, move |worker| {
+        let position = replay::build_kafka(worker, &cfg, plan.clone(), &kafka);
+        while worker.step_or_park(Some(Duration::from_millis(50))) {}
+        // The dataflow has finished: everything read has been processed and delivered.
+        if let Some(pos) = position {
+            let pos = pos.borrow();
+            if pos.completed {
+                if let Err(e) = pos.commit_all() {
+                    cfg.source.stats.fatal(|| format!("worker {}: final commit failed: {e}", worker.index()));
+                }
+            }
+        }
+    })
+    .map_err(anyhow::Error::msg)
+    .context("starting the timely workers")?;
+    for r in guards.join() {
+        r.map_err(anyhow::Error::msg).context("a worker failed")?;
+    }
+    exporter_stop.store(true, Relaxed);
+    let _ = exporter.join();
+    if let Some(s) = server {
+        s.shutdown();
+    }
+
+    let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+    let events = stats.total(|s| &s.events);
+    if !quiet {
+        let incidents = replay::incidents_per_rule(&rstats);
+        eprintln!(
+            "vigil run: {events} events from {} bytes in {elapsed:.2} s ({:.0} events/s); unparsable {}; late {}; dead letters {}; incidents {}; delivery retries {}",
+            stats.total(|s| &s.bytes),
+            events as f64 / elapsed,
+            stats.total(|s| &s.errors),
+            stats.total(|s| &s.late),
+            stats.dead_letters.load(Relaxed),
+            incidents.values().sum::<u64>(),
+            rstats.delivery_errors.load(Relaxed),
+        );
+        let mut by_rule: Vec<(&String, &u64)> = incidents.iter().collect();
+        by_rule.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        for (title, n) in by_rule.iter().take(30) {
+            eprintln!("    {n:>7}  {title}");
+        }
+        if let Ok(samples) = stats.samples.lock() {
+            for s in samples.iter() {
+                eprintln!("    {s}");
+            }
+        }
+    }
+    Ok(if stats.fatal.load(Relaxed) > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// The topology's sources that name a topic (all, or those picked with --sources).
+fn topic_sources(topology: &Topology, picked: &[String]) -> anyhow::Result<Vec<TopicSource>> {
+    for name in picked {
+        if topology.source(name).is_none() {
+            let names: Vec<&str> = topology.sources.iter().map(|s| s.name.as_str()).collect();
+            bail!("--sources: {name:?} is not a source of {} (sources: {})", topology.file.display(), names.join(", "));
+        }
+    }
+    let sources: Vec<TopicSource> = topology
+        .sources
+        .iter()
+        .filter(|s| picked.is_empty() || picked.contains(&s.name))
+        .filter_map(|s| {
+            let topic = s.topic.clone()?;
+            Some(TopicSource {
+                source: s.name.clone(),
+                topic,
+                format: s.format,
+                overrides: InputOverrides { year: s.year, lateness_ms: s.lateness_ms, time_field: s.time_field.clone() },
+            })
+        })
+        .collect();
+    if sources.is_empty() {
+        bail!("{}: no source names a topic; vigil run reads topics (vigil replay reads files)", topology.file.display());
+    }
+    Ok(sources)
+}
+
+/// Copies the run's counters into the Prometheus families once a second (off the data path),
+/// and measures consumer lag with its own client.
+#[allow(clippy::too_many_arguments)]
+fn spawn_exporter(
+    registry: Arc<Registry>,
+    stats: Arc<RunStats>,
+    rstats: Arc<ReplayStats>,
+    partitions: Vec<AssignedPartition>,
+    rule_titles: Vec<String>,
+    incidents_topic: String,
+    client: rdkafka::ClientConfig,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let parts: Vec<_> = partitions.iter().map(|p| registry.partition(&p.topic, p.partition)).collect();
+        let topics: HashMap<String, _> = partitions.iter().map(|p| (p.topic.clone(), registry.topic(&p.topic))).collect();
+        let rules: Vec<_> = rule_titles.iter().map(|t| registry.rule(t)).collect();
+        let delivery = registry.delivery_errors(&incidents_topic);
+        let late_dead = registry.dead_letters("late");
+        let error_dead: Vec<_> = ERROR_KINDS.iter().map(|k| registry.dead_letters(k.code())).collect();
+        let lag_client: Option<rdkafka::consumer::BaseConsumer> = client.create().ok();
+        let mut last: HashMap<String, u64> = HashMap::new();
+        let mut delta = |key: String, now: u64| -> u64 {
+            let prev = last.insert(key, now).unwrap_or(0);
+            now.saturating_sub(prev)
+        };
+        let mut last_lag = Instant::now() - Duration::from_secs(60);
+        loop {
+            let stopping = stop.load(Relaxed);
+            for (i, p) in partitions.iter().enumerate() {
+                let input = &stats.inputs[i].1;
+                parts[i].add_batch(delta(format!("e{i}"), input.events.load(Relaxed)), delta(format!("b{i}"), input.bytes.load(Relaxed)));
+                let wm = input.watermark_ms.load(Relaxed);
+                if wm > 0 {
+                    parts[i].set_watermark(wm, vigil::event::time::now_ms());
+                }
+                if let Some(t) = topics.get(&p.topic) {
+                    let late = delta(format!("l{i}"), input.late.load(Relaxed));
+                    t.late_records.inc_by(late);
+                    late_dead.inc_by(late);
+                    for (k, kind) in ERROR_KINDS.iter().enumerate() {
+                        let n = delta(format!("x{i}.{k}"), input.errors_by_kind[k].load(Relaxed));
+                        t.parse_errors(*kind).inc_by(n);
+                        error_dead[k].inc_by(n);
+                    }
+                }
+            }
+            for (r, m) in rules.iter().enumerate() {
+                m.matches.inc_by(delta(format!("m{r}"), rstats.matches[r].load(Relaxed)));
+            }
+            let incidents = replay::incidents_per_rule(&rstats);
+            for (title, n) in incidents {
+                let d = delta(format!("i{title}"), n);
+                registry.rule(&title).incidents.inc_by(d);
+            }
+            delivery.inc_by(delta("delivery".into(), rstats.delivery_errors.load(Relaxed)));
+            // Lag needs a round trip per partition: every 10 s, never on the data path.
+            if let Some(c) = lag_client.as_ref().filter(|_| last_lag.elapsed() >= Duration::from_secs(10)) {
+                last_lag = Instant::now();
+                for (i, p) in partitions.iter().enumerate() {
+                    let pos = stats.inputs[i].1.position.load(Relaxed);
+                    if pos <= 0 {
+                        continue;
+                    }
+                    if let Ok((_, high)) = rdkafka::consumer::Consumer::fetch_watermarks(c, &p.topic, p.partition, Duration::from_millis(500)) {
+                        parts[i].set_lag((high - pos).max(0));
+                    }
+                }
+            }
+            if stopping {
+                return;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    })
+}
