@@ -228,7 +228,12 @@ impl ReliableProducer {
     /// Creates an idempotent producer (acks=all, ordered, no duplicates from retries).
     pub fn new(client: &ClientConfig) -> Result<Self, KafkaSetupError> {
         let mut cfg = client.clone();
-        cfg.set("enable.idempotence", "true").set("acks", "all").set("linger.ms", "5").set("compression.type", "lz4");
+        // Idempotence (and the acks it needs) is what makes retries safe: always on. Batching
+        // is a default the config's [kafka.client] may change.
+        cfg.set("enable.idempotence", "true").set("acks", "all");
+        if cfg.get("linger.ms").is_none() {
+            cfg.set("linger.ms", "5");
+        }
         let tracker = Arc::new(DeliveryTracker::default());
         let producer = cfg.create_with_context(SharedTracker(tracker.clone())).map_err(KafkaSetupError::Client)?;
         Ok(ReliableProducer { producer, tracker, rounds: 0 })

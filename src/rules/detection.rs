@@ -365,10 +365,16 @@ impl Cx<'_> {
             return None;
         };
         if let Some(op) = m.cmp {
-            return match scalar {
-                Scalar::Number(n, _) => Some(vec![Pat::Cmp(op, n)]),
-                Scalar::Str(s) if s.trim().parse::<f64>().is_ok() => Some(vec![Pat::Cmp(op, s.trim().parse::<f64>().ok()?)]),
-                _ => {
+            // Finite numbers only: `inf` and `NaN` parse as f64 but are words, and `gt: inf`
+            // would silently never match (or `lt: inf` match every number).
+            let operand = match scalar {
+                Scalar::Number(n, _) => Some(n),
+                Scalar::Str(s) => s.trim().parse::<f64>().ok(),
+                _ => None,
+            };
+            return match operand.filter(|n| n.is_finite()) {
+                Some(n) => Some(vec![Pat::Cmp(op, n)]),
+                None => {
                     self.err(node, path, "lt/lte/gt/gte need a number");
                     None
                 }
@@ -412,6 +418,12 @@ impl Cx<'_> {
             };
         }
         if m.fieldref {
+            // A field reference names one field (pySigma rejects wildcards here too): with a
+            // wildcard it would look up a field literally named `Parent*` and never match.
+            if parse_sigma_str(text).iter().any(|t| !matches!(t, super::modifiers::Tok::Lit(_))) {
+                self.err(node, path, "fieldref takes a field name, not a pattern with wildcards");
+                return None;
+            }
             let pos = match m.transforms.first() {
                 Some(super::modifiers::Transform::Position(p)) => *p,
                 _ => Pos::Exact,
@@ -488,5 +500,42 @@ impl Cx<'_> {
             rest = &rest[c.len_utf8()..];
         }
         Some(outs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::yaml::load_documents;
+
+    fn compile(yaml: &str) -> Result<Detection, Vec<Problem>> {
+        let docs = load_documents(yaml).expect("test YAML");
+        Detection::compile(&docs[0], &CompileOptions::default()).0
+    }
+
+    fn first_error(yaml: &str) -> String {
+        compile(yaml).err().and_then(|e| e.into_iter().next()).map(|p| p.message).unwrap_or_default()
+    }
+
+    #[test]
+    fn comparison_operands_must_be_finite_numbers() {
+        assert!(compile("sel: {F|gt: 10}\ncondition: sel").is_ok());
+        assert!(compile("sel: {F|lte: ' 2.5 '}\ncondition: sel").is_ok());
+        for bad in ["inf", "'-inf'", "NaN", "Infinity", "ten"] {
+            assert_eq!(first_error(&format!("sel: {{F|gt: {bad}}}\ncondition: sel")), "lt/lte/gt/gte need a number", "{bad}");
+        }
+    }
+
+    #[test]
+    fn fieldref_takes_a_plain_field_name() {
+        assert!(compile("sel: {A|fieldref: B}\ncondition: sel").is_ok());
+        assert!(compile("sel: {A|fieldref|contains: process.parent.name}\ncondition: sel").is_ok());
+        for bad in ["'B*'", "'?B'", "'a*b'"] {
+            assert_eq!(
+                first_error(&format!("sel: {{A|fieldref: {bad}}}\ncondition: sel")),
+                "fieldref takes a field name, not a pattern with wildcards",
+                "{bad}"
+            );
+        }
     }
 }

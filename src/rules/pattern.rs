@@ -269,7 +269,9 @@ fn number(v: ValueRef<'_>) -> Option<f64> {
     match v {
         ValueRef::Int(i) => Some(i as f64),
         ValueRef::Float(x) => Some(x),
-        ValueRef::Str(s) => s.trim().parse::<f64>().ok().filter(|x| !x.is_nan()),
+        // Finite only: Rust also parses the words `inf`, `infinity` and `NaN`, which in an event
+        // are text (a user named "Infinity" is not greater than 10).
+        ValueRef::Str(s) => s.trim().parse::<f64>().ok().filter(|x| x.is_finite()),
         _ => None,
     }
 }
@@ -486,6 +488,20 @@ mod tests {
         assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("1.2.3.4".parse().unwrap()));
         assert!(Cidr::parse("10.0.0.0/33").is_err());
         assert!(Cidr::parse("10.0.0/8").is_err());
+    }
+
+    #[test]
+    fn comparisons_read_numbers_not_words() {
+        let ev = Event::at(0);
+        let gt = Pat::Cmp(CmpOp::Gt, 10.0);
+        let lt = Pat::Cmp(CmpOp::Lt, 10.0);
+        assert!(gt.matches_scalar(&ev, ValueRef::Str(" 11 ")) && gt.matches_scalar(&ev, ValueRef::Str("1e2")));
+        for word in ["inf", "Infinity", "+inf", "NaN", "nan"] {
+            assert!(!gt.matches_scalar(&ev, ValueRef::Str(word)), "{word}");
+        }
+        for word in ["-inf", "-Infinity", "NaN"] {
+            assert!(!lt.matches_scalar(&ev, ValueRef::Str(word)), "{word}");
+        }
     }
 
     #[test]

@@ -1,0 +1,293 @@
+//! `vigil run` against a real Kafka broker (tansu, started by `bash scripts/test.sh`), with an
+//! independent client (kafka-python, `tests/kafka_client.py`) producing the logs and reading
+//! the incidents and dead letters back.
+//!
+//! These tests are `#[ignore]`d so plain `cargo test` passes without a broker; the test
+//! command runs them with `--ignored` and `VIGIL_TEST_BROKER` set. Run without a broker, they
+//! fail loudly, never skip.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const NEEDS_BROKER: &str = "needs a Kafka broker: bash scripts/test.sh starts tansu and runs these";
+
+fn broker() -> String {
+    std::env::var("VIGIL_TEST_BROKER").unwrap_or_else(|_| {
+        panic!("VIGIL_TEST_BROKER is not set: these tests need a Kafka broker. Run `bash scripts/test.sh`, which installs and starts tansu, or start one and set VIGIL_TEST_BROKER=host:port")
+    })
+}
+
+/// Runs the independent client; panics with its stderr on failure.
+fn client(args: &[&str]) -> String {
+    let python = std::env::var("VIGIL_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kafka_client.py");
+    let b = broker();
+    let out = Command::new(&python).arg(&script).arg(&b).args(args).output().unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
+    assert!(out.status.success(), "kafka_client.py {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// A name no other test (or earlier run against the same broker) uses.
+fn unique(name: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    format!("{name}-{}-{}-{nanos}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// One test's topics, files, config and topology.
+struct Setup {
+    dir: tempfile::TempDir,
+    prefix: String,
+    group: String,
+    incidents: String,
+    dead: String,
+}
+
+const SOURCES: &[(&str, &str, &str, &str)] =
+    &[("auth", "syslog", "sshd.log", "year: 2024"), ("web", "apache", "access.log", "lateness: 1m"), ("zeek", "zeek", "conn.log", "lateness: 5m"), ("windows", "json", "windows.json", "")];
+
+impl Setup {
+    /// Generated traffic with attacks, produced to 4-partition topics by kafka-python.
+    fn new(name: &str, generate: &[&str], rules: &str, formats: &[&str]) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = unique(name);
+        let mut args = vec!["generate", "-q", "--inject", "--split-dir", dir.path().to_str().unwrap()];
+        args.extend_from_slice(generate);
+        vigil_ok(&args);
+        let (incidents, dead) = (format!("{prefix}.incidents"), format!("{prefix}.dead"));
+        let mut create: Vec<String> = vec![incidents.clone(), "2".into(), dead.clone(), "1".into()];
+        for (src, ..) in SOURCES.iter().filter(|s| formats.contains(&s.0)) {
+            create.extend([format!("{prefix}.{src}"), "4".into()]);
+        }
+        client(&std::iter::once("create").chain(create.iter().map(String::as_str)).collect::<Vec<_>>());
+        let mut topology = format!("name: {name}\nrules: [{rules}]\nsources:\n");
+        for (src, format, file, extra) in SOURCES.iter().filter(|s| formats.contains(&s.0)) {
+            let path = dir.path().join(file);
+            if !path.exists() {
+                continue;
+            }
+            client(&["produce", &format!("{prefix}.{src}"), path.to_str().unwrap()]);
+            topology.push_str(&format!("  - {{name: {src}, format: {format}, topic: {prefix}.{src}, path: {}", path.display()));
+            if !extra.is_empty() {
+                topology.push_str(&format!(", {extra}"));
+            }
+            topology.push_str("}\n");
+        }
+        std::fs::write(dir.path().join("topology.yaml"), topology).unwrap();
+        let group = unique("group");
+        let s = Setup { dir, prefix, group, incidents, dead };
+        s.write_config("vigil.toml", &s.group, &s.incidents);
+        s
+    }
+
+    fn write_config(&self, file: &str, group: &str, incidents: &str) -> PathBuf {
+        let path = self.dir.path().join(file);
+        let text = format!(
+            "[kafka]\nbrokers = \"{}\"\ngroup_id = \"{group}\"\n[topics]\nincidents = \"{incidents}\"\ndead_letter = \"{}\"\n[metrics]\naddress = \"\"\n",
+            broker(),
+            self.dead
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).to_string_lossy().into_owned()
+    }
+
+    /// `vigil run` until the topics have been idle for 3 s.
+    fn run(&self, config: &str, extra: &[&str]) -> Output {
+        let (c, t) = (self.path(config), self.path("topology.yaml"));
+        let mut args = vec!["run", "--config", &c, "--topology", &t, "--stop-when-idle", "3s"];
+        args.extend_from_slice(extra);
+        vigil_ok(&args)
+    }
+
+    /// The same files through `vigil replay`: (id, rule, group) of every incident.
+    fn replay(&self) -> BTreeSet<(String, String, String)> {
+        let out = vigil_ok(&["replay", "-q", "--topology", &self.path("topology.yaml")]);
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| summary(&serde_json::from_str(l).unwrap())).collect()
+    }
+}
+
+fn summary(inc: &serde_json::Value) -> (String, String, String) {
+    (inc["event"]["id"].as_str().unwrap_or_default().to_string(), inc["rule"]["name"].to_string(), inc["vigil"]["group"].to_string())
+}
+
+/// Every incident on a topic: (id, rule, group), checking the record key is the incident id.
+fn incidents_on(topic: &str) -> Vec<(String, String, String)> {
+    client(&["consume", topic, "3"])
+        .lines()
+        .map(|l| {
+            let rec: serde_json::Value = serde_json::from_str(l).unwrap();
+            let inc: serde_json::Value = serde_json::from_str(rec["value"].as_str().unwrap()).unwrap();
+            let s = summary(&inc);
+            assert_eq!(rec["key"].as_str(), Some(s.0.as_str()), "the record key is the incident id");
+            s
+        })
+        .collect()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+#[ignore = "needs a Kafka broker: bash scripts/test.sh starts tansu and runs these"]
+fn kafka_gives_the_incidents_replay_gives_for_1x1_and_2x2() {
+    let _ = NEEDS_BROKER;
+    let s = Setup::new("same", &["--events", "200000", "--format", "mixed"], &Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/rules").display().to_string(), &[
+        "auth", "web", "zeek", "windows",
+    ]);
+    let want = s.replay();
+    assert!(want.len() >= 8, "the injected attacks raise incidents: {want:?}");
+
+    let out = s.run("vigil.toml", &[]);
+    assert!(stderr(&out).contains("incidents"), "{}", stderr(&out));
+    let got = incidents_on(&s.incidents);
+    assert_eq!(got.len(), want.len(), "one record per incident, no duplicates:\n{}", stderr(&out));
+    assert_eq!(got.iter().cloned().collect::<BTreeSet<_>>(), want);
+
+    // 2 processes x 2 workers, a fresh group and incident topic.
+    let topic = format!("{}.incidents22", s.prefix);
+    client(&["create", &topic, "2"]);
+    s.write_config("vigil22.toml", &unique("group22"), &topic);
+    let hosts = s.dir.path().join("hosts");
+    std::fs::write(&hosts, format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port())).unwrap();
+    let (c, t) = (s.path("vigil22.toml"), s.path("topology.yaml"));
+    let children: Vec<_> = (0..2)
+        .map(|p| {
+            let args = [
+                "run", "-q", "--config", &c, "--topology", &t, "--stop-when-idle", "3s", "--workers", "2", "--processes", "2", "--process", &p.to_string(), "--hosts",
+                hosts.to_str().unwrap(),
+            ];
+            Command::new(vigil_bin()).args(args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn vigil")
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let got = incidents_on(&topic);
+    assert_eq!(got.iter().cloned().collect::<BTreeSet<_>>(), want, "2 x 2 differs from replay");
+}
+
+#[test]
+#[ignore = "needs a Kafka broker: bash scripts/test.sh starts tansu and runs these"]
+fn kill_9_then_restart_loses_no_incident_and_duplicates_keep_their_ids() {
+    // Short windows, so offsets are committed while the run goes on: a rule with a one-minute
+    // span and no cool-down gives a horizon of one minute over hours of event time.
+    let rules = tempfile::tempdir().unwrap();
+    std::fs::write(
+        rules.path().join("rules.yml"),
+        "title: SSH failure\nname: ssh_failure\nlogsource: {product: linux, service: sshd}\ndetection:\n  sel: {event.action: ssh_login, event.outcome: failure}\n  condition: sel\nlevel: informational\n---\n\
+         title: Repeated SSH failures for one account\nid: 0f6bd9e4-4f2d-4c8e-9a51-3c1f7a3a1e55\ncorrelation:\n  type: event_count\n  rules: [ssh_failure]\n  group-by: [user.name]\n  timespan: 1m\n  condition: {gte: 3}\nlevel: low\n",
+    )
+    .unwrap();
+    // 300,000 records at 40 per second of event time: about two hours.
+    let s = Setup::new("kill", &["--events", "300000", "--format", "syslog", "--rate", "40"], rules.path().to_str().unwrap(), &["auth"]);
+    let want = s.replay();
+    assert!(want.len() >= 20, "enough incidents to cut the run between them: {}", want.len());
+
+    // The uninterrupted run, on its own group and topic.
+    let full = format!("{}.full", s.prefix);
+    client(&["create", &full, "2"]);
+    s.write_config("full.toml", &unique("full"), &full);
+    s.run("full.toml", &[]);
+    assert_eq!(incidents_on(&full).into_iter().collect::<BTreeSet<_>>(), want);
+
+    // Killed mid-way (after its first incidents were delivered and offsets committed).
+    let (c, t) = (s.path("vigil.toml"), s.path("topology.yaml"));
+    let mut child = Command::new(vigil_bin())
+        .args(["run", "-q", "--config", &c, "--topology", &t, "--commit-interval", "100ms", "--stop-when-idle", "30s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn vigil");
+    let topic = format!("{}.auth", s.prefix);
+    let started = Instant::now();
+    let mut committed = 0u64;
+    while started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(300));
+        committed = client(&["committed", &s.group, &topic]).trim().parse().unwrap_or(0);
+        if committed > 0 {
+            break;
+        }
+    }
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    assert!(committed > 0, "offsets were committed before the kill");
+    assert!(committed < 300_000, "the kill came before the end ({committed} committed)");
+    let before = incidents_on(&s.incidents);
+
+    let out = s.run("vigil.toml", &[]);
+    let after = incidents_on(&s.incidents);
+    let union: BTreeSet<_> = after.iter().cloned().collect();
+    assert_eq!(union, want, "the union of both runs is the uninterrupted run's set\n{}", stderr(&out));
+    assert!(after.len() >= before.len());
+    let read: u64 = summary_after_restart(&out);
+    assert!(read < 300_000, "the restart resumed from the committed offsets instead of the beginning (read {read})");
+}
+
+/// Events read by a `vigil run`, from its summary.
+fn summary_after_restart(out: &Output) -> u64 {
+    let text = stderr(out);
+    text.split("vigil run: ").filter_map(|part| part.split(" events from").next()?.trim().parse().ok()).next_back().unwrap_or_else(|| panic!("no summary:\n{text}"))
+}
+
+#[test]
+#[ignore = "needs a Kafka broker: bash scripts/test.sh starts tansu and runs these"]
+fn bad_records_go_to_the_dead_letter_topic_and_the_stream_goes_on() {
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/rules").display().to_string();
+    let s = Setup::new("dead", &["--events", "20000", "--format", "syslog"], &rules, &["auth"]);
+    let topic = format!("{}.auth", s.prefix);
+    // Behind the generated traffic on partition 0: a malformed line, a JSON record in the syslog
+    // topic, a record over the 1 MiB limit, then a brute force that must still be found.
+    let bad = s.dir.path().join("bad.log");
+    std::fs::write(&bad, "this is not syslog\n{\"EventID\": 4625, \"@timestamp\": \"2024-01-15T09:00:00Z\"}\n").unwrap();
+    client(&["produce", &topic, bad.to_str().unwrap()]);
+    let big = s.dir.path().join("big.log");
+    std::fs::write(&big, format!("Jan 15 09:00:00 srv sshd[1]: {}", "x".repeat(1_200_000))).unwrap();
+    client(&["send", &topic, "0", big.to_str().unwrap()]);
+    let attack = s.dir.path().join("attack.log");
+    let lines: String = (0..25).map(|i| format!("Jan 15 23:00:{i:02} srv sshd[9]: Failed password for root from 198.51.100.77 port 4{i:04} ssh2\n")).collect();
+    std::fs::write(&attack, lines).unwrap();
+    client(&["produce", &topic, attack.to_str().unwrap()]);
+
+    let out = s.run("vigil.toml", &[]);
+    let dead: Vec<serde_json::Value> = client(&["consume", &s.dead, "3"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let reasons: BTreeSet<String> = dead.iter().map(|d| d["headers"]["vigil.reason"].as_str().unwrap_or_default().to_string()).collect();
+    assert!(reasons.contains("too-long"), "{reasons:?}\n{}", stderr(&out));
+    assert!(reasons.iter().any(|r| r == "malformed" || r == "bad-timestamp"), "{reasons:?}");
+    assert!(dead.len() >= 3, "{dead:?}");
+    for d in &dead {
+        assert_eq!(d["headers"]["vigil.source.topic"], topic.as_str());
+        assert!(d["headers"]["vigil.source.partition"].as_str().unwrap().parse::<i32>().is_ok());
+        assert!(d["headers"]["vigil.source.offset"].as_str().unwrap().parse::<i64>().is_ok());
+        assert!(!d["headers"]["vigil.detail"].as_str().unwrap().is_empty());
+    }
+    let incidents = incidents_on(&s.incidents);
+    assert!(incidents.iter().any(|(_, rule, group)| rule.contains("SSH Brute Force") && group.contains("198.51.100.77")), "{incidents:?}");
+}
+
+#[test]
+fn without_a_broker_run_fails_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = dir.path().join("vigil.toml");
+    std::fs::write(&cfg, format!("[kafka]\nbrokers = \"127.0.0.1:{port}\"\n[metrics]\naddress = \"\"\n")).unwrap();
+    let topo = Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/default.yaml");
+    let started = Instant::now();
+    let out = vigil(&["run", "--config", cfg.to_str().unwrap(), "--topology", topo.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains(&format!("cannot reach the Kafka brokers 127.0.0.1:{port}")), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
