@@ -135,6 +135,21 @@ fn incidents_on(topic: &str) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// Asserts two incident sets are equal, showing only the differences.
+#[track_caller]
+fn assert_same(got: &BTreeSet<(String, String, String)>, want: &BTreeSet<(String, String, String)>, what: &str) {
+    let missing: Vec<_> = want.difference(got).take(5).collect();
+    let extra: Vec<_> = got.difference(want).take(5).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{what}: {} incident(s), want {}; {} missing, e.g. {missing:?}; {} extra, e.g. {extra:?}",
+        got.len(),
+        want.len(),
+        want.difference(got).count(),
+        got.difference(want).count()
+    );
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -152,8 +167,8 @@ fn kafka_gives_the_incidents_replay_gives_for_1x1_and_2x2() {
     let out = s.run("vigil.toml", &[]);
     assert!(stderr(&out).contains("incidents"), "{}", stderr(&out));
     let got = incidents_on(&s.incidents);
+    assert_same(&got.iter().cloned().collect(), &want, "1 x 1");
     assert_eq!(got.len(), want.len(), "one record per incident, no duplicates:\n{}", stderr(&out));
-    assert_eq!(got.iter().cloned().collect::<BTreeSet<_>>(), want);
 
     // 2 processes x 2 workers, a fresh group and incident topic.
     let topic = format!("{}.incidents22", s.prefix);
@@ -176,7 +191,7 @@ fn kafka_gives_the_incidents_replay_gives_for_1x1_and_2x2() {
         assert!(out.status.success(), "{}", stderr(&out));
     }
     let got = incidents_on(&topic);
-    assert_eq!(got.iter().cloned().collect::<BTreeSet<_>>(), want, "2 x 2 differs from replay");
+    assert_same(&got.iter().cloned().collect(), &want, "2 processes x 2 workers");
 }
 
 #[test]
@@ -201,7 +216,7 @@ fn kill_9_then_restart_loses_no_incident_and_duplicates_keep_their_ids() {
     client(&["create", &full, "2"]);
     s.write_config("full.toml", &unique("full"), &full);
     s.run("full.toml", &[]);
-    assert_eq!(incidents_on(&full).into_iter().collect::<BTreeSet<_>>(), want);
+    assert_same(&incidents_on(&full).into_iter().collect(), &want, "uninterrupted run");
 
     // Killed mid-way (after its first incidents were delivered and offsets committed).
     let (c, t) = (s.path("vigil.toml"), s.path("topology.yaml"));
@@ -230,7 +245,7 @@ fn kill_9_then_restart_loses_no_incident_and_duplicates_keep_their_ids() {
     let out = s.run("vigil.toml", &[]);
     let after = incidents_on(&s.incidents);
     let union: BTreeSet<_> = after.iter().cloned().collect();
-    assert_eq!(union, want, "the union of both runs is the uninterrupted run's set\n{}", stderr(&out));
+    assert_same(&union, &want, "the union of the killed and the restarted run");
     assert!(after.len() >= before.len());
     let read: u64 = summary_after_restart(&out);
     assert!(read < 300_000, "the restart resumed from the committed offsets instead of the beginning (read {read})");
@@ -239,7 +254,7 @@ fn kill_9_then_restart_loses_no_incident_and_duplicates_keep_their_ids() {
 /// Events read by a `vigil run`, from its summary.
 fn summary_after_restart(out: &Output) -> u64 {
     let text = stderr(out);
-    text.split("vigil run: ").filter_map(|part| part.split(" events from").next()?.trim().parse().ok()).next_back().unwrap_or_else(|| panic!("no summary:\n{text}"))
+    text.split("vigil run: ").filter_map(|part| part.split(" events from").next()?.trim().parse().ok()).last().unwrap_or_else(|| panic!("no summary:\n{text}"))
 }
 
 #[test]

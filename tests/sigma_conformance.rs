@@ -1633,7 +1633,6 @@ fn temporal_one_event_may_satisfy_two_rules() {
 // belongs in src/dataflow/replay.rs (one projection per event and correlation). Kept here, ignored,
 // as the conformance target.
 #[test]
-#[ignore = "bug in src/dataflow/replay.rs: one event matching two referenced rules is counted twice"]
 fn event_count_counts_an_event_once_whatever_rules_it_matches() {
     let both = cmd("h", "whoami & net user x");
     let once = two_recon_rules("event_count", "[recon_whoami, recon_net_user]", "\n    condition: {eq: 1}");
@@ -1648,7 +1647,6 @@ fn event_count_counts_an_event_once_whatever_rules_it_matches() {
 // files' order (replay sends one projection per matched rule, in rule-file order); the fix
 // belongs in src/dataflow/replay.rs (one projection per event with all its rule bits).
 #[test]
-#[ignore = "bug in src/dataflow/replay.rs: one event matching two steps completes a temporal_ordered sequence"]
 fn temporal_ordered_one_event_is_one_step() {
     let both = cmd("h", "whoami & net user x");
     for rules in ["[recon_whoami, recon_net_user]", "[recon_net_user, recon_whoami]"] {

@@ -314,8 +314,8 @@ impl Hash for GroupKey {
 pub enum Measured {
     /// Nothing (`event_count`).
     Nothing,
-    /// The bit of the referenced rule that matched (`temporal`, `temporal_ordered`).
-    Rule(u32),
+    /// The bits of the referenced rules the event matched (`temporal`, `temporal_ordered`, absence).
+    Rules(u64),
     /// A value to count distinct (`value_count`): its canonical bytes.
     Value(Box<[u8]>),
     /// A number (`value_sum`, `value_avg`, `value_percentile`).
@@ -419,14 +419,14 @@ impl State {
         match (self, p.measured) {
             (State::Count(s), _) => s.observe(&p.key, p.ts, (), p.evidence, out),
             (State::Distinct(s), Measured::Value(v)) => s.observe(&p.key, p.ts, v, p.evidence, out),
-            (State::Temporal(s), Measured::Rule(bit)) => s.observe(&p.key, p.ts, 1u64 << bit, p.evidence, out),
-            (State::Ordered(s), Measured::Rule(bit)) => s.observe(&p.key, p.ts, 1u64 << bit, p.evidence, out),
+            (State::Temporal(s), Measured::Rules(mask)) => s.observe(&p.key, p.ts, mask, p.evidence, out),
+            (State::Ordered(s), Measured::Rules(mask)) => s.observe(&p.key, p.ts, mask, p.evidence, out),
             (State::Aggregate(s), Measured::Number(x)) => s.observe(&p.key, p.ts, x, p.evidence, out),
-            (State::Absence(s), Measured::Rule(bit)) => s.observe(&p.key, p.ts, 1u64 << bit, p.evidence, out),
+            (State::Absence(s), Measured::Rules(mask)) => s.observe(&p.key, p.ts, mask, p.evidence, out),
             (State::Persist(s), measured) => {
                 let input = match measured {
                     Measured::Nothing => PersistInput::Event,
-                    Measured::Rule(bit) => PersistInput::Rules(1u64 << bit),
+                    Measured::Rules(mask) => PersistInput::Rules(mask),
                     Measured::Value(v) => PersistInput::Value(v),
                     Measured::Number(x) => PersistInput::Number(x),
                 };
@@ -567,6 +567,7 @@ fn build_with(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>, kafka: O
                 let mut hits = Vec::new();
                 let mut counts = vec![0u64; rules.rules.len()];
                 let mut missing = 0u64;
+                let mut projected: Vec<(u32, GroupKey, Measured)> = Vec::new();
                 move |(input, _frontier), output| {
                     input.for_each(|cap, data: &mut Vec<Event>| {
                         let mut session = output.session(&cap);
@@ -590,7 +591,7 @@ fn build_with(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>, kafka: O
                                     };
                                     let measured = match planned.kind {
                                         CorrelationKind::EventCount => Measured::Nothing,
-                                        CorrelationKind::Temporal | CorrelationKind::TemporalOrdered | CorrelationKind::Absence => Measured::Rule(pos),
+                                        CorrelationKind::Temporal | CorrelationKind::TemporalOrdered | CorrelationKind::Absence => Measured::Rules(1u64 << pos),
                                         CorrelationKind::ValueCount => match group_value(ev, planned.value_field) {
                                             Some(v) => Measured::Value(bincode::serialize(&v).unwrap_or_default().into_boxed_slice()),
                                             None => continue,
@@ -600,17 +601,25 @@ fn build_with(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>, kafka: O
                                             None => continue,
                                         },
                                     };
-                                    // Encoded once per event, however many correlations it feeds.
-                                    let evidence = evidence.get_or_insert_with(|| EvidenceEvent::from_event(ev, &mut writer)).clone();
-                                    session.give(Staged::Forward(Projection {
-                                        correlation: c,
-                                        key: GroupKey::new(values),
-                                        ts: ev.ts,
-                                        origin: ev.origin,
-                                        measured,
-                                        evidence,
-                                    }));
+                                    let key = GroupKey::new(values);
+                                    // One event is one observation per correlation and group,
+                                    // however many of the correlation's rules it matches: the
+                                    // rules' bits are merged, a count counts it once.
+                                    match projected.iter_mut().find(|(pc, pk, _)| *pc == c && *pk == key) {
+                                        Some((_, _, Measured::Rules(mask))) => {
+                                            if let Measured::Rules(bit) = measured {
+                                                *mask |= bit;
+                                            }
+                                        }
+                                        Some(_) => {}
+                                        None => projected.push((c, key, measured)),
+                                    }
                                 }
+                            }
+                            for (c, key, measured) in projected.drain(..) {
+                                // Encoded once per event, however many correlations it feeds.
+                                let evidence = evidence.get_or_insert_with(|| EvidenceEvent::from_event(ev, &mut writer)).clone();
+                                session.give(Staged::Forward(Projection { correlation: c, key, ts: ev.ts, origin: ev.origin, measured, evidence }));
                             }
                         }
                     });
@@ -861,7 +870,7 @@ fn emit_alerts(plan: &Plan, rules: &RuleSet, c: usize, alerts: &mut Alerts, evid
                 continue;
             };
             let measured = match deeper.kind {
-                CorrelationKind::Temporal | CorrelationKind::TemporalOrdered | CorrelationKind::Absence => Measured::Rule(pos),
+                CorrelationKind::Temporal | CorrelationKind::TemporalOrdered | CorrelationKind::Absence => Measured::Rules(1u64 << pos),
                 _ => Measured::Nothing,
             };
             // A stable tie-break for alerts at the same time: the correlation and window start.
