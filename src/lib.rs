@@ -5,6 +5,7 @@
 //! by entity and hands each key's events in event-time order to keyed operators, and [`io`]
 //! sinks write them out.
 
+pub mod baseline;
 pub mod cluster;
 pub mod config;
 pub mod correlate;
