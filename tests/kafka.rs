@@ -158,7 +158,8 @@ fn stderr(out: &Output) -> String {
 #[ignore = "needs a Kafka broker: bash scripts/test.sh starts tansu and runs these"]
 fn kafka_gives_the_incidents_replay_gives_for_1x1_and_2x2() {
     let _ = NEEDS_BROKER;
-    let s = Setup::new("same", &["--events", "200000", "--format", "mixed"], &Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/rules").display().to_string(), &[
+    // 200,000 records at 600 per second of event time span the generator's attack schedule.
+    let s = Setup::new("same", &["--events", "200000", "--rate", "600", "--format", "mixed"], &Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/rules").display().to_string(), &[
         "auth", "web", "zeek", "windows",
     ]);
     let want = s.replay();
@@ -198,18 +199,21 @@ fn kafka_gives_the_incidents_replay_gives_for_1x1_and_2x2() {
 #[ignore = "needs a Kafka broker: bash scripts/test.sh starts tansu and runs these"]
 fn kill_9_then_restart_loses_no_incident_and_duplicates_keep_their_ids() {
     // Short windows, so offsets are committed while the run goes on: a rule with a one-minute
-    // span and no cool-down gives a horizon of one minute over hours of event time.
+    // span and no cool-down gives a horizon of one minute over hours of event time. Groups are
+    // source addresses, whose activity comes in bursts: the exactness of a restart without
+    // state checkpoints holds for groups quiet for a window's span around the commit point
+    // (see kafka_source.rs), which a group counted continuously for hours is not.
     let rules = tempfile::tempdir().unwrap();
     std::fs::write(
         rules.path().join("rules.yml"),
         "title: SSH failure\nname: ssh_failure\nlogsource: {product: linux, service: sshd}\ndetection:\n  sel: {event.action: ssh_login, event.outcome: failure}\n  condition: sel\nlevel: informational\n---\n\
-         title: Repeated SSH failures for one account\nid: 0f6bd9e4-4f2d-4c8e-9a51-3c1f7a3a1e55\ncorrelation:\n  type: event_count\n  rules: [ssh_failure]\n  group-by: [user.name]\n  timespan: 1m\n  condition: {gte: 3}\nlevel: low\n",
+         title: Repeated SSH failures from one address\nid: 0f6bd9e4-4f2d-4c8e-9a51-3c1f7a3a1e55\ncorrelation:\n  type: event_count\n  rules: [ssh_failure]\n  group-by: [source.ip]\n  timespan: 1m\n  condition: {gte: 3}\nlevel: low\n",
     )
     .unwrap();
     // 300,000 records at 40 per second of event time: about two hours.
     let s = Setup::new("kill", &["--events", "300000", "--format", "syslog", "--rate", "40"], rules.path().to_str().unwrap(), &["auth"]);
     let want = s.replay();
-    assert!(want.len() >= 20, "enough incidents to cut the run between them: {}", want.len());
+    assert!(want.len() >= 5, "enough incidents to cut the run between them: {}", want.len());
 
     // The uninterrupted run, on its own group and topic.
     let full = format!("{}.full", s.prefix);

@@ -1549,8 +1549,9 @@ fn generate_true_lets_referenced_rules_emit() {
         vec![
             "Many failed logins User=bob n=3 -598000..2000",
             "Recon whoami - n=1 3000..3000",
-            "Brute force then success User=bob n=2 -540000..60000",
+            // Equal times are written in id order.
             "Successful login - n=1 60000..60000",
+            "Brute force then success User=bob n=2 -540000..60000",
         ]
     );
     // Without generate: the failed-login rule, two levels down, never emits; whoami (referenced by

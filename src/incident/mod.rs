@@ -445,14 +445,16 @@ pub fn correlation_id(rule_id: &str, group: &[(String, GroupValue)], start_ms: i
     hex_id(&buf)
 }
 
-/// The id of a detection incident: (rule id, no group, event time, event origin).
-pub fn detection_id(rule_id: &str, ts_ms: i64, origin: Origin) -> String {
-    let mut buf = Vec::with_capacity(64);
+/// The id of a detection incident: (rule id, no group, event time, the event's ECS encoding).
+/// The event's content, not its position (file line, Kafka offset), so the same event gives
+/// the same id whether it was read from a file or a topic, and a record delivered twice
+/// gives one incident downstream.
+pub fn detection_id(rule_id: &str, ts_ms: i64, event_json: &[u8]) -> String {
+    let mut buf = Vec::with_capacity(64 + event_json.len());
     encode_head(&mut buf, ID_DETECTION, rule_id, &[]);
     buf.extend_from_slice(&ts_ms.to_le_bytes());
-    buf.extend_from_slice(&origin.partition.to_le_bytes());
-    buf.extend_from_slice(&origin.record.to_le_bytes());
-    buf.extend_from_slice(&origin.sub.to_le_bytes());
+    buf.extend_from_slice(&(event_json.len() as u64).to_le_bytes());
+    buf.extend_from_slice(event_json);
     hex_id(&buf)
 }
 
@@ -466,7 +468,8 @@ pub fn suppression_key(rule_id: &str, group: &[(String, GroupValue)]) -> u128 {
 impl Incident {
     /// The incident of a plain Sigma detection rule matching `ev`.
     pub fn from_detection(rule: RuleInfo, ev: &Event, writer: &mut EcsWriter) -> Incident {
-        let id = detection_id(&rule.id, ev.ts, ev.origin);
+        let evidence = EvidenceEvent::from_event(ev, writer);
+        let id = detection_id(&rule.id, ev.ts, evidence.json.as_bytes());
         let mut inc = Incident {
             id,
             rule,
@@ -475,7 +478,7 @@ impl Incident {
             end_ms: ev.ts,
             group: Vec::new(),
             value: IncidentValue::Count(1),
-            evidence: vec![EvidenceEvent::from_event(ev, writer)],
+            evidence: vec![evidence],
             evidence_omitted: 0,
             suppressed: 0,
             related_ip: Vec::new(),
@@ -596,7 +599,7 @@ mod tests {
         let group = vec![("source.ip".to_string(), GroupValue::Ip("10.0.0.1".parse().unwrap())), ("user.name".to_string(), GroupValue::from("root"))];
         let a = correlation_id("rule-1", &group, 1_700_000_000_000);
         let b = correlation_id("rule-1", &[], 0);
-        let c = detection_id("rule-1", 1_700_000_000_000, Origin { partition: 1, record: 42, sub: 0 });
+        let c = detection_id("rule-1", 1_700_000_000_000, br#"{"user":{"name":"root"}}"#);
         // The documented encoding, written out by hand, gives the same id.
         let mut doc = b"vigil.incident.v1\x01".to_vec();
         doc.extend_from_slice(&6u32.to_le_bytes());
@@ -612,7 +615,7 @@ mod tests {
         assert_eq!(format!("{:032x}", xxh3_128_with_seed(&doc, 0x7669_6769_6c00_0002)), a);
         assert_eq!(
             [a.as_str(), b.as_str(), c.as_str()],
-            ["7297ad613fc00d9d74a6b88bef7c8446", "ba738acbc1653136941803fe512d779b", "51fce422b82e9259aec4645b15dcdbb9"]
+            ["7297ad613fc00d9d74a6b88bef7c8446", "ba738acbc1653136941803fe512d779b", "9a367d85abb7e652d44537ec464c9f3f"]
         );
     }
 
@@ -629,7 +632,7 @@ mod tests {
         assert_eq!(correlation_id("r", &g(GroupValue::Float(-0.0)), 0), correlation_id("r", &g(GroupValue::Float(0.0)), 0));
         // The start is part of the id; a detection is never a correlation.
         assert_ne!(correlation_id("r", &[], 0), correlation_id("r", &[], 1));
-        assert_ne!(correlation_id("r", &[], 0), detection_id("r", 0, Origin::default()));
+        assert_ne!(correlation_id("r", &[], 0), detection_id("r", 0, b""));
         assert_eq!(correlation_id("r", &[], 0).len(), 32);
     }
 
@@ -671,7 +674,7 @@ mod tests {
     fn detection_incident() {
         let ev = login(5_000, 7, "10.0.0.1", "root");
         let inc = Incident::from_detection(rule(KIND_DETECTION), &ev, &mut EcsWriter::new());
-        assert_eq!(inc.id, detection_id(&inc.rule.id, 5_000, ev.origin));
+        assert_eq!(inc.id, detection_id(&inc.rule.id, 5_000, inc.evidence[0].json.as_bytes()));
         assert_eq!((inc.timestamp_ms, inc.start_ms, inc.end_ms), (5_000, 5_000, 5_000));
         assert_eq!(inc.value, IncidentValue::Count(1));
         assert_eq!(inc.evidence.len(), 1);
