@@ -30,6 +30,36 @@ set +e
 cargo test --locked --all-targets 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 
+# Tests against a real Kafka broker: tansu (Apache Kafka compatible, from crates.io), installed
+# once into the cache (15 to 35 minutes cold on 2 cores), and kafka-python as the independent
+# client, in a virtualenv in the cache. The broker runs on a free loopback port for this run only.
+step "kafka broker"
+TOOLS="$CACHE/tools"
+TANSU="$TOOLS/bin/tansu"
+if [ ! -x "$TANSU" ]; then
+  echo "installing tansu 0.6.0 into $TOOLS (once; later runs reuse it)"
+  cargo install tansu --version 0.6.0 --locked --features dynostore,libsql --root "$TOOLS" 2>&1 | tail -n 3
+fi
+VENV="$CACHE/venv"
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import kafka' 2>/dev/null; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check kafka-python==3.0.12
+fi
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+BROKER_LOG="$CARGO_TARGET_DIR/tansu.log"
+"$TANSU" broker --listener-url "tcp://127.0.0.1:$PORT" --advertised-listener-url "tcp://127.0.0.1:$PORT" \
+  --storage-engine memory://tansu/ >"$BROKER_LOG" 2>&1 &
+BROKER_PID=$!
+trap 'kill "$BROKER_PID" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  python3 -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 0.2)" 2>/dev/null && break
+  sleep 0.1
+done
+echo "tansu $("$TANSU" --version 2>/dev/null | head -n 1) on 127.0.0.1:$PORT (log: $BROKER_LOG)"
+VIGIL_TEST_BROKER="127.0.0.1:$PORT" VIGIL_TEST_PYTHON="$VENV/bin/python" \
+  cargo test --locked --test kafka -- --ignored --test-threads 2 2>&1 | tee -a "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+
 # The public datasets live beside the repository (../shared/data), not in it: when they are
 # there, every one of them must normalize completely.
 step "public datasets"

@@ -132,7 +132,7 @@ impl Topology {
 
     /// Compile options carrying the topology's placeholder values.
     pub fn compile_options(&self) -> CompileOptions {
-        CompileOptions { placeholders: self.placeholders.clone(), ..CompileOptions::default() }
+        CompileOptions { placeholders: self.placeholders.clone() }
     }
 
     /// Loads the topology's rules plus `extra` rule paths, with its placeholders.
@@ -328,7 +328,16 @@ impl Reader<'_> {
         let mut out: Vec<SourceDef> = Vec::new();
         for (i, item) in self.list(node, "sources").iter().enumerate() {
             let field = format!("sources[{i}]");
-            let mut s = SourceDef { name: String::new(), format: Format::Json, topic: None, path: None, year: None, lateness_ms: None, time_field: None, line: item.line };
+            let mut s = SourceDef {
+                name: String::new(),
+                format: Format::Json,
+                topic: None,
+                path: None,
+                year: None,
+                lateness_ms: None,
+                time_field: None,
+                line: item.line,
+            };
             let mut has_format = false;
             for (k, v) in self.entries(item, &field, SOURCE_KEYS) {
                 let key = k.as_str().unwrap_or("");

@@ -50,8 +50,12 @@ struct Setup {
     dead: String,
 }
 
-const SOURCES: &[(&str, &str, &str, &str)] =
-    &[("auth", "syslog", "sshd.log", "year: 2024"), ("web", "apache", "access.log", "lateness: 1m"), ("zeek", "zeek", "conn.log", "lateness: 5m"), ("windows", "json", "windows.json", "")];
+const SOURCES: &[(&str, &str, &str, &str)] = &[
+    ("auth", "syslog", "sshd.log", "year: 2024"),
+    ("web", "apache", "access.log", "lateness: 1m"),
+    ("zeek", "zeek", "conn.log", "lateness: 5m"),
+    ("windows", "json", "windows.json", ""),
+];
 
 impl Setup {
     /// Generated traffic with attacks, produced to 4-partition topics by kafka-python.
@@ -159,9 +163,12 @@ fn stderr(out: &Output) -> String {
 fn kafka_gives_the_incidents_replay_gives_for_1x1_and_2x2() {
     let _ = NEEDS_BROKER;
     // 200,000 records at 600 per second of event time span the generator's attack schedule.
-    let s = Setup::new("same", &["--events", "200000", "--rate", "600", "--format", "mixed"], &Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/rules").display().to_string(), &[
-        "auth", "web", "zeek", "windows",
-    ]);
+    let s = Setup::new(
+        "same",
+        &["--events", "200000", "--rate", "600", "--format", "mixed"],
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/rules").display().to_string(),
+        &["auth", "web", "zeek", "windows"],
+    );
     let want = s.replay();
     assert!(want.len() >= 8, "the injected attacks raise incidents: {want:?}");
 
@@ -181,7 +188,21 @@ fn kafka_gives_the_incidents_replay_gives_for_1x1_and_2x2() {
     let children: Vec<_> = (0..2)
         .map(|p| {
             let args = [
-                "run", "-q", "--config", &c, "--topology", &t, "--stop-when-idle", "3s", "--workers", "2", "--processes", "2", "--process", &p.to_string(), "--hosts",
+                "run",
+                "-q",
+                "--config",
+                &c,
+                "--topology",
+                &t,
+                "--stop-when-idle",
+                "3s",
+                "--workers",
+                "2",
+                "--processes",
+                "2",
+                "--process",
+                &p.to_string(),
+                "--hosts",
                 hosts.to_str().unwrap(),
             ];
             Command::new(vigil_bin()).args(args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn vigil")

@@ -77,7 +77,18 @@ fn replay_takes_rules_placeholders_sources_and_lateness_from_the_topology() {
     // With 5 s lateness the 09:59 line is late (dead-lettered), so only root's login fires.
     let out = vigil_ok(&["replay", "--topology", dir.path().join("strict.yaml").to_str().unwrap()]);
     let text = String::from_utf8_lossy(&out.stdout);
-    let users: Vec<&str> = text.lines().map(|l| if l.contains("\"root\"") { "root" } else if l.contains("\"toor\"") { "toor" } else { "other" }).collect();
+    let users: Vec<&str> = text
+        .lines()
+        .map(|l| {
+            if l.contains("\"root\"") {
+                "root"
+            } else if l.contains("\"toor\"") {
+                "toor"
+            } else {
+                "other"
+            }
+        })
+        .collect();
     assert_eq!(users, ["root"], "{text}");
     assert!(text.contains("\"@timestamp\":\"2019-03-01T10:00:00.000Z\""), "the topology's year applies: {text}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("late 1"), "{}", String::from_utf8_lossy(&out.stderr));

@@ -12,9 +12,9 @@ use vigil::cluster::ClusterArgs;
 use vigil::dataflow::source::owner_of;
 use vigil::event::time::parse_duration_ms;
 use vigil::io::input::{InputOverrides, InputSource, InputSpec};
-use vigil::topology::Topology;
 use vigil::metrics::{RunStats, ERROR_KINDS};
 use vigil::parse::{sniff, Format, ParseOptions};
+use vigil::topology::Topology;
 
 /// How to read the inputs.
 #[derive(Debug, Clone, clap::Args)]

@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 
-use vigil::event::time;
 use std::io::IsTerminal;
 use std::time::Duration;
+use vigil::event::time;
 
 use vigil::io::generator::{ground_truth, write_all, write_split, GenFormat, Generator, GeneratorConfig, Injection, DEFAULT_START_MS};
 use vigil::io::kafka::{discover, ReliableProducer, TopicSource};
@@ -199,7 +199,7 @@ fn produce(cfg: &GeneratorConfig, brokers: &str, prefix: &str, realtime: bool, q
         let payload = line.strip_suffix(b"\n").unwrap_or(&line);
         producer.send_to(&entry.1, partition, payload).with_context(|| format!("producing to {}", entry.1))?;
         sent += 1;
-        if sent % 4096 == 0 {
+        if sent.is_multiple_of(4096) {
             producer.poll();
             progress.set_position(sent);
             if realtime {

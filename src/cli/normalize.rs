@@ -60,7 +60,13 @@ pub fn run(args: NormalizeArgs, quiet: bool) -> anyhow::Result<ExitCode> {
 
     let process = args.cluster.process;
     let cfg = NormalizeConfig {
-        source: SourceConfig { inputs: specs.clone(), parse: args.input.parse_options(), lateness_ms: args.input.lateness.unwrap_or(vigil::topology::DEFAULT_LATENESS_MS), stats: stats.clone(), cancel },
+        source: SourceConfig {
+            inputs: specs.clone(),
+            parse: args.input.parse_options(),
+            lateness_ms: args.input.lateness.unwrap_or(vigil::topology::DEFAULT_LATENESS_MS),
+            stats: stats.clone(),
+            cancel,
+        },
         entity,
         output: OutputTarget::from_arg(args.out.as_deref(), process),
         dead_letter: args.dead_letter.as_deref().map(|p| OutputTarget::from_arg(Some(p), process)),

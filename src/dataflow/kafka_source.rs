@@ -146,14 +146,12 @@ const MAX_MARKS: usize = 4096;
 /// Wall-clock spacing of commit marks.
 const MARK_EVERY: Duration = Duration::from_millis(100);
 
+/// The Kafka source's outputs: events, dead letters, and the position for the final commit.
+pub type KafkaStreams<'s> = (Stream<'s, u64, Vec<Event>>, Stream<'s, u64, Vec<DeadLetter>>, Rc<RefCell<KafkaPosition>>);
+
 /// Builds the Kafka source. Returns the on-time events, the dead letters, and the position
 /// shared with the worker for the final commit.
-pub fn kafka_source<'s>(
-    scope: Scope<'s, u64>,
-    cfg: KafkaSourceConfig,
-    delivered: ProbeHandle<u64>,
-    backpressure: Option<Backpressure>,
-) -> (Stream<'s, u64, Vec<Event>>, Stream<'s, u64, Vec<DeadLetter>>, Rc<RefCell<KafkaPosition>>) {
+pub fn kafka_source<'s>(scope: Scope<'s, u64>, cfg: KafkaSourceConfig, delivered: ProbeHandle<u64>, backpressure: Option<Backpressure>) -> KafkaStreams<'s> {
     let mut builder = OperatorBuilder::new("KafkaSource".to_owned(), scope);
     let info = builder.operator_info();
     let activator = scope.activator_for(info.address);
@@ -359,17 +357,21 @@ fn start_consumer(cfg: &KafkaSourceConfig, parts: &mut [Part]) -> Result<BaseCon
     let starts = kafka::assign_from_committed(&consumer, &specs, Duration::from_secs(30)).map_err(|e| format!("assigning partitions: {e}"))?;
     for (part, start) in parts.iter_mut().zip(starts) {
         part.committed = start;
-        tracing::info!(
-            "consuming {} from {}",
-            part.ingest.name,
-            start.map_or_else(|| "the beginning".to_string(), |o| format!("committed offset {o}"))
-        );
+        tracing::info!("consuming {} from {}", part.ingest.name, start.map_or_else(|| "the beginning".to_string(), |o| format!("committed offset {o}")));
     }
     Ok(consumer)
 }
 
 /// Splits a message into lines (a message usually holds one) and ingests each.
-fn ingest_payload(ingest: &mut Ingest, payload: &[u8], record_no: u64, batch: &mut Vec<Event>, dead: &mut Vec<DeadLetter>, stats: &RunStats, counts: &mut IngestCounts) {
+fn ingest_payload(
+    ingest: &mut Ingest,
+    payload: &[u8],
+    record_no: u64,
+    batch: &mut Vec<Event>,
+    dead: &mut Vec<DeadLetter>,
+    stats: &RunStats,
+    counts: &mut IngestCounts,
+) {
     let payload = payload.strip_suffix(b"\n").unwrap_or(payload);
     if !payload.contains(&b'\n') {
         ingest.record(payload.strip_suffix(b"\r").unwrap_or(payload), record_no, batch, dead, stats, counts);

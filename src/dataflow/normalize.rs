@@ -20,10 +20,10 @@ use crate::event::Event;
 use crate::io::dead_letter::DeadLetter;
 use crate::io::kafka::AssignedPartition;
 use crate::io::sink::{EncodedChunk, EncodedEvent, LazyOutput, OrderedMerger, OutputTarget, RecordSink};
-use std::sync::atomic::AtomicBool;
-use timely::container::CapacityContainerBuilder;
 use crate::metrics::RunStats;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use timely::container::CapacityContainerBuilder;
 
 /// Events per encoded chunk.
 const CHUNK_EVENTS: usize = 256;
@@ -49,7 +49,7 @@ pub fn build(worker: &mut Worker, cfg: &NormalizeConfig) {
     let peers = worker.peers();
     let wpp = cfg.workers_per_process.max(1);
     let leader = (index / wpp * wpp) as u64;
-    let is_leader = index % wpp == 0;
+    let is_leader = index.is_multiple_of(wpp);
     let stats = cfg.source.stats.clone();
     let cancel = cfg.source.cancel.clone();
     let output = cfg.output.clone();

@@ -721,7 +721,7 @@ impl Generator {
                 } else {
                     (insider_ip(slot), [10, 0, (n / 250 % 256) as u8, (1 + n % 250) as u8], 445)
                 };
-                let open = if vertical { OPEN_PORTS.contains(&resp_p) } else { h % 10 == 0 };
+                let open = if vertical { OPEN_PORTS.contains(&resp_p) } else { h.is_multiple_of(10) };
                 let mut c = Conn {
                     uid: self.new_uid(),
                     orig,
@@ -829,7 +829,7 @@ impl Generator {
                 out.extend_from_slice(b"\",\"TargetProcessId\":\"");
                 put_u64(out, 600 + (splitmix(victim) % 200) * 4);
                 out.extend_from_slice(b"\",\"TargetImage\":\"C:\\\\Windows\\\\system32\\\\lsass.exe\",\"GrantedAccess\":\"");
-                out.extend_from_slice(if n % 2 == 0 { b"0x1010" } else { b"0x1410" });
+                out.extend_from_slice(if n.is_multiple_of(2) { b"0x1010" } else { b"0x1410" });
                 out.extend_from_slice(b"\",\"CallTrace\":\"C:\\\\Windows\\\\SYSTEM32\\\\ntdll.dll+9d4c4|C:\\\\Windows\\\\System32\\\\KERNELBASE.dll+2c13e|UNKNOWN(00007FF6A41B2C3D)\",\"SourceUser\":\"CORP\\\\");
                 put_user(out, victim);
                 out.extend_from_slice(b"\",\"TargetUser\":\"NT AUTHORITY\\\\SYSTEM\"}");
@@ -3255,7 +3255,12 @@ mod injection_tests {
                                     entries
                                         .iter()
                                         .map(|(k, v)| {
-                                            let per_rule = v.as_map().unwrap_or(&[]).iter().map(|(r, f)| (r.as_str().unwrap().to_string(), f.as_str().unwrap().to_string())).collect();
+                                            let per_rule = v
+                                                .as_map()
+                                                .unwrap_or(&[])
+                                                .iter()
+                                                .map(|(r, f)| (r.as_str().unwrap().to_string(), f.as_str().unwrap().to_string()))
+                                                .collect();
                                             (k.as_str().unwrap().to_string(), per_rule)
                                         })
                                         .collect()

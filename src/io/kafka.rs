@@ -34,7 +34,9 @@ pub enum KafkaSetupError {
         source: KafkaError,
     },
     /// A topic the topology or the config names does not exist.
-    #[error("topic {topic:?} ({role}) does not exist on {brokers}; create it first (kafka-topics.sh --create --topic {topic} --partitions 4), or fix the name")]
+    #[error(
+        "topic {topic:?} ({role}) does not exist on {brokers}; create it first (kafka-topics.sh --create --topic {topic} --partitions 4), or fix the name"
+    )]
     MissingTopic {
         /// The topic.
         topic: String,
@@ -78,7 +80,12 @@ pub struct TopicSource {
 
 /// Checks that the brokers answer and every topic exists; returns every topic partition of the
 /// sources, in (source order, partition) order: the global partition indexes of the run.
-pub fn discover(client: &ClientConfig, sources: &[TopicSource], outputs: &[(&str, &str)], timeout: Duration) -> Result<Vec<AssignedPartition>, KafkaSetupError> {
+pub fn discover(
+    client: &ClientConfig,
+    sources: &[TopicSource],
+    outputs: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<Vec<AssignedPartition>, KafkaSetupError> {
     let brokers = client.get("bootstrap.servers").unwrap_or("?").to_string();
     let consumer: BaseConsumer = client.create().map_err(KafkaSetupError::Client)?;
     let metadata = consumer.fetch_metadata(None, timeout).map_err(|source| KafkaSetupError::Unreachable { brokers: brokers.clone(), source })?;
@@ -189,12 +196,14 @@ impl DeliveryTracker {
             Err((e, msg)) => {
                 self.errors.fetch_add(1, Relaxed);
                 tracing::warn!("delivery to {} failed, will retry: {e}", msg.topic());
-                let headers = msg
-                    .headers()
-                    .map(|h| h.iter().map(|x| (x.key.to_string(), x.value.map(<[u8]>::to_vec).unwrap_or_default())).collect())
-                    .unwrap_or_default();
-                let record =
-                    Undelivered { topic: msg.topic().to_string(), key: msg.key().map(<[u8]>::to_vec), payload: msg.payload().map(<[u8]>::to_vec).unwrap_or_default(), headers };
+                let headers =
+                    msg.headers().map(|h| h.iter().map(|x| (x.key.to_string(), x.value.map(<[u8]>::to_vec).unwrap_or_default())).collect()).unwrap_or_default();
+                let record = Undelivered {
+                    topic: msg.topic().to_string(),
+                    key: msg.key().map(<[u8]>::to_vec),
+                    payload: msg.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                    headers,
+                };
                 if let Ok(mut f) = self.failed.lock() {
                     f.push(record);
                 }

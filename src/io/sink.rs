@@ -233,35 +233,6 @@ impl OrderedMerger {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ev(ts: i64, partition: u32) -> Event {
-        let mut e = Event::at(ts);
-        e.origin = Origin { partition, record: ts as u64, sub: 0 };
-        e
-    }
-
-    #[test]
-    fn merges_runs_in_order_and_keeps_the_rest() {
-        let mut w = EcsWriter::new();
-        let mut m = OrderedMerger::default();
-        m.push(0, EncodedChunk::encode(&[ev(1, 0), ev(4, 0)], &mut w));
-        m.push(0, EncodedChunk::encode(&[ev(9, 0)], &mut w));
-        m.push(1, EncodedChunk::encode(&[ev(2, 1), ev(4, 1)], &mut w));
-        let mut out = Vec::new();
-        assert_eq!(m.drain_ready(|ts| ts < 5, &mut out).unwrap(), 4);
-        let text = String::from_utf8(out).unwrap();
-        let times: Vec<&str> = text.lines().map(|l| &l[15..39]).collect();
-        assert_eq!(times, ["1970-01-01T00:00:00.001Z", "1970-01-01T00:00:00.002Z", "1970-01-01T00:00:00.004Z", "1970-01-01T00:00:00.004Z"]);
-        assert_eq!(m.pending(), 1);
-        let mut rest = Vec::new();
-        assert_eq!(m.drain_ready(|_| true, &mut rest).unwrap(), 1);
-        assert_eq!(m.pending(), 0);
-    }
-}
-
 /// Where the process's leader writes incidents or dead letters: a file-like output, or a Kafka
 /// topic (opened on first use, by the leader only).
 pub enum RecordSink {
@@ -371,5 +342,34 @@ impl RecordSink {
             RecordSink::Kafka { producer: Some(p), .. } => p.tracker().errors.load(std::sync::atomic::Ordering::Relaxed),
             _ => 0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(ts: i64, partition: u32) -> Event {
+        let mut e = Event::at(ts);
+        e.origin = Origin { partition, record: ts as u64, sub: 0 };
+        e
+    }
+
+    #[test]
+    fn merges_runs_in_order_and_keeps_the_rest() {
+        let mut w = EcsWriter::new();
+        let mut m = OrderedMerger::default();
+        m.push(0, EncodedChunk::encode(&[ev(1, 0), ev(4, 0)], &mut w));
+        m.push(0, EncodedChunk::encode(&[ev(9, 0)], &mut w));
+        m.push(1, EncodedChunk::encode(&[ev(2, 1), ev(4, 1)], &mut w));
+        let mut out = Vec::new();
+        assert_eq!(m.drain_ready(|ts| ts < 5, &mut out).unwrap(), 4);
+        let text = String::from_utf8(out).unwrap();
+        let times: Vec<&str> = text.lines().map(|l| &l[15..39]).collect();
+        assert_eq!(times, ["1970-01-01T00:00:00.001Z", "1970-01-01T00:00:00.002Z", "1970-01-01T00:00:00.004Z", "1970-01-01T00:00:00.004Z"]);
+        assert_eq!(m.pending(), 1);
+        let mut rest = Vec::new();
+        assert_eq!(m.drain_ready(|_| true, &mut rest).unwrap(), 1);
+        assert_eq!(m.pending(), 0);
     }
 }
