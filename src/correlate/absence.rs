@@ -15,7 +15,9 @@
 //! [`Absence::bytes_per_key`]); a key cap evicts the expectation with the earliest deadline,
 //! counting it, and never emits for an evicted key.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::hash::Hash;
 
 use super::{Alert, Correlator, ParamError, Stats};
@@ -54,7 +56,7 @@ impl<K: Ord + Hash + Clone, E: Clone> Absence<K, E> {
         if key_cap == 0 {
             return Err(ParamError::Limit("the key cap must be at least 1".into()));
         }
-        Ok(Absence { span: span_ms, key_cap, evidence_cap, open: HashMap::new(), deadlines: BTreeSet::new(), watermark: i64::MIN, evictions: 0, rejected: 0 })
+        Ok(Absence { span: span_ms, key_cap, evidence_cap, open: HashMap::default(), deadlines: BTreeSet::new(), watermark: i64::MIN, evictions: 0, rejected: 0 })
     }
 
     /// Fixed bytes of state per open key (plus its key and evidence).

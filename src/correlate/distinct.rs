@@ -18,7 +18,9 @@
 //! Evidence: one event per distinct value, the most recent `evidence_cap`: in early mode each
 //! value's latest occurrence, at close each value's first occurrence in the window.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap};
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::hash::Hash;
 use std::mem::size_of;
 
@@ -56,8 +58,8 @@ impl<V, E> HeapBytes for DistinctState<V, E> {
 impl<V, E> DistinctState<V, E> {
     fn new(ts: i64, mode: Mode) -> Self {
         let values = match mode {
-            Mode::Early => Values::Sliding { latest: HashMap::new(), order: BTreeMap::new(), seq: 0 },
-            Mode::AtClose => Values::Set { set: HashSet::new(), more: false },
+            Mode::Early => Values::Sliding { latest: HashMap::default(), order: BTreeMap::new(), seq: 0 },
+            Mode::AtClose => Values::Set { set: HashSet::default(), more: false },
         };
         DistinctState { values, start: ts, last: ts, evidence: Evidence::default() }
     }

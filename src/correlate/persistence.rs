@@ -11,7 +11,9 @@
 //! the last window's value) and the streak starts again. Distinct values are kept up to a bound
 //! per window; past it the count stays at the bound + 1 (enough for any condition operand).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::hash::Hash;
 
 use super::{Alert, Condition, Correlator, ParamError, Stats};
@@ -100,7 +102,7 @@ impl<K: Ord + Hash + Clone, E: Clone> Persistence<K, E> {
             max_values,
             key_cap,
             evidence_cap,
-            keys: HashMap::new(),
+            keys: HashMap::default(),
             closing: BTreeSet::new(),
             watermark: i64::MIN,
             evictions: 0,
@@ -186,7 +188,7 @@ impl<K: Ord + Hash + Clone, E: Clone> Correlator for Persistence<K, E> {
         let mut w = self.keys.remove(key).unwrap_or(Window {
             index,
             count: 0,
-            distinct: HashSet::new(),
+            distinct: HashSet::default(),
             rules: 0,
             sum: 0.0,
             streak: 0,

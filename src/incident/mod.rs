@@ -67,6 +67,8 @@ use xxhash_rust::xxh3::xxh3_128_with_seed;
 
 use crate::correlate::Alert;
 use crate::event::ecs::EcsWriter;
+use std::sync::Arc;
+
 use crate::event::{canonical_ip, Event, Origin, Value, ValueRef};
 
 pub use suppress::Suppressor;
@@ -245,14 +247,22 @@ impl Measure {
     }
 }
 
-/// One evidence event, owned and compact: its ECS JSON object, its order key, and what it
-/// contributes to `related.*`.
+/// One evidence event: its order key, and a shared body (the ECS JSON object and what it
+/// contributes to `related.*`). An event that feeds several correlations, or sits in several
+/// windows, is encoded once; every copy of it is a reference count.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EvidenceEvent {
     /// Event time (ms).
     pub ts: i64,
     /// Where the event came from; `(ts, origin)` orders evidence.
     pub origin: Origin,
+    /// The shared body; its fields read through `Deref` (`e.json`, `e.ips`, ...).
+    body: Arc<EvidenceBody>,
+}
+
+/// The shared part of an [`EvidenceEvent`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceBody {
     /// The event as one ECS JSON object (as [`EcsWriter::write_event`] writes it).
     pub json: String,
     /// IPs for `related.ip`, sorted and deduplicated.
@@ -261,6 +271,14 @@ pub struct EvidenceEvent {
     pub users: Vec<String>,
     /// Names for `related.hosts`, sorted and deduplicated.
     pub hosts: Vec<String>,
+}
+
+impl std::ops::Deref for EvidenceEvent {
+    type Target = EvidenceBody;
+
+    fn deref(&self) -> &EvidenceBody {
+        &self.body
+    }
 }
 
 /// Which `related.*` list a field feeds.
@@ -366,11 +384,13 @@ impl EvidenceEvent {
         EvidenceEvent {
             ts: ev.ts,
             origin: ev.origin,
-            // The writer emits UTF-8 only (every string it copies is a `&str`).
-            json: String::from_utf8(json).unwrap_or_default(),
-            ips: sets.ips,
-            users: sets.users,
-            hosts: sets.hosts,
+            body: Arc::new(EvidenceBody {
+                // The writer emits UTF-8 only (every string it copies is a `&str`).
+                json: String::from_utf8(json).unwrap_or_default(),
+                ips: sets.ips,
+                users: sets.users,
+                hosts: sets.hosts,
+            }),
         }
     }
 
@@ -409,6 +429,8 @@ pub struct Incident {
     pub related_user: Vec<String>,
     /// `related.hosts`, sorted and deduplicated.
     pub related_hosts: Vec<String>,
+    /// What the baseline measured, for incidents of baseline rules.
+    pub baseline: Option<Box<BaselineInfo>>,
 }
 
 fn encode_str(buf: &mut Vec<u8>, s: &str) {
@@ -484,6 +506,7 @@ impl Incident {
             related_ip: Vec::new(),
             related_user: Vec::new(),
             related_hosts: Vec::new(),
+            baseline: None,
         };
         inc.refresh_related();
         inc
@@ -525,6 +548,7 @@ impl Incident {
             related_ip: Vec::new(),
             related_user: Vec::new(),
             related_hosts: Vec::new(),
+            baseline: None,
         };
         inc.normalize_evidence(evidence_cap);
         inc
