@@ -33,6 +33,7 @@ const SSH_LOW_AND_SLOW: &str = "SSH Low And Slow Root Password Guessing";
 const PAM_BRUTE_FORCE: &str = "PAM Authentication Failure Brute Force";
 const LINUX_COMPROMISE_CHAIN: &str = "Linux Server Compromise Chain";
 const WEB_SCAN: &str = "Web Content Discovery Scan";
+const WEB_CMS_PROBE: &str = "Web CMS Admin Path Probing";
 const VERTICAL_SCAN: &str = "Vertical Port Scan";
 const HORIZONTAL_SCAN: &str = "Horizontal Port Scan Of Internal Hosts";
 const WINDOWS_MANY_ACCOUNTS: &str = "Windows Logon Failures For Many Accounts From One Source";
@@ -53,6 +54,7 @@ const TESTED: &[&str] = &[
     PAM_BRUTE_FORCE,
     LINUX_COMPROMISE_CHAIN,
     WEB_SCAN,
+    WEB_CMS_PROBE,
     VERTICAL_SCAN,
     HORIZONTAL_SCAN,
     WINDOWS_MANY_ACCOUNTS,
@@ -583,6 +585,30 @@ fn web_content_discovery_scan() {
     let many = (0..50).map(|i| request(T + i * SEC, &format!("198.51.100.{}", 100 + i), &format!("/probe-{i}"), 404));
     c.silent("50 paths from 50 clients", access(many), []);
     c.fires("100 missing paths (second window merged)", access(probes(100, 100, SEC, 404)), [scan(100).merged(1)]);
+    c.finish();
+}
+
+#[test]
+fn web_cms_admin_path_probing() {
+    let mut c = Cases::new(WEB_CMS_PROBE);
+    let probe = |count| inc(WEB_CMS_PROBE, json!({"source.ip": WEB_SCANNER}), count);
+    let at = |paths: &[(i64, &str, u16)]| access(paths.iter().map(|(t, path, status)| request(T + t, WEB_SCANNER, path, *status)));
+    // As in the Elastic Apache sample: a few CMS paths each, seconds apart.
+    c.fires("wp-login then administrator", at(&[(0, "/wp-login.php", 404), (9 * SEC, "/administrator/index.php", 404)]), [probe(2)]);
+    // Fires at the second path; the third starts a fresh window (sliding windows restart after an alert).
+    c.fires("three CMS paths", at(&[(0, "/wp-login.php", 404), (14 * SEC, "/administrator/", 404), (26 * SEC, "/admin.php", 404)]), [probe(2)]);
+    c.fires("second path exactly 5 min later", at(&[(0, "/wp-admin/", 404), (5 * MIN, "/phpmyadmin/", 404)]), [probe(2)]);
+    c.silent("second path 5 min 1 s later", at(&[(0, "/wp-admin/", 404), (5 * MIN + SEC, "/phpmyadmin/", 404)]), []);
+    c.silent("one CMS path twice", at(&[(0, "/wp-login.php", 404), (SEC, "/wp-login.php", 404)]), []);
+    c.silent("the site runs WordPress (200)", at(&[(0, "/wp-login.php", 200), (SEC, "/wp-admin/", 302)]), []);
+    c.silent("ordinary missing pages", at(&[(0, "/old-post.html", 404), (SEC, "/favicon.ico", 404)]), []);
+    let two_clients = access([request(T, WEB_SCANNER, "/wp-login.php", 404), request(T + SEC, "198.51.100.78", "/admin.php", 404)]);
+    c.silent("two clients, one path each", two_clients, []);
+    c.fires(
+        "a second probe within the hour merges",
+        at(&[(0, "/wp-login.php", 404), (SEC, "/admin.php", 404), (30 * MIN, "/wp-admin/", 404), (30 * MIN + SEC, "/xmlrpc.php", 404)]),
+        [probe(4).merged(1)],
+    );
     c.finish();
 }
 
