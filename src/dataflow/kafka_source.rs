@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
@@ -323,10 +323,22 @@ pub fn kafka_source<'s>(scope: Scope<'s, u64>, cfg: KafkaSourceConfig, delivered
                     commit_safe(consumer, &mut parts, (f as i64).saturating_sub(cfg.horizon_ms), &stats, CommitMode::Async);
                 }
             }
-            pos.next = parts.iter().filter_map(|p| p.next.map(|n| (p.spec.topic.clone(), p.spec.partition, n))).collect();
 
-            // Topics treated as complete: close everything, like the end of a file.
+            // Topics treated as complete: close everything, like the end of a file. Silence alone
+            // is not enough: a partition whose leader is down is silent too. Every partition must
+            // answer for its end offset, and nothing may be left to read below it.
+            let mut complete = false;
             if cfg.stop_when_idle.is_some_and(|d| now.duration_since(last_any) >= d) {
+                match unread(consumer, &parts) {
+                    Ok(None) => complete = true,
+                    Ok(Some(why)) | Err(why) => {
+                        tracing::warn!("quiet for {:?}, but not complete: {why}; still waiting", cfg.stop_when_idle.unwrap_or_default());
+                        last_any = now;
+                    }
+                }
+            }
+            pos.next = parts.iter().filter_map(|p| p.next.map(|n| (p.spec.topic.clone(), p.spec.partition, n))).collect();
+            if complete {
                 pos.completed = true;
                 event_cap = None;
                 dead_cap = None;
@@ -349,6 +361,22 @@ pub fn kafka_source<'s>(scope: Scope<'s, u64>, cfg: KafkaSourceConfig, delivered
         }
     });
     (events, dead, position)
+}
+
+/// Whether every partition has been read to its end: `Ok(None)` when so, `Ok(Some(why))` when
+/// a partition still has records, `Err(why)` when a partition's end cannot be learned (its
+/// leader unreachable). Blocks for at most a few seconds; called only when the topics are quiet.
+fn unread(consumer: &BaseConsumer, parts: &[Part]) -> Result<Option<String>, String> {
+    for p in parts {
+        let (low, high) = consumer
+            .fetch_watermarks(&p.spec.topic, p.spec.partition, Duration::from_secs(2))
+            .map_err(|e| format!("end offset of {}: {e}", p.ingest.name))?;
+        let position = p.next.or(p.committed).unwrap_or(low).max(low);
+        if high > position {
+            return Ok(Some(format!("{} has {} record(s) left (offset {position} of {high})", p.ingest.name, high - position)));
+        }
+    }
+    Ok(None)
 }
 
 fn start_consumer(cfg: &KafkaSourceConfig, parts: &mut [Part]) -> Result<BaseConsumer, String> {
