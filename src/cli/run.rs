@@ -200,20 +200,28 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     for r in guards.join() {
         r.map_err(anyhow::Error::msg).context("a worker failed")?;
     }
+    // Measured before the exporter's last round (it sleeps in 1 s steps).
+    let elapsed = started.elapsed().as_secs_f64().max(1e-9);
     exporter_stop.store(true, Relaxed);
     let _ = exporter.join();
     if let Some(s) = server {
         s.shutdown();
     }
 
-    let elapsed = started.elapsed().as_secs_f64().max(1e-9);
     let events = stats.total(|s| &s.events);
     if !quiet {
         let incidents = replay::incidents_per_rule(&rstats);
+        // With --stop-when-idle the run ends by waiting that long for nothing: leave it out of the rate.
+        let idle = match args.stop_when_idle {
+            Some(ms) if !cancel.load(Relaxed) => ms as f64 / 1000.0,
+            _ => 0.0,
+        };
+        let active = (elapsed - idle).max(1e-3);
         eprintln!(
-            "vigil run: {events} events from {} bytes in {elapsed:.2} s ({:.0} events/s); unparsable {}; late {}; dead letters {}; incidents {}; delivery retries {}",
+            "vigil run: {events} events from {} bytes in {elapsed:.2} s ({:.0} events/s{}); unparsable {}; late {}; dead letters {}; incidents {}; delivery retries {}",
             stats.total(|s| &s.bytes),
-            events as f64 / elapsed,
+            events as f64 / active,
+            if idle > 0.0 { format!(" over the {active:.2} s before the final idle wait") } else { String::new() },
             stats.total(|s| &s.errors),
             stats.total(|s| &s.late),
             stats.dead_letters.load(Relaxed),
@@ -334,7 +342,13 @@ fn spawn_exporter(
             if stopping {
                 return;
             }
-            std::thread::sleep(Duration::from_secs(1));
+            // A second between rounds, in steps, so a finished run does not wait for it.
+            for _ in 0..20 {
+                if stop.load(Relaxed) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
     })
 }

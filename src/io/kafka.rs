@@ -127,6 +127,12 @@ pub fn consumer(client: &ClientConfig, group_id: &str) -> Result<BaseConsumer, K
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false");
+    // librdkafka pauses a partition's fetches for this long once its prefetch queue is full,
+    // 1 s by default: a worker slower than the broker (any backfill) then drains the queue and
+    // naps. Measured: 0.15 of the bare consumer's rate with the default, 0.34 with 10 ms.
+    if cfg.get("fetch.queue.backoff.ms").is_none() {
+        cfg.set("fetch.queue.backoff.ms", "10");
+    }
     cfg.create().map_err(KafkaSetupError::Client)
 }
 
