@@ -65,6 +65,15 @@ const TESTED: &[&str] = &[
     LSASS_ACCESS,
     HONEYPOT_CHAIN,
     HONEYPOT_GUESSING,
+    // baselines.yml: its rules need weeks of history per entity, so their cases (each injected
+    // departure found, nothing else, any worker count) are in tests/baseline_rules.rs.
+    "SSH Login From A New Source Network For The User",
+    "Unusual Failed SSH Logins Followed By A Successful Login",
+    "Host Contacting A New Destination Port",
+    "Host Contacting Many New Destinations",
+    "Host Outbound Traffic Volume Departs From Its History",
+    "Web Client Request Rate Departs From Its History",
+    "Web Client Error Share Departs From Its History",
 ];
 
 fn rules_dir() -> PathBuf {

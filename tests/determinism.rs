@@ -192,6 +192,67 @@ correlation:
         - user.name
     timespan: 1m
 level: medium
+---
+title: User rate departs from its history
+correlation:
+    type: x-vigil-baseline
+    rules:
+        - any_event
+    group-by:
+        - user.name
+    timespan: 1s
+x-vigil:
+    baseline:
+        kind: rate
+        deviation: {z: 1.5, direction: both, half_life: 3, min_std: 0.5}
+        min_history: 2
+---
+title: User distinct sequence buckets depart from history
+correlation:
+    type: x-vigil-baseline
+    rules:
+        - any_event
+    group-by:
+        - user.name
+    timespan: 2s
+x-vigil:
+    baseline:
+        kind: distinct
+        field: seq
+        bucket: 3
+        precision: 4
+        deviation: {z: 1, direction: both, half_life: 2, min_std: 0.5}
+        min_history: 2
+---
+title: User reaches a new sequence bucket
+name: new_bucket
+correlation:
+    type: x-vigil-baseline
+    rules:
+        - any_event
+    group-by:
+        - user.name
+    timespan: 1m
+generate: true
+x-vigil:
+    baseline:
+        kind: new_value
+        field: seq
+        bucket: 20
+        learn: 3s
+        capacity: 4
+---
+title: Two new buckets for a user within 10 seconds
+correlation:
+    type: event_count
+    rules:
+        - new_bucket
+    group-by:
+        - user.name
+    timespan: 10s
+    condition:
+        gte: 2
+level: medium
 "#;
 
 fn run_replay(specs: &[InputSpec], workers: usize, out: &Path) {
@@ -258,5 +319,7 @@ fn replay_on_a_busy_fixed_input_raises_incidents_identically() {
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["vigil"]["correlation"]["type"].as_str().unwrap().to_string())
         .collect();
-    assert!(kinds.contains("event_count") && kinds.contains("temporal"), "{kinds:?}");
+    assert!(kinds.contains("event_count") && kinds.contains("temporal") && kinds.contains("x-vigil-baseline"), "{kinds:?}");
+    let peer = outputs[0].lines().filter(|l| l.contains("\"peer\":true")).count();
+    assert!(peer > 0, "young entities are judged against the peer group here:\n{}", outputs[0]);
 }

@@ -254,16 +254,19 @@ fn kill_9_then_restart_loses_no_incident_and_duplicates_keep_their_ids() {
     let topic = format!("{}.auth", s.prefix);
     let started = Instant::now();
     let mut committed = 0u64;
+    // Kill once a third is committed: past the generator's attack bursts (its first minutes of
+    // event time), so the cut falls where groups are quiet, the condition of exact restarts
+    // without state checkpoints (README, "Run on Kafka").
     while started.elapsed() < Duration::from_secs(60) {
-        std::thread::sleep(Duration::from_millis(300));
+        std::thread::sleep(Duration::from_millis(100));
         committed = client(&["committed", &s.group, &topic]).trim().parse().unwrap_or(0);
-        if committed > 0 {
+        if committed >= 100_000 {
             break;
         }
     }
     child.kill().expect("kill -9");
     let _ = child.wait();
-    assert!(committed > 0, "offsets were committed before the kill");
+    assert!(committed >= 100_000, "a third of the offsets was committed before the kill ({committed})");
     assert!(committed < 300_000, "the kill came before the end ({committed} committed)");
     let before = incidents_on(&s.incidents);
 

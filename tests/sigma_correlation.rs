@@ -794,7 +794,10 @@ fn suppress_extension() {
 
 #[test]
 fn extension_block_is_strict() {
-    assert_eq!(ext_err("event_count", "    cooldown: 1h"), "c.yml:9: x-vigil.cooldown: unknown vigil extension (expected persistence, suppress or percentile)");
+    assert_eq!(
+        ext_err("event_count", "    cooldown: 1h"),
+        "c.yml:9: x-vigil.cooldown: unknown vigil extension (expected persistence, suppress, percentile or baseline)"
+    );
     assert_eq!(ext_err("event_count", "    percentile: 90"), "c.yml:9: x-vigil.percentile: only allowed on value_percentile correlations");
     let e = load("title: t\ncorrelation:\n    type: value_percentile\n    rules: [outbound_flow]\n    timespan: 1m\n    condition: {field: f, gt: 1}\nx-vigil:\n    percentile: 101").unwrap_err();
     assert_eq!(e[0].to_string(), "c.yml:8: x-vigil.percentile: must be a number from 0 to 100, found \"101\"");

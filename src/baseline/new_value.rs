@@ -272,6 +272,14 @@ impl Baseline for NewValue {
         Verdict::Quiet
     }
 
+    fn merge_stage(&self, into: &mut ValueStage, other: ValueStage) {
+        // Re-adding by the same rule keeps the smallest mixed hashes of the union with their
+        // latest times: the bottom-k of a union is the bottom-k of the parts' bottom-k sets.
+        for (value, ts) in other.seen.into_values() {
+            into.add(value, ts, self.config.peer_stage_capacity);
+        }
+    }
+
     fn fold(&self, peer: &mut PeerValues, idx: i64, stage: ValueStage) {
         let end = idx.saturating_add(1).saturating_mul(self.config.peer_interval_ms);
         let cutoff = end.saturating_sub(self.config.window_ms);

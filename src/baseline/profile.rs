@@ -186,6 +186,13 @@ pub struct ProfilePending {
     other: u32,
 }
 
+impl ProfilePending {
+    /// The categories the interval counted (hashes), in the entity's order.
+    pub fn categories(&self) -> impl Iterator<Item = u64> + '_ {
+        self.counts.iter().map(|c| c.0)
+    }
+}
+
 /// One interval's category counts of all entities: the smallest mixed hashes, rest in "other".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProfileStage {
@@ -338,6 +345,16 @@ impl Baseline for Profile {
         st.last_closed = idx;
         st.history = st.history.saturating_add(1);
         verdict
+    }
+
+    fn merge_stage(&self, into: &mut ProfileStage, other: ProfileStage) {
+        // A category kept by the union's bottom-k is kept, with its whole count, by every part
+        // it occurs in, so re-adding the parts' kept counts rebuilds the union's stage exactly.
+        let cap = 4 * self.config.peer_categories;
+        for (cat, count) in other.counts.into_values() {
+            into.add(cat, count, cap);
+        }
+        into.other += other.other;
     }
 
     fn fold(&self, peer: &mut PeerProfile, idx: i64, stage: ProfileStage) {

@@ -80,6 +80,9 @@ impl Baseline for Rate {
     fn fold(&self, peer: &mut PeerMoments, idx: i64, stage: MomentStage) {
         self.params.fold(peer, idx, stage)
     }
+    fn merge_stage(&self, into: &mut MomentStage, other: MomentStage) {
+        into.merge(other);
+    }
     fn judge_peer(&self, peer: &PeerMoments, entity: u64, interval: i64, _tag: u64, pending: &SeriesPending) -> Option<Anomaly> {
         self.params.judge_peer(peer, entity, interval, pending)
     }

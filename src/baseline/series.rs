@@ -272,6 +272,13 @@ pub struct MomentStage {
 }
 
 impl MomentStage {
+    /// Adds another table's sums of the same interval.
+    pub(crate) fn merge(&mut self, other: MomentStage) {
+        self.n = self.n.saturating_add(other.n);
+        self.sum = self.sum.saturating_add(other.sum);
+        self.sumsq = self.sumsq.saturating_add(other.sumsq);
+    }
+
     fn add(&mut self, x: u64) {
         let x = u128::from(x);
         self.n += 1;

@@ -10,8 +10,9 @@ use anyhow::Context;
 
 use super::common::{install_interrupt, local_input_bytes, print_summary, resolve_inputs, topology_inputs, InputArgs, Progress};
 use vigil::cluster::ClusterArgs;
-use vigil::dataflow::replay::{self, Plan, ReplayConfig, ReplayStats, StateLimits};
+use vigil::dataflow::replay::{self, Learn, Plan, ReplayConfig, ReplayStats, StateLimits};
 use vigil::dataflow::source::SourceConfig;
+use vigil::event::time::{parse_duration_ms, to_iso8601};
 use vigil::io::sink::OutputTarget;
 use vigil::metrics::RunStats;
 use vigil::rules::{CompileOptions, RuleError, RuleSet};
@@ -28,19 +29,38 @@ use vigil::topology::{Topology, DEFAULT_EVIDENCE, DEFAULT_KEY_CAP, DEFAULT_LATEN
 /// lateness and limits), or both. Without FILE arguments, the topology's sources that name a
 /// `path` are read, each with its own format, year and lateness.
 ///
+/// Learn, then watch: with --learn, the history files are read in the same stream before the new
+/// data (event time orders them), so baseline rules learn on history; incidents whose time is not
+/// after the last history event are not written (the summary says how many). --warm-up does the
+/// same for the first DURATION of a single set of files.
+///
 /// Examples:
 ///   vigil replay --rules topologies/rules --year 2017 /var/log/auth.log
 ///   vigil replay --topology topologies/default.yaml --year 2017 auth.log access.log
 ///   vigil replay --topology topologies/samples.yaml          # the bundled sample logs
 ///   vigil replay --rules my-rules/ --lateness 10m conn.log windows.json --output incidents.json
 ///   vigil replay --rules ../sigma/rules --workers 2 logs/*.json
+///   vigil replay --rules topologies/rules --year 2017 --learn march.log --then april.log
+///   vigil replay --rules topologies/rules --warm-up 7d --lateness 10m conn.log
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
+#[command(group = clap::ArgGroup::new("then_or_files").args(["then", "files"]).multiple(true))]
 pub struct ReplayArgs {
     /// Input files (`-` for stdin; gzip and zip are read directly). Default: the topology's
     /// sources that have a path.
-    #[arg(required_unless_present = "topology", value_name = "FILE")]
+    #[arg(required_unless_present_any = ["topology", "then"], value_name = "FILE")]
     files: Vec<String>,
+    /// History to learn baselines on: read first, in the same stream; incidents whose time is
+    /// not after its last event are not written.
+    #[arg(long, num_args = 1.., value_name = "FILE", requires = "then_or_files", conflicts_with = "warm_up")]
+    learn: Vec<String>,
+    /// The new data to watch after --learn (FILE arguments count as new data too).
+    #[arg(long, num_args = 1.., value_name = "FILE")]
+    then: Vec<String>,
+    /// Do not write incidents within this time of the first event (baselines learn meanwhile).
+    /// Examples: 1d, 7d.
+    #[arg(long, value_parser = parse_duration_ms, value_name = "DURATION")]
+    warm_up: Option<i64>,
     /// A Sigma rule file or folder (searched recursively for *.yml and *.yaml); repeat for more.
     #[arg(short, long, required_unless_present = "topology", value_name = "PATH")]
     rules: Vec<PathBuf>,
@@ -90,7 +110,13 @@ pub fn run(args: ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     for w in &rules.warnings {
         tracing::warn!("{w}");
     }
-    let plan = Plan::new(&rules);
+    let mut plan = Plan::new(&rules);
+    let learn_inputs = u32::try_from(args.learn.len()).context("too many --learn files")?;
+    plan.learn = match (learn_inputs, args.warm_up) {
+        (0, None) => Learn::Off,
+        (0, Some(d)) => Learn::WarmUp(d),
+        (n, _) => Learn::Inputs(n),
+    };
     for (title, why) in &plan.skipped {
         eprintln!("vigil replay: skipping correlation {title:?}: {why}");
     }
@@ -102,9 +128,11 @@ pub fn run(args: ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     replay::validate(&rules, &plan, limits).map_err(anyhow::Error::msg).context("correlation parameters")?;
     let lateness_ms = args.input.lateness.or(topology.as_ref().map(|t| t.lateness_ms)).unwrap_or(DEFAULT_LATENESS_MS);
 
+    // History first: its inputs are partitions 0..n (the plan's `Learn::Inputs(n)`).
+    let files: Vec<String> = args.learn.iter().chain(&args.then).chain(&args.files).cloned().collect();
     let specs = match &topology {
-        Some(t) if args.files.is_empty() => topology_inputs(t, &args.cluster)?,
-        _ => resolve_inputs(&args.files, args.input.format, &args.cluster)?,
+        Some(t) if files.is_empty() => topology_inputs(t, &args.cluster)?,
+        _ => resolve_inputs(&files, args.input.format, &args.cluster)?,
     };
     let run = execute(
         specs.clone(),
@@ -144,8 +172,47 @@ pub fn run(args: ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         if evicted + missing > 0 {
             eprintln!("  correlation keys evicted {evicted}; matches without their group-by fields {missing}");
         }
+        print_learning(plan.learn, &rstats);
+        print_baselines(&rstats);
     }
     Ok(if stats.fatal.load(Relaxed) > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Says what learning held back (stderr).
+fn print_learning(learn: Learn, rstats: &ReplayStats) {
+    let cutoff = rstats.cutoff_ms.load(Relaxed);
+    let held = rstats.before_cutoff.load(Relaxed);
+    let when = if cutoff == i64::MIN { "no event".to_string() } else { to_iso8601(cutoff) };
+    match learn {
+        Learn::Off => {}
+        Learn::Inputs(n) => {
+            eprintln!("  learn: {n} history input(s) up to {when}; {held} incident(s) at or before it not written (counted before suppression)")
+        }
+        Learn::WarmUp(_) => eprintln!("  warm-up: until {when}; {held} incident(s) at or before it not written (counted before suppression)"),
+    }
+}
+
+/// Per baseline rule: entities, state and evictions (stderr).
+fn print_baselines(rstats: &ReplayStats) {
+    let Ok(all) = rstats.baselines.lock() else { return };
+    if all.is_empty() {
+        return;
+    }
+    eprintln!("  baselines: {:<50} {:>9} {:>9} {:>10} {:>8} {:>8} {:>9}", "rule", "anomalies", "entities", "state B", "B/entity", "ttl ev.", "cap ev.");
+    for (title, s) in all.iter() {
+        let per = s.peak_bytes.checked_div(s.peak_entities).unwrap_or(0);
+        let shown = if title.chars().count() > 50 { format!("{}...", title.chars().take(47).collect::<String>()) } else { title.clone() };
+        eprintln!(
+            "  baselines: {shown:<50} {:>9} {:>9} {:>10} {per:>8} {:>8} {:>9}",
+            s.anomalies, s.peak_entities, s.peak_bytes, s.ttl_evictions, s.cap_evictions
+        );
+        if s.rejected + s.pending_dropped + s.judge_peak_bytes as u64 > 0 {
+            eprintln!(
+                "  baselines: {shown:<50} peer judge up to {} bytes; {} event(s) out of order, {} peer verdict(s) dropped",
+                s.judge_peak_bytes, s.rejected, s.pending_dropped
+            );
+        }
+    }
 }
 
 /// How to run a replay, besides inputs and rules.

@@ -56,7 +56,16 @@ impl<K: Ord + Hash + Clone, E: Clone> Absence<K, E> {
         if key_cap == 0 {
             return Err(ParamError::Limit("the key cap must be at least 1".into()));
         }
-        Ok(Absence { span: span_ms, key_cap, evidence_cap, open: HashMap::default(), deadlines: BTreeSet::new(), watermark: i64::MIN, evictions: 0, rejected: 0 })
+        Ok(Absence {
+            span: span_ms,
+            key_cap,
+            evidence_cap,
+            open: HashMap::default(),
+            deadlines: BTreeSet::new(),
+            watermark: i64::MIN,
+            evictions: 0,
+            rejected: 0,
+        })
     }
 
     /// Fixed bytes of state per open key (plus its key and evidence).

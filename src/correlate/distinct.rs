@@ -18,7 +18,7 @@
 //! Evidence: one event per distinct value, the most recent `evidence_cap`: in early mode each
 //! value's latest occurrence, at close each value's first occurrence in the window.
 
-use std::collections::{BTreeMap};
+use std::collections::BTreeMap;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::hash::Hash;

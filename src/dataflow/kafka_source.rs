@@ -375,9 +375,8 @@ pub fn kafka_source<'s>(scope: Scope<'s, u64>, cfg: KafkaSourceConfig, delivered
 /// leader unreachable). Blocks for at most a few seconds; called only when the topics are quiet.
 fn unread(consumer: &BaseConsumer, parts: &[Part]) -> Result<Option<String>, String> {
     for p in parts {
-        let (low, high) = consumer
-            .fetch_watermarks(&p.spec.topic, p.spec.partition, Duration::from_secs(2))
-            .map_err(|e| format!("end offset of {}: {e}", p.ingest.name))?;
+        let (low, high) =
+            consumer.fetch_watermarks(&p.spec.topic, p.spec.partition, Duration::from_secs(2)).map_err(|e| format!("end offset of {}: {e}", p.ingest.name))?;
         let position = p.next.or(p.committed).unwrap_or(low).max(low);
         if high > position {
             return Ok(Some(format!("{} has {} record(s) left (offset {position} of {high})", p.ingest.name, high - position)));

@@ -7,7 +7,9 @@
 //! worker that parsed them.
 //!
 //! Correlations over correlations run in stages: each depth of the chain is one more exchange
-//! and correlate step. The `persistence` extension replaces a correlation's sliding window by
+//! and correlate step. Baseline correlations (`x-vigil-baseline`, see [`super::baseline`]) keep
+//! per-entity tables in the same correlate step and send their peer-group traffic to one judge
+//! per correlation, whose anomalies join that depth's output. The `persistence` extension replaces a correlation's sliding window by
 //! K consecutive aligned windows (see `correlate::persistence`); over `value_percentile` it is
 //! not evaluated (reported as skipped).
 
@@ -15,20 +17,22 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::probe::{Handle as ProbeHandle, Probe};
+use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::operators::vec::Map;
 use timely::dataflow::operators::{Capability, Concat};
 use timely::worker::Worker;
 
-use super::order::{in_order_by, Timed};
+use super::baseline::{self as bl, BaselineState, BaselineStats, JudgeState, PeerMsg, PlannedBaseline};
 use super::kafka_source::{kafka_source, KafkaPosition, KafkaSourceConfig};
 use super::normalize::DeadLetterSink;
+use super::order::{in_order_by, Timed};
 use super::source::{file_source, Backpressure, SourceConfig, MAX_PENDING_EVENTS};
 use super::watermark::to_timely;
 use crate::correlate::absence::Absence;
@@ -79,6 +83,27 @@ pub struct ReplayStats {
     pub missing_group: AtomicU64,
     /// Failed deliveries of incidents to Kafka (each retried).
     pub delivery_errors: AtomicU64,
+    /// Baseline rules' counters by rule title, summed over this process's workers.
+    pub baselines: Mutex<BTreeMap<String, BaselineStats>>,
+    /// The learning cut-off in effect (see [`Learn`]), once known; `i64::MIN` before.
+    pub cutoff_ms: AtomicI64,
+    /// Incidents not written because their time is not after the cut-off.
+    pub before_cutoff: AtomicU64,
+}
+
+/// Learn, then watch: incidents decided while baselines learn are not written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Learn {
+    /// Everything is written.
+    #[default]
+    Off,
+    /// The inputs of partitions `0..n` are history (`vigil replay --learn`): they are read
+    /// alongside the others (event time orders them) and incidents whose time is not after the
+    /// last event of these inputs are not written.
+    Inputs(u32),
+    /// Incidents within this many ms of the first event of the run (its earliest event time,
+    /// over all inputs) are not written (`vigil replay --warm-up`).
+    WarmUp(i64),
 }
 
 /// What a worker needs to build the replay dataflow.
@@ -122,6 +147,8 @@ pub struct PlannedCorrelation {
     pub depth: u32,
     /// The (planned correlation, rule position) pairs its alerts feed.
     pub feeds: Vec<(u32, u32)>,
+    /// The `x-vigil.baseline` block of a baseline correlation.
+    pub baseline: Option<PlannedBaseline>,
 }
 
 /// The evaluation plan: which rules feed which correlations, what is skipped and why.
@@ -139,6 +166,8 @@ pub struct Plan {
     pub depth: u32,
     /// Cool-downs of the correlations with the `x-vigil: suppress` extension, by rule id.
     pub suppress: HashMap<String, i64>,
+    /// Learn, then watch (set by the caller; off by default).
+    pub learn: Learn,
 }
 
 fn stable_rule_id(id: &Option<String>, name: &Option<String>, title: &str) -> String {
@@ -223,6 +252,7 @@ impl Plan {
                 kind: spec.kind,
                 depth,
                 feeds: Vec::new(),
+                baseline: spec.extensions.baseline.clone().map(PlannedBaseline::new),
             });
             for (pos, r) in refs.iter().enumerate() {
                 match r {
@@ -251,7 +281,15 @@ impl Plan {
         // Planned in dependency order: a referenced correlation's reach is known first.
         for planned in &self.correlations {
             let Some(spec) = rules.correlation_specs.get(planned.index as usize) else { continue };
-            let own = spec.timespan_ms.saturating_mul(i64::from(spec.extensions.persistence.map_or(1, |p| p.windows.max(1))));
+            let own = match &planned.baseline {
+                // A baseline decides an interval (a new value: its peer interval) after it ends;
+                // its learned history is longer than any horizon and is not re-read on restart.
+                Some(b) => match b.spec.kind {
+                    crate::rules::baseline::BaselineKind::NewValue(c) => c.peer_interval_ms,
+                    _ => spec.timespan_ms,
+                },
+                None => spec.timespan_ms.saturating_mul(i64::from(spec.extensions.persistence.map_or(1, |p| p.windows.max(1)))),
+            };
             let inner = rules
                 .resolution
                 .refs
@@ -281,9 +319,24 @@ pub struct GroupKey {
 }
 
 impl GroupKey {
-    fn new(values: Vec<GroupValue>) -> Self {
+    pub(crate) fn new(values: Vec<GroupValue>) -> Self {
         let bytes = bincode::serialize(&values).unwrap_or_default().into_boxed_slice();
         GroupKey { bytes, values }
+    }
+
+    /// The key back from its canonical bytes.
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        bincode::deserialize::<Vec<GroupValue>>(bytes).ok().map(GroupKey::new)
+    }
+
+    /// The canonical bytes (ordering, hashing, routing).
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The values, in group-by order.
+    pub fn values(&self) -> &[GroupValue] {
+        &self.values
     }
 }
 
@@ -320,6 +373,14 @@ pub enum Measured {
     Value(Box<[u8]>),
     /// A number (`value_sum`, `value_avg`, `value_percentile`).
     Number(f64),
+    /// A baseline's input (`x-vigil-baseline`): the amount or the value's hash, and the value's
+    /// display form where the incident may name it.
+    Baseline {
+        /// Amount (rate) or hash of the reduced value.
+        value: u64,
+        /// Display form (new value, profile).
+        shown: Option<GroupValue>,
+    },
 }
 
 /// What crosses workers for a correlation: one matching event, projected.
@@ -373,6 +434,7 @@ enum State {
     Aggregate(ValueAggregate<GroupKey, EvidenceEvent>),
     Absence(Absence<GroupKey, EvidenceEvent>),
     Persist(Persistence<GroupKey, EvidenceEvent>),
+    Baseline(Box<BaselineState>),
 }
 
 type Alerts = Vec<Alert<GroupKey, EvidenceEvent>>;
@@ -382,6 +444,9 @@ impl State {
         let spec = &rules.correlation_specs[planned.index as usize];
         let (span, cond, keys, ev_cap) = (spec.timespan_ms, spec.condition, limits.key_cap, limits.evidence_cap);
         let n = spec.rules.len();
+        if let Some(b) = &planned.baseline {
+            return BaselineState::new(b).map(|s| State::Baseline(Box::new(s))).map_err(|e| format!("{}: {e}", planned.info.title));
+        }
         if let Some(persist) = spec.extensions.persistence {
             let measure = match spec.kind {
                 CorrelationKind::EventCount => PersistMeasure::Count,
@@ -411,6 +476,7 @@ impl State {
                 ValueAggregate::new(span, Aggregate::Percentile(p), cond, keys, limits.max_values, ev_cap).map(State::Aggregate)
             }
             CorrelationKind::Absence => Absence::new(span, keys, ev_cap).map(State::Absence),
+            CorrelationKind::Baseline => return Err(format!("{}: a baseline correlation without its x-vigil.baseline block", planned.info.title)),
         };
         state.map_err(|e| format!("{}: {e}", planned.info.title))
     }
@@ -429,6 +495,7 @@ impl State {
                     Measured::Rules(mask) => PersistInput::Rules(mask),
                     Measured::Value(v) => PersistInput::Value(v),
                     Measured::Number(x) => PersistInput::Number(x),
+                    Measured::Baseline { .. } => return,
                 };
                 s.observe(&p.key, p.ts, input, p.evidence, out)
             }
@@ -445,6 +512,7 @@ impl State {
             State::Aggregate(s) => s.advance(watermark, out),
             State::Absence(s) => s.advance(watermark, out),
             State::Persist(s) => s.advance(watermark, out),
+            State::Baseline(_) => {}
         }
     }
 
@@ -457,6 +525,7 @@ impl State {
             State::Aggregate(s) => s.keys(),
             State::Absence(s) => s.keys(),
             State::Persist(s) => s.keys(),
+            State::Baseline(s) => s.keys(),
         }
     }
 
@@ -469,6 +538,7 @@ impl State {
             State::Aggregate(s) => s.stats().evictions,
             State::Absence(s) => s.stats().evictions,
             State::Persist(s) => s.stats().evictions,
+            State::Baseline(s) => s.stats().cap_evictions,
         }
     }
 }
@@ -504,6 +574,9 @@ fn number(v: ValueRef<'_>) -> Option<f64> {
 pub fn validate(rules: &RuleSet, plan: &Plan, limits: StateLimits) -> Result<(), String> {
     for planned in &plan.correlations {
         State::new(rules, planned, limits)?;
+        if let Some(b) = planned.baseline.as_ref().filter(|b| b.peer_group()) {
+            JudgeState::new(b).map_err(|e| format!("{}: {e}", planned.info.title))?;
+        }
     }
     Ok(())
 }
@@ -536,7 +609,7 @@ fn build_with(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>, kafka: O
     let index = worker.index();
     let wpp = cfg.workers_per_process.max(1);
     let leader = (index / wpp * wpp) as u64;
-    let is_leader = index % wpp == 0;
+    let is_leader = index.is_multiple_of(wpp);
     let cfg = cfg.clone();
     let kafka = kafka.cloned();
 
@@ -545,16 +618,33 @@ fn build_with(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>, kafka: O
         let delivered = ProbeHandle::new();
         let gauge = Rc::new(Cell::new(0));
         let backpressure = Backpressure { probe: probe.clone(), pending: gauge.clone(), max_pending: MAX_PENDING_EVENTS };
+        let mut marks_from = None;
         let (events, dead, position) = match &kafka {
             Some(k) => {
                 let (e, d, pos) = kafka_source(scope, k.source.clone(), delivered.clone(), Some(backpressure));
                 (e, d, Some(pos))
             }
-            None => {
-                let (e, d) = file_source(scope, cfg.source.clone(), Some(backpressure));
-                (e, d, None)
-            }
+            None => match plan.learn {
+                Learn::Inputs(n) => {
+                    // History and new data as two sources: each holds its own capability, so the
+                    // learn inputs' frontier tells when history is read, while event time merges
+                    // both (the newer data waits, under back-pressure, until history catches up).
+                    let (mut learn, mut then) = (cfg.source.clone(), cfg.source.clone());
+                    learn.inputs.retain(|i| i.partition < n);
+                    then.inputs.retain(|i| i.partition >= n);
+                    let (le, ld) = file_source(scope, learn, Some(backpressure.clone()));
+                    let (te, td) = file_source(scope, then, Some(backpressure));
+                    marks_from = Some(le.clone());
+                    (le.concat(te), ld.concat(td), None)
+                }
+                _ => {
+                    let (e, d) = file_source(scope, cfg.source.clone(), Some(backpressure));
+                    (e, d, None)
+                }
+            },
         };
+        // The learning cut-off, broadcast to every writer (see `Learn`).
+        let marks = cutoff_marks(marks_from.unwrap_or_else(|| events.clone()), plan.learn).broadcast();
         let discard = kafka.as_ref().map(|k| k.source.discard.clone()).unwrap_or_default();
 
         // Detection where the event was parsed: incidents of plain rules, projections for
@@ -568,6 +658,8 @@ fn build_with(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>, kafka: O
                 let mut counts = vec![0u64; rules.rules.len()];
                 let mut missing = 0u64;
                 let mut projected: Vec<(u32, GroupKey, Measured)> = Vec::new();
+                // Shared by the projections of baseline rules that keep no evidence.
+                let placeholder = EvidenceEvent::from_event(&Event::at(0), &mut writer);
                 move |(input, _frontier), output| {
                     input.for_each(|cap, data: &mut Vec<Event>| {
                         let mut session = output.session(&cap);
@@ -579,7 +671,7 @@ fn build_with(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>, kafka: O
                                 counts[r as usize] += 1;
                                 let (info, emits) = &plan.detections[r as usize];
                                 if *emits {
-                                    session.give(Staged::Incident(Incident::from_detection(info.clone(), ev, &mut writer)));
+                                    session.give(Staged::Incident(Box::new(Incident::from_detection(info.clone(), ev, &mut writer))));
                                 }
                                 for &(c, pos) in &plan.feeds[r as usize] {
                                     let planned = &plan.correlations[c as usize];
@@ -590,6 +682,10 @@ fn build_with(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>, kafka: O
                                         continue;
                                     };
                                     let measured = match planned.kind {
+                                        CorrelationKind::Baseline => match planned.baseline.as_ref().and_then(|b| bl::measure(b, ev)) {
+                                            Some(m) => m,
+                                            None => continue,
+                                        },
                                         CorrelationKind::EventCount => Measured::Nothing,
                                         CorrelationKind::Temporal | CorrelationKind::TemporalOrdered | CorrelationKind::Absence => Measured::Rules(1u64 << pos),
                                         CorrelationKind::ValueCount => match group_value(ev, planned.value_field) {
@@ -617,8 +713,16 @@ fn build_with(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>, kafka: O
                                 }
                             }
                             for (c, key, measured) in projected.drain(..) {
-                                // Encoded once per event, however many correlations it feeds.
-                                let evidence = evidence.get_or_insert_with(|| EvidenceEvent::from_event(ev, &mut writer)).clone();
+                                // Encoded once per event, however many correlations it feeds;
+                                // baseline rules other than new values carry none.
+                                let bare = plan.correlations[c as usize].baseline.as_ref().is_some_and(|b| !b.needs_evidence());
+                                let evidence = if bare {
+                                    let mut e = placeholder.clone();
+                                    (e.ts, e.origin) = (ev.ts, ev.origin);
+                                    e
+                                } else {
+                                    evidence.get_or_insert_with(|| EvidenceEvent::from_event(ev, &mut writer)).clone()
+                                };
                                 session.give(Staged::Forward(Projection { correlation: c, key, ts: ev.ts, origin: ev.origin, measured, evidence }));
                             }
                         }
@@ -647,7 +751,11 @@ fn build_with(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>, kafka: O
         let mut gauge = Some(gauge);
         for depth in 1..=plan.depth.max(1) {
             let ordered = in_order_by(stage_input, route, gauge.take().unwrap_or_default());
-            let staged = correlate_stage(ordered, depth, plan.clone(), cfg.rules.clone(), cfg.limits, cfg.stats.clone());
+            let mut staged = correlate_stage(ordered, depth, plan.clone(), cfg.rules.clone(), cfg.limits, cfg.stats.clone());
+            if plan.correlations.iter().any(|p| p.depth == depth && p.baseline.as_ref().is_some_and(PlannedBaseline::peer_group)) {
+                let judged = judge_stage(split_peer(staged.clone()), depth, plan.clone(), cfg.limits, cfg.stats.clone());
+                staged = staged.concat(judged);
+            }
             let (incidents, forward) = split(staged);
             incident_streams.push(incidents);
             stage_input = forward;
@@ -674,81 +782,114 @@ fn build_with(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>, kafka: O
         let evidence_cap = cfg.limits.evidence_cap;
         // An operator rather than a sink, so a probe after it tells the Kafka source what has
         // been delivered (it holds no capability: its frontier is what it has finished with).
-        let written = incidents.unary_frontier::<timely::container::CapacityContainerBuilder<Vec<()>>, _, _, _>(
+        // The learning cut-off: unknown until every worker's mark is in (`None` until then).
+        let learn = plan.learn;
+        let mut marks_seen: Vec<i64> = Vec::new();
+        let mut cutoff: Option<Option<i64>> = None;
+        let written = incidents.binary_frontier::<_, timely::container::CapacityContainerBuilder<Vec<()>>, _, _, _, _>(
+            marks,
             Exchange::new(move |_: &Incident| leader),
+            Pipeline,
             "WriteIncidents",
             move |_cap, _info| {
-                move |(input, frontier), _output| {
-            input.for_each(|_cap, data| pending.append(data));
-            if !is_leader {
-                return;
-            }
-            if discard_incidents.load(Relaxed) {
-                // A graceful stop: what is still open is recomputed after the restart.
-                pending.clear();
-                suppressors.clear();
-                return;
-            }
-            let bound = frontier.frontier().first().copied();
-            if !out.open(&wstats, &cancel) {
-                return;
-            }
-            let mut keep = Vec::new();
-            let mut ready: Vec<(i64, Incident)> = Vec::new();
-            for inc in pending.drain(..) {
-                if let Some(&cooldown) = suppress.get(&inc.rule.id) {
-                    let sup = suppressors.entry(inc.rule.id.clone()).or_insert_with(|| {
-                        let cfg = crate::incident::suppress::SuppressConfig { cooldown_ms: Some(cooldown), evidence_cap, ..Default::default() };
-                        crate::incident::Suppressor::new(cfg)
-                            .unwrap_or_else(|_| crate::incident::Suppressor::new(Default::default()).expect("default suppression settings are valid"))
-                    });
-                    sup.offer(inc);
-                } else if bound.is_none_or(|f| to_timely(inc.timestamp_ms) < f) {
-                    ready.push((inc.timestamp_ms, inc));
-                } else {
-                    keep.push(inc);
-                }
-            }
-            pending = keep;
-            let mut emitted = Vec::new();
-            for (rule, sup) in suppressors.iter_mut() {
-                emitted.clear();
-                match bound {
-                    Some(f) => sup.advance(f as i64, &mut emitted),
-                    None => sup.finish(&mut emitted),
-                }
-                let cooldown = suppress.get(rule).copied().unwrap_or(0);
-                ready.extend(emitted.drain(..).map(|inc| (inc.timestamp_ms.saturating_add(cooldown), inc)));
-            }
-            ready.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
-            let ready = ready.into_iter().map(|(_, inc)| inc);
-            let mut result = Ok(());
-            for inc in ready {
-                let key = (inc.timestamp_ms, inc.id.clone());
-                if last_written.as_ref() == Some(&key) {
-                    continue; // the same incident twice (one event matched twice): written once
-                }
-                line.clear();
-                write_incident(&inc, &mut line);
-                result = result.and_then(|_| out.write(inc.id.as_bytes(), &line[..line.len().saturating_sub(1)], &[]));
-                if let Ok(mut per_rule) = rstats.incidents.lock() {
-                    *per_rule.entry(inc.rule.title.clone()).or_default() += 1;
-                }
-                wstats.written.fetch_add(1, Relaxed);
-                last_written = Some(key);
-            }
-            result = result.and_then(|_| out.flush(bound.is_none()));
-            if let Err(e) = result {
-                out.fail(e, &wstats, &cancel);
-            }
-            rstats.delivery_errors.store(out.delivery_errors(), Relaxed);
+                move |(input, frontier), (marks_in, marks_frontier), _output| {
+                    input.for_each(|_cap, data| pending.append(data));
+                    marks_in.for_each(|_cap, data| marks_seen.append(data));
+                    if !is_leader {
+                        return;
+                    }
+                    if discard_incidents.load(Relaxed) {
+                        // A graceful stop: what is still open is recomputed after the restart.
+                        pending.clear();
+                        suppressors.clear();
+                        return;
+                    }
+                    if cutoff.is_none() && learn == Learn::Off {
+                        // Nothing to learn: write as the frontier passes (a Kafka run never ends).
+                        cutoff = Some(None);
+                    }
+                    if cutoff.is_none() {
+                        // Incidents wait (unwritten) until the cut-off is known.
+                        if !marks_frontier.frontier().is_empty() {
+                            return;
+                        }
+                        let c = match learn {
+                            Learn::Off => None,
+                            Learn::Inputs(_) => marks_seen.iter().max().copied(),
+                            Learn::WarmUp(d) => marks_seen.iter().min().map(|first| first.saturating_add(d)),
+                        };
+                        if let Some(c) = c {
+                            rstats.cutoff_ms.store(c, Relaxed);
+                        }
+                        cutoff = Some(c);
+                    }
+                    if let Some(Some(c)) = cutoff {
+                        let before = pending.len();
+                        pending.retain(|inc| inc.timestamp_ms > c);
+                        rstats.before_cutoff.fetch_add((before - pending.len()) as u64, Relaxed);
+                    }
+                    let bound = frontier.frontier().first().copied();
+                    if !out.open(&wstats, &cancel) {
+                        return;
+                    }
+                    let mut keep = Vec::new();
+                    let mut ready: Vec<(i64, Incident)> = Vec::new();
+                    for inc in pending.drain(..) {
+                        if let Some(&cooldown) = suppress.get(&inc.rule.id) {
+                            let sup = suppressors.entry(inc.rule.id.clone()).or_insert_with(|| {
+                                let cfg = crate::incident::suppress::SuppressConfig { cooldown_ms: Some(cooldown), evidence_cap, ..Default::default() };
+                                crate::incident::Suppressor::new(cfg)
+                                    .unwrap_or_else(|_| crate::incident::Suppressor::new(Default::default()).expect("default suppression settings are valid"))
+                            });
+                            sup.offer(inc);
+                        } else if bound.is_none_or(|f| to_timely(inc.timestamp_ms) < f) {
+                            ready.push((inc.timestamp_ms, inc));
+                        } else {
+                            keep.push(inc);
+                        }
+                    }
+                    pending = keep;
+                    let mut emitted = Vec::new();
+                    for (rule, sup) in suppressors.iter_mut() {
+                        emitted.clear();
+                        match bound {
+                            Some(f) => sup.advance(f as i64, &mut emitted),
+                            None => sup.finish(&mut emitted),
+                        }
+                        let cooldown = suppress.get(rule).copied().unwrap_or(0);
+                        ready.extend(emitted.drain(..).map(|inc| (inc.timestamp_ms.saturating_add(cooldown), inc)));
+                    }
+                    ready.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
+                    let ready = ready.into_iter().map(|(_, inc)| inc);
+                    let mut result = Ok(());
+                    for inc in ready {
+                        let key = (inc.timestamp_ms, inc.id.clone());
+                        if last_written.as_ref() == Some(&key) {
+                            continue; // the same incident twice (one event matched twice): written once
+                        }
+                        line.clear();
+                        write_incident(&inc, &mut line);
+                        result = result.and_then(|_| out.write(inc.id.as_bytes(), &line[..line.len().saturating_sub(1)], &[]));
+                        if let Ok(mut per_rule) = rstats.incidents.lock() {
+                            *per_rule.entry(inc.rule.title.clone()).or_default() += 1;
+                        }
+                        wstats.written.fetch_add(1, Relaxed);
+                        last_written = Some(key);
+                    }
+                    result = result.and_then(|_| out.flush(bound.is_none()));
+                    if let Err(e) = result {
+                        out.fail(e, &wstats, &cancel);
+                    }
+                    rstats.delivery_errors.store(out.delivery_errors(), Relaxed);
                 }
             },
         );
         written.probe_with(&delivered);
 
         let dead_sink = match &kafka {
-            Some(k) => Some(DeadLetterSink::Kafka { sink: RecordSink::kafka(k.client.clone(), k.dead_letter.clone()), partitions: k.source.partitions.clone() }),
+            Some(k) => {
+                Some(DeadLetterSink::Kafka { sink: RecordSink::kafka(k.client.clone(), k.dead_letter.clone()), partitions: k.source.partitions.clone() })
+            }
             None => cfg.dead_letter.clone().map(|t| DeadLetterSink::File(RecordSink::File(LazyOutput::new(t)))),
         };
         super::normalize::write_dead_letters(dead, leader, is_leader, dead_sink, cfg.source.stats.clone(), discard).probe_with(&delivered);
@@ -756,13 +897,137 @@ fn build_with(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>, kafka: O
     })
 }
 
-/// What detection and each correlation stage emit: incidents, and projections for the next stage.
+/// What detection and each correlation stage emit: incidents, projections for the next stage,
+/// and baseline tables' traffic to their peer-group judge.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Staged {
-    /// An incident to write.
-    Incident(Incident),
+    /// An incident to write (boxed: incidents are few and large, projections many and small).
+    Incident(Box<Incident>),
     /// A projection for a correlation (of the next stage).
     Forward(Projection),
+    /// A baseline table's stage or peer verdict, for the correlation's judge.
+    Peer(PeerMsg),
+}
+
+/// The learning cut-off marks of one worker (see [`Learn`]): with `Learn::Inputs`, the latest
+/// event time of the history inputs it read, once they are all read everywhere; with
+/// `Learn::WarmUp`, its earliest event time, once its input frontier has passed it (no earlier
+/// event can come). The operator holds its capability until then, so a writer knows the cut-off
+/// once this stream's frontier is empty.
+fn cutoff_marks<'s>(events: timely::dataflow::Stream<'s, u64, Vec<Event>>, learn: Learn) -> timely::dataflow::Stream<'s, u64, Vec<i64>> {
+    events.unary_frontier::<timely::container::CapacityContainerBuilder<Vec<i64>>, _, _, _>(Pipeline, "LearnCutoff", move |cap, _info| {
+        let mut held = (learn != Learn::Off).then_some(cap);
+        let mut mark: Option<i64> = None;
+        move |(input, frontier), output| {
+            input.for_each(|_cap, data: &mut Vec<Event>| {
+                for ev in data.iter() {
+                    mark = Some(match (learn, mark) {
+                        (Learn::WarmUp(_), Some(m)) => m.min(ev.ts),
+                        (_, Some(m)) => m.max(ev.ts),
+                        (_, None) => ev.ts,
+                    });
+                }
+            });
+            let Some(cap) = held.as_ref() else { return };
+            let bound = frontier.frontier().first().copied();
+            let done = match (learn, bound) {
+                (_, None) => true,
+                // A worker that has seen no event once every source has moved past time 0 has
+                // none to come before the frontier (a source leaves 0 only after its partitions
+                // showed events, which reach this worker before the frontier passes them).
+                (Learn::WarmUp(_), Some(f)) => mark.map_or(f > 0, |m| to_timely(m) < f),
+                _ => false,
+            };
+            if done {
+                if let Some(m) = mark {
+                    output.session(cap).give(m);
+                }
+                held = None;
+            }
+        }
+    })
+}
+
+/// The baseline tables' traffic to their judges.
+fn split_peer<'s>(staged: timely::dataflow::Stream<'s, u64, Vec<Staged>>) -> timely::dataflow::Stream<'s, u64, Vec<PeerMsg>> {
+    staged.flat_map(|s| match s {
+        Staged::Peer(m) => Some(m),
+        _ => None,
+    })
+}
+
+/// The peer-group judges of the baseline correlations of `depth`: each correlation's tables
+/// (on every worker) send their complete stages and peer verdicts to one worker, which folds
+/// and judges them in event time (see [`super::baseline`]).
+fn judge_stage<'s>(
+    msgs: timely::dataflow::Stream<'s, u64, Vec<PeerMsg>>,
+    depth: u32,
+    plan: Arc<Plan>,
+    limits: StateLimits,
+    stats: Arc<ReplayStats>,
+) -> timely::dataflow::Stream<'s, u64, Vec<Staged>> {
+    msgs.unary_frontier(Exchange::new(bl::judge_route), "PeerJudge", move |_cap, _info| {
+        let mut judges: Vec<Option<JudgeState>> = plan
+            .correlations
+            .iter()
+            .map(|p| p.baseline.as_ref().filter(|b| p.depth == depth && b.peer_group()).and_then(|b| JudgeState::new(b).ok()))
+            .collect();
+        let mut held: Option<Capability<u64>> = None;
+        let mut reported = false;
+        move |(input, frontier), output| {
+            let mut produced: Vec<Staged> = Vec::new();
+            input.for_each(|cap, data: &mut Vec<PeerMsg>| {
+                if let Some(c) = cap.retain_least(0) {
+                    if held.as_ref().is_none_or(|h| c.time() < h.time()) {
+                        held = Some(c);
+                    }
+                }
+                for m in data.drain(..) {
+                    let c = m.correlation as usize;
+                    if let Some(j) = judges.get_mut(c).and_then(Option::as_mut) {
+                        j.receive(&plan, m, limits.evidence_cap, &mut produced, &stats);
+                    }
+                }
+            });
+            let bound = frontier.frontier().first().copied();
+            let watermark = bound.map_or(i64::MAX, |f| f as i64);
+            for (c, slot) in judges.iter_mut().enumerate() {
+                if let Some(j) = slot.as_mut() {
+                    j.advance(&plan, c, watermark, limits.evidence_cap, &mut produced, &stats);
+                }
+            }
+            if let Some(cap) = held.as_mut() {
+                if !produced.is_empty() {
+                    output.session(&*cap).give_iterator(produced.drain(..));
+                }
+                let busy = judges.iter().flatten().any(JudgeState::busy);
+                match bound {
+                    Some(f) if busy => {
+                        if f > *cap.time() {
+                            cap.downgrade(&f);
+                        }
+                    }
+                    _ => held = None,
+                }
+            }
+            if bound.is_none() && !reported {
+                reported = true;
+                if let Ok(mut all) = stats.baselines.lock() {
+                    for (c, j) in judges.iter().enumerate() {
+                        if let Some(j) = j {
+                            let s = all.entry(plan.correlations[c].info.title.clone()).or_default();
+                            s.add(&BaselineStats {
+                                pending_dropped: j.dropped() + j.broken,
+                                anomalies: j.anomalies(),
+                                judge_peak_bytes: j.peak_bytes,
+                                ..BaselineStats::default()
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    })
 }
 
 /// Splits staged records into the incidents and the projections.
@@ -770,12 +1035,12 @@ fn split<'s>(
     staged: timely::dataflow::Stream<'s, u64, Vec<Staged>>,
 ) -> (timely::dataflow::Stream<'s, u64, Vec<Incident>>, timely::dataflow::Stream<'s, u64, Vec<Projection>>) {
     let incidents = staged.clone().flat_map(|s| match s {
-        Staged::Incident(i) => Some(i),
-        Staged::Forward(_) => None,
+        Staged::Incident(i) => Some(*i),
+        _ => None,
     });
     let forward = staged.flat_map(|s| match s {
         Staged::Forward(p) => Some(p),
-        Staged::Incident(_) => None,
+        _ => None,
     });
     (incidents, forward)
 }
@@ -797,6 +1062,7 @@ fn correlate_stage<'s>(
         let mut held: Option<Capability<u64>> = None;
         let mut alerts: Alerts = Vec::new();
         let mut evictions_seen = 0u64;
+        let mut reported = false;
         move |(input, frontier), output| {
             let mut produced: Vec<Staged> = Vec::new();
             input.for_each(|cap, data: &mut Vec<Projection>| {
@@ -811,20 +1077,38 @@ fn correlate_stage<'s>(
                         produced.push(Staged::Forward(p));
                         continue;
                     }
-                    if let Some(state) = states[c].as_mut() {
-                        alerts.clear();
-                        state.observe(p, &mut alerts);
-                        emit_alerts(&plan, &rules, c, &mut alerts, limits.evidence_cap, &mut produced, &stats);
+                    match states[c].as_mut() {
+                        Some(State::Baseline(b)) => b.observe(&plan, c, p, limits.evidence_cap, &mut produced, &stats),
+                        Some(state) => {
+                            alerts.clear();
+                            state.observe(p, &mut alerts);
+                            emit_alerts(&plan, &rules, c, &mut alerts, limits.evidence_cap, &mut produced, &stats);
+                        }
+                        None => {}
                     }
                 }
             });
             let bound = frontier.frontier().first().copied();
             let watermark = bound.map_or(i64::MAX, |f| f as i64);
             for (c, slot) in states.iter_mut().enumerate() {
-                if let Some(state) = slot.as_mut() {
-                    alerts.clear();
-                    state.advance(watermark, &mut alerts);
-                    emit_alerts(&plan, &rules, c, &mut alerts, limits.evidence_cap, &mut produced, &stats);
+                match slot.as_mut() {
+                    Some(State::Baseline(b)) => b.advance(&plan, c, watermark, limits.evidence_cap, &mut produced, &stats),
+                    Some(state) => {
+                        alerts.clear();
+                        state.advance(watermark, &mut alerts);
+                        emit_alerts(&plan, &rules, c, &mut alerts, limits.evidence_cap, &mut produced, &stats);
+                    }
+                    None => {}
+                }
+            }
+            if bound.is_none() && !reported {
+                reported = true;
+                if let Ok(mut all) = stats.baselines.lock() {
+                    for (c, slot) in states.iter().enumerate() {
+                        if let Some(State::Baseline(b)) = slot {
+                            all.entry(plan.correlations[c].info.title.clone()).or_default().add(&b.stats());
+                        }
+                    }
                 }
             }
             if let Some(cap) = held.as_mut() {
@@ -855,34 +1139,57 @@ fn correlate_stage<'s>(
 fn emit_alerts(plan: &Plan, rules: &RuleSet, c: usize, alerts: &mut Alerts, evidence_cap: usize, out: &mut Vec<Staged>, stats: &ReplayStats) {
     let planned = &plan.correlations[c];
     for alert in alerts.drain(..) {
-        for &(target, pos) in &planned.feeds {
-            let deeper = &plan.correlations[target as usize];
-            // The deeper correlation's group key for this position, read from this alert's group.
-            let values: Option<Vec<GroupValue>> = deeper.group_fields[pos as usize]
-                .iter()
-                .map(|f| {
-                    let name = field::name((*f)?);
-                    planned.group_names.iter().position(|g| g == name).map(|i| alert.group.values[i].clone())
-                })
-                .collect();
-            let (Some(values), Some(evidence)) = (values, alert.evidence.first().cloned()) else {
-                stats.missing_group.fetch_add(1, Relaxed);
-                continue;
-            };
-            let measured = match deeper.kind {
-                CorrelationKind::Temporal | CorrelationKind::TemporalOrdered | CorrelationKind::Absence => Measured::Rules(1u64 << pos),
-                _ => Measured::Nothing,
-            };
-            // A stable tie-break for alerts at the same time: the correlation and window start.
-            let origin = Origin { partition: u32::MAX, record: alert.window_start_ms as u64, sub: c as u32 };
-            out.push(Staged::Forward(Projection { correlation: target, key: GroupKey::new(values), ts: alert.window_end_ms, origin, measured, evidence }));
+        match alert.evidence.first().cloned() {
+            Some(evidence) => forward_alert(plan, c, &alert.group, alert.window_start_ms, alert.window_end_ms, evidence, out, stats),
+            None if !planned.feeds.is_empty() => {
+                stats.missing_group.fetch_add(planned.feeds.len() as u64, Relaxed);
+            }
+            None => {}
         }
         if planned.emits {
             let spec = &rules.correlation_specs[planned.index as usize];
             let measure = measure_of(planned.kind, spec.percentile);
             let group = planned.group_names.iter().cloned().zip(alert.group.values.iter().cloned()).collect();
-            out.push(Staged::Incident(Incident::from_alert(planned.info.clone(), group, alert, measure, evidence_cap, Some)));
+            out.push(Staged::Incident(Box::new(Incident::from_alert(planned.info.clone(), group, alert, measure, evidence_cap, Some))));
         }
+    }
+}
+
+/// Passes an alert of planned correlation `c` (its group, window and one evidence event) to the
+/// correlations it feeds, as projections for the next stage.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn forward_alert(
+    plan: &Plan,
+    c: usize,
+    group: &GroupKey,
+    start: i64,
+    end: i64,
+    evidence: EvidenceEvent,
+    out: &mut Vec<Staged>,
+    stats: &ReplayStats,
+) {
+    let planned = &plan.correlations[c];
+    for &(target, pos) in &planned.feeds {
+        let deeper = &plan.correlations[target as usize];
+        // The deeper correlation's group key for this position, read from this alert's group.
+        let values: Option<Vec<GroupValue>> = deeper.group_fields[pos as usize]
+            .iter()
+            .map(|f| {
+                let name = field::name((*f)?);
+                planned.group_names.iter().position(|g| g == name).and_then(|i| group.values.get(i).cloned())
+            })
+            .collect();
+        let Some(values) = values else {
+            stats.missing_group.fetch_add(1, Relaxed);
+            continue;
+        };
+        let measured = match deeper.kind {
+            CorrelationKind::Temporal | CorrelationKind::TemporalOrdered | CorrelationKind::Absence => Measured::Rules(1u64 << pos),
+            _ => Measured::Nothing,
+        };
+        // A stable tie-break for alerts at the same time: the correlation and window start.
+        let origin = Origin { partition: u32::MAX, record: start as u64, sub: c as u32 };
+        out.push(Staged::Forward(Projection { correlation: target, key: GroupKey::new(values), ts: end, origin, measured, evidence: evidence.clone() }));
     }
 }
 

@@ -7,6 +7,10 @@
 //!  "rule":{"id":"...","name":"<title>","description":"..."},
 //!  "tags":[...],
 //!  "vigil":{"correlation":{"type":"<kind>"},"group":{"<field>":<value>,...},
+//!           "baseline":{"kind":"rate"|"new_value"|"distinct"|"profile","field":"<f>",
+//!                       "observed":<x>,"expected_mean":<x>,"expected_std":<x>,
+//!                       "share":<x>,"usual_share":<x>,"score":<x>,"peer":<bool>,
+//!                       "value":<v>},                  (baseline rules only)
 //!           "count":<n>                                   (Count)
 //!         | "value":<x>,"aggregation":"sum"|"avg"          (Sum, Avg)
 //!         | "value":<x>,"aggregation":"percentile","percentile":<p>,
@@ -16,14 +20,16 @@
 //! Top-level keys sort as ECS keys do (`@timestamp`, then alphabetical). Optional members are
 //! left out rather than written as null: `event.severity` (no or unknown level), each empty
 //! `related.*` list and `related` itself when all are empty, `rule.description`, `tags` when
-//! empty. `vigil.group` is always present (`{}` for detections), its keys are the group-by field
+//! empty, `vigil.baseline` for other rules and each of its members that its kind has no
+//! value for (`expected_*` for new values and profiles, `share`s except for profiles, `field`
+//! for a rate counting events, `value` for rate and distinct). `vigil.group` is always present (`{}` for detections), its keys are the group-by field
 //! names verbatim (dotted names stay literal keys) in group-by order. Each evidence element is
 //! the stored ECS object of the event, embedded as it is. Times are ISO 8601 UTC with
 //! milliseconds; non-finite numbers are written as null.
 
 use std::net::IpAddr;
 
-use super::{GroupValue, Incident, IncidentValue};
+use super::{BaselineInfo, GroupValue, Incident, IncidentValue};
 use crate::event::ecs::write_json_str;
 use crate::event::time::write_iso8601;
 
@@ -152,6 +158,9 @@ pub fn write_incident(inc: &Incident, out: &mut Vec<u8>) {
         write_group_value(out, value);
     }
     out.push(b'}');
+    if let Some(b) = &inc.baseline {
+        write_baseline(out, b);
+    }
     match inc.value {
         IncidentValue::Count(n) => {
             out.extend_from_slice(b",\"count\":");
@@ -186,6 +195,36 @@ pub fn write_incident(inc: &Incident, out: &mut Vec<u8>) {
     out.extend_from_slice(b"],\"evidence_omitted\":");
     write_int(out, inc.evidence_omitted);
     out.extend_from_slice(b"}}\n");
+}
+
+fn write_baseline(out: &mut Vec<u8>, b: &BaselineInfo) {
+    out.extend_from_slice(b",\"baseline\":{\"kind\":");
+    write_json_str(out, &b.kind);
+    if let Some(f) = &b.field {
+        out.extend_from_slice(b",\"field\":");
+        write_json_str(out, f);
+    }
+    out.extend_from_slice(b",\"observed\":");
+    write_f64(out, b.observed);
+    for (name, v) in [
+        (&b",\"expected_mean\":"[..], b.expected_mean),
+        (b",\"expected_std\":", b.expected_std),
+        (b",\"share\":", b.share),
+        (b",\"usual_share\":", b.usual_share),
+    ] {
+        if let Some(x) = v {
+            out.extend_from_slice(name);
+            write_f64(out, x);
+        }
+    }
+    out.extend_from_slice(b",\"score\":");
+    write_f64(out, b.score);
+    out.extend_from_slice(if b.peer { b",\"peer\":true" } else { b",\"peer\":false" });
+    if let Some(v) = &b.value {
+        out.extend_from_slice(b",\"value\":");
+        write_group_value(out, v);
+    }
+    out.push(b'}');
 }
 
 /// One incident as a JSON line (convenience for tests and small tools).
@@ -304,6 +343,24 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&to_json_line(&inc)).unwrap();
         assert!(v["vigil"]["value"].is_null());
         assert_eq!(v["vigil"]["aggregation"], "sum");
+        inc.baseline = Some(Box::new(BaselineInfo {
+            kind: "new_value".into(),
+            field: Some("source.ip".into()),
+            observed: 1.0,
+            expected_mean: None,
+            expected_std: None,
+            share: None,
+            usual_share: None,
+            score: 1.0,
+            peer: true,
+            value: Some(GroupValue::Str("10.1.2.0/24".into())),
+        }));
+        let v: serde_json::Value = serde_json::from_str(&to_json_line(&inc)).unwrap();
+        assert_eq!(
+            v["vigil"]["baseline"],
+            serde_json::json!({"kind": "new_value", "field": "source.ip", "observed": 1.0, "score": 1.0, "peer": true, "value": "10.1.2.0/24"})
+        );
+        inc.baseline = None;
         inc.value = IncidentValue::Avg(2.5);
         inc.group = vec![("flag".into(), GroupValue::Bool(false)), ("n".into(), GroupValue::Null), ("x".into(), GroupValue::Float(0.5))];
         let v: serde_json::Value = serde_json::from_str(&to_json_line(&inc)).unwrap();

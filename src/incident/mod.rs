@@ -247,6 +247,34 @@ impl Measure {
     }
 }
 
+/// What a baseline anomaly measured: `vigil.baseline` in the ECS form (see
+/// [`crate::rules::baseline`] for the kinds).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BaselineInfo {
+    /// `rate`, `new_value`, `distinct` or `profile`.
+    pub kind: String,
+    /// The field measured (none for a rate that counts events).
+    pub field: Option<String>,
+    /// Observed: the interval's total or distinct count, 1 for a new value, the share distance
+    /// (total variation, 0 to 1) for a profile.
+    pub observed: f64,
+    /// The usual value (rate, distinct): the history's exponentially weighted mean.
+    pub expected_mean: Option<f64>,
+    /// Its standard deviation (before the `min_std` floor).
+    pub expected_std: Option<f64>,
+    /// Profile: the share, in the interval, of the category that rose most.
+    pub share: Option<f64>,
+    /// Profile: that category's usual share.
+    pub usual_share: Option<f64>,
+    /// z-score (rate, distinct), 1 (new value), share distance (profile).
+    pub score: f64,
+    /// True when judged against the peer group (the entity's own history was too short).
+    pub peer: bool,
+    /// The value first seen (new value) or the category that rose most (profile), as read
+    /// from the events (an address reduced to its network, a number to its bucket).
+    pub value: Option<GroupValue>,
+}
+
 /// One evidence event: its order key, and a shared body (the ECS JSON object and what it
 /// contributes to `related.*`). An event that feeds several correlations, or sits in several
 /// windows, is encoded once; every copy of it is a reference count.

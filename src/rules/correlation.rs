@@ -3,7 +3,8 @@
 //!
 //! All seven types of the spec are read: `event_count`, `value_count`, `temporal`,
 //! `temporal_ordered`, `value_sum`, `value_avg`, `value_percentile`, plus vigil's extensions
-//! (see [`super::extensions`]: the `x-vigil:` block and the `x-vigil-absence` type). Every error
+//! (see [`super::extensions`]: the `x-vigil:` block and the `x-vigil-absence` and
+//! `x-vigil-baseline` types). Every error
 //! names the file, the line and the field path (`correlation.condition.gte`, ...).
 //!
 //! # Decisions
@@ -86,7 +87,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::document::CorrelationDocument;
-use super::extensions::{self, describe, Extensions, ABSENCE_TYPE, EXTENSION_KEY};
+use super::extensions::{self, describe, Extensions, ABSENCE_TYPE, BASELINE_TYPE, EXTENSION_KEY};
 use super::yaml::{Node, NodeKind, Scalar};
 use super::{CompiledRule, RuleError};
 use crate::correlate::aggregate::DEFAULT_PERCENTILE;
@@ -113,10 +114,13 @@ pub enum CorrelationKind {
     /// `x-vigil-absence` (a vigil extension): the first rule, then no second rule within the
     /// timespan.
     Absence,
+    /// `x-vigil-baseline` (a vigil extension): the referenced rules' events against each
+    /// group's own learned history (see [`super::baseline`]).
+    Baseline,
 }
 
 impl CorrelationKind {
-    const ALL: [CorrelationKind; 8] = [
+    const ALL: [CorrelationKind; 9] = [
         CorrelationKind::EventCount,
         CorrelationKind::ValueCount,
         CorrelationKind::Temporal,
@@ -125,6 +129,7 @@ impl CorrelationKind {
         CorrelationKind::ValueAvg,
         CorrelationKind::ValuePercentile,
         CorrelationKind::Absence,
+        CorrelationKind::Baseline,
     ];
 
     /// The `type:` word.
@@ -138,6 +143,7 @@ impl CorrelationKind {
             CorrelationKind::ValueAvg => "value_avg",
             CorrelationKind::ValuePercentile => "value_percentile",
             CorrelationKind::Absence => ABSENCE_TYPE,
+            CorrelationKind::Baseline => BASELINE_TYPE,
         }
     }
 
@@ -158,7 +164,7 @@ impl CorrelationKind {
 
     /// True for vigil's own types (not in the Sigma specification).
     pub fn is_extension(self) -> bool {
-        self == CorrelationKind::Absence
+        matches!(self, CorrelationKind::Absence | CorrelationKind::Baseline)
     }
 }
 
@@ -491,9 +497,20 @@ pub fn parse(doc: &CorrelationDocument, warnings: &mut Vec<RuleError>) -> Result
 
     // extensions
     let extensions = match node.get(EXTENSION_KEY) {
-        Some(v) => extensions::parse(file, v, kind, &mut p.errors),
+        Some(v) => extensions::parse(file, v, kind, timespan_ms, &mut p.errors),
         None => Extensions::default(),
     };
+    if kind == Some(CorrelationKind::Baseline) && extensions.baseline.is_none() {
+        let has_block = node.get(EXTENSION_KEY).and_then(|x| x.get("baseline")).is_some();
+        if !has_block {
+            let line = corr.get("type").map_or(corr.line, |v| v.line);
+            p.err(
+                line,
+                "correlation.type",
+                format!("{BASELINE_TYPE} needs an {EXTENSION_KEY}.baseline block (which baseline, which field, what deviation fires)"),
+            );
+        }
+    }
     let percentile = (kind == Some(CorrelationKind::ValuePercentile)).then(|| extensions.percentile.unwrap_or(DEFAULT_PERCENTILE));
 
     match kind {
@@ -528,7 +545,7 @@ fn condition(p: &mut P<'_>, corr: &Node, kind: CorrelationKind, n_rules: usize) 
     let Some(v) = corr.get("condition") else {
         match kind {
             CorrelationKind::Temporal | CorrelationKind::TemporalOrdered => return (all_rules, None),
-            CorrelationKind::Absence => return (Condition::default(), None),
+            CorrelationKind::Absence | CorrelationKind::Baseline => return (Condition::default(), None),
             _ => {
                 p.err(corr.line, PATH, "missing required key");
                 return (Condition::default(), None);
@@ -537,6 +554,10 @@ fn condition(p: &mut P<'_>, corr: &Node, kind: CorrelationKind, n_rules: usize) 
     };
     if kind == CorrelationKind::Absence {
         p.err(v.line, PATH, format!("not allowed on {ABSENCE_TYPE} (there is nothing to count)"));
+        return (Condition::default(), None);
+    }
+    if kind == CorrelationKind::Baseline {
+        p.err(v.line, PATH, format!("not allowed on {BASELINE_TYPE} (the deviation in {EXTENSION_KEY}.baseline decides)"));
         return (Condition::default(), None);
     }
     let Some(entries) = v.as_map() else {

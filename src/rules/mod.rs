@@ -6,7 +6,7 @@
 //!   whose [`Detection::matches`] allocates nothing per event.
 //! - [`correlation`] parses and validates correlation rules into [`CorrelationSpec`]s and
 //!   resolves their references (by id or name, chains, cycles); [`extensions`] holds vigil's
-//!   marked extensions to them (`x-vigil:`).
+//!   marked extensions to them (`x-vigil:`), [`baseline`] the `x-vigil.baseline` block.
 //! - [`RuleSet`] loads files and directories, collects every error (each naming file, line and
 //!   field path), and evaluates all rules against an event.
 //!
@@ -28,6 +28,7 @@
 //! assert_eq!(hits, vec![0]);
 //! ```
 
+pub mod baseline;
 pub mod condition;
 pub mod correlation;
 pub mod detection;

@@ -1,0 +1,805 @@
+//! Baseline correlations (`x-vigil-baseline`) in the replay dataflow: what a matching event
+//! contributes ([`measure`], on the worker that parsed it), the per-entity tables on the worker
+//! that owns each entity ([`BaselineState`], one per correlation, inside the correlate stage),
+//! and the peer group ([`JudgeState`], one per correlation, on one worker).
+//!
+//! # Partitioning and the peer group
+//!
+//! Entities are spread over the workers by the group key like every other correlation, so the
+//! per-entity work scales with the workers. An entity too new to have its own history is judged
+//! against the peer group, the pooled history of *all* entities of the rule, wherever they live:
+//! each worker's table runs in export mode ([`EntityTable::export_peer_group`]) and sends its
+//! share of each complete interval (a small, order-independent stage) and its peer-group
+//! verdicts to the correlation's judge ([`PeerJudge`]), which merges the stages, folds them in
+//! interval order and judges. The result is exactly that of one table holding every entity
+//! (property test in [`crate::baseline`]), so incidents are the same for any number of workers
+//! or processes. The tables send at a time no later than their watermark, which is what the
+//! judge's contract asks.
+//!
+//! # What crosses workers
+//!
+//! Per matching event: the group key, the time and one `u64` (the amount, or the value's hash);
+//! the event itself (as evidence) only for new-value rules, whose incident shows the event that
+//! brought the new value, and the value's display form for new-value and profile rules. Rate
+//! and distinct rules move no evidence: their incidents are about an interval, not an event.
+//!
+//! # Anomalies as events
+//!
+//! An anomaly feeds the correlations that reference its rule like any alert; the evidence it
+//! brings them is a synthetic event (`event.kind: alert`, `event.action: baseline-anomaly`,
+//! `event.dataset: vigil.baseline`, the group fields and the `vigil.baseline.*` figures), so an
+//! "anomaly, then a successful login" incident shows both.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::mem::size_of;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use super::replay::{forward_alert, GroupKey, Measured, Plan, Projection, ReplayStats, Staged};
+use crate::baseline::{
+    Anomaly, AnomalyKind, Baseline, Distinct, EntityTable, Expected, FixedState, NewValue, PeerJudge, PeerRequest, Profile, ProfilePending, Rate, TableConfig,
+    TableStats,
+};
+use crate::correlate::Alert;
+use crate::event::ecs::EcsWriter;
+use crate::event::entity::hash_bytes;
+use crate::event::field::{self, FieldId};
+use crate::event::{canonical_ip, Event, Origin, Value, ValueRef};
+use crate::incident::{BaselineInfo, EvidenceEvent, GroupValue, Incident, Measure};
+use crate::rules::baseline::{BaselineKind, BaselineSpec, Network};
+
+/// Categories whose display form a profile rule remembers per worker (the rest show as hashes).
+const MAX_SHOWN: usize = 4096;
+
+/// A baseline correlation as the pipeline evaluates it.
+#[derive(Clone, Debug)]
+pub struct PlannedBaseline {
+    /// The rule's `x-vigil.baseline` block.
+    pub spec: BaselineSpec,
+    /// The measured field, interned.
+    pub field: Option<FieldId>,
+}
+
+impl PlannedBaseline {
+    /// Plans a baseline block.
+    pub fn new(spec: BaselineSpec) -> Self {
+        let field = spec.field.as_deref().and_then(field::intern);
+        PlannedBaseline { spec, field }
+    }
+
+    /// Which anomaly kind the rule reports.
+    pub fn kind(&self) -> AnomalyKind {
+        match self.spec.kind {
+            BaselineKind::Rate(_) => AnomalyKind::Rate,
+            BaselineKind::NewValue(_) => AnomalyKind::NewValue,
+            BaselineKind::Distinct(_) => AnomalyKind::Distinct,
+            BaselineKind::Profile(_) => AnomalyKind::Profile,
+        }
+    }
+
+    /// Whether matching events travel with their evidence (new values: the event is the finding).
+    pub fn needs_evidence(&self) -> bool {
+        matches!(self.spec.kind, BaselineKind::NewValue(_))
+    }
+
+    /// Whether entities too young for their own history are judged against the peer group.
+    pub fn peer_group(&self) -> bool {
+        self.spec.table.peer_fallback
+    }
+
+    fn shows_values(&self) -> bool {
+        matches!(self.spec.kind, BaselineKind::NewValue(_) | BaselineKind::Profile(_))
+    }
+}
+
+/// What one event of a baseline rule contributes: the amount (rate) or the value's hash, and
+/// for new-value and profile rules its display form. `None` when the event lacks a usable value
+/// (it is then not counted, as a missing group-by field is not).
+pub fn measure(pb: &PlannedBaseline, ev: &Event) -> Option<Measured> {
+    if let BaselineKind::Rate(_) = pb.spec.kind {
+        let value = match pb.field {
+            None => 1,
+            Some(f) => amount(ev.get(f)?)?,
+        };
+        return Some(Measured::Baseline { value, shown: None });
+    }
+    let reduced = reduce(ev.get(pb.field?)?, pb.spec.network, pb.spec.bucket)?;
+    let value = reduced.hash();
+    let shown = pb.shows_values().then(|| reduced.owned());
+    Some(Measured::Baseline { value, shown })
+}
+
+/// A non-negative amount as an integer (the library's sums must be exact); fractions round.
+fn amount(v: ValueRef<'_>) -> Option<u64> {
+    let x = match v {
+        ValueRef::Int(i) => return u64::try_from(i).ok(),
+        ValueRef::Float(f) => f,
+        ValueRef::Str(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    (x.is_finite() && x >= 0.0).then(|| x.round().min(u64::MAX as f64) as u64)
+}
+
+/// A value after `network` and `bucket`, borrowed where it can be.
+enum Reduced<'a> {
+    Ip(IpAddr),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Str(&'a str),
+}
+
+impl Reduced<'_> {
+    /// A fixed-seed hash: equal values (an address written as text or as an address) hash alike.
+    fn hash(&self) -> u64 {
+        let mut h = FixedState.build_hasher();
+        match self {
+            Reduced::Ip(IpAddr::V4(v4)) => {
+                h.write_u8(4);
+                h.write(&v4.octets());
+            }
+            Reduced::Ip(IpAddr::V6(v6)) => {
+                h.write_u8(6);
+                h.write(&v6.octets());
+            }
+            Reduced::Int(i) => {
+                h.write_u8(2);
+                h.write_u64(*i as u64);
+            }
+            Reduced::Float(f) => {
+                h.write_u8(3);
+                h.write_u64(if *f == 0.0 { 0 } else { f.to_bits() });
+            }
+            Reduced::Bool(b) => {
+                h.write_u8(1);
+                h.write_u64(*b as u64);
+            }
+            Reduced::Str(s) => {
+                h.write_u8(5);
+                h.write(s.as_bytes());
+            }
+        }
+        h.finish()
+    }
+
+    fn owned(&self) -> GroupValue {
+        match self {
+            Reduced::Ip(ip) => GroupValue::Ip(*ip),
+            Reduced::Int(i) => GroupValue::Int(*i),
+            Reduced::Float(f) => GroupValue::Float(*f),
+            Reduced::Bool(b) => GroupValue::Bool(*b),
+            Reduced::Str(s) => GroupValue::Str((*s).to_owned()),
+        }
+    }
+}
+
+fn mask(ip: IpAddr, network: Network) -> IpAddr {
+    match canonical_ip(ip) {
+        IpAddr::V4(v4) => {
+            let bits = u32::from(v4);
+            let keep = if network.v4 == 0 { 0 } else { u32::MAX << (32 - u32::from(network.v4.min(32))) };
+            IpAddr::V4((bits & keep).into())
+        }
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6);
+            let keep = if network.v6 == 0 { 0 } else { u128::MAX << (128 - u32::from(network.v6.min(128))) };
+            IpAddr::V6((bits & keep).into())
+        }
+    }
+}
+
+fn reduce(v: ValueRef<'_>, network: Option<Network>, bucket: Option<u64>) -> Option<Reduced<'_>> {
+    let floor = |i: i64, b: u64| -> i64 {
+        let b = i64::try_from(b).unwrap_or(i64::MAX);
+        i.div_euclid(b).saturating_mul(b)
+    };
+    let r = match v {
+        ValueRef::Null | ValueRef::List(_) => return None,
+        ValueRef::Str(s) if s.is_empty() || s == "-" => return None,
+        ValueRef::Ip(ip) => Reduced::Ip(canonical_ip(ip)),
+        ValueRef::Int(i) => Reduced::Int(i),
+        ValueRef::Float(f) if !f.is_finite() => return None,
+        ValueRef::Float(f) => match bucket {
+            Some(_) => Reduced::Int(f.floor() as i64),
+            None => Reduced::Float(f),
+        },
+        ValueRef::Bool(b) => Reduced::Bool(b),
+        ValueRef::Str(s) | ValueRef::Raw(s) => {
+            // Parsers keep some addresses and numbers as text: compare them by what they are.
+            if let Ok(ip) = s.parse::<IpAddr>() {
+                Reduced::Ip(canonical_ip(ip))
+            } else if let (Some(_), Ok(i)) = (bucket, s.trim().parse::<i64>()) {
+                Reduced::Int(i)
+            } else {
+                Reduced::Str(s)
+            }
+        }
+    };
+    Some(match (r, network, bucket) {
+        (Reduced::Ip(ip), Some(n), _) => Reduced::Ip(mask(ip, n)),
+        (Reduced::Int(i), _, Some(b)) => Reduced::Int(floor(i, b)),
+        (r, _, _) => r,
+    })
+}
+
+/// The display form of an anomaly's value: an address reduced to a network as `a.b.c.0/24`.
+fn display(v: GroupValue, network: Option<Network>) -> GroupValue {
+    match (v, network) {
+        (GroupValue::Ip(ip @ IpAddr::V4(_)), Some(n)) if n.v4 < 32 => GroupValue::Str(format!("{ip}/{}", n.v4)),
+        (GroupValue::Ip(ip @ IpAddr::V6(_)), Some(n)) if n.v6 < 128 => GroupValue::Str(format!("{ip}/{}", n.v6)),
+        (v, _) => v,
+    }
+}
+
+/// What travels with a peer-group verdict to the judge and comes back with its anomaly.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Attach {
+    key: GroupKey,
+    evidence: Option<EvidenceEvent>,
+    /// Display forms of the values the verdict may name (hash, value).
+    shown: Vec<(u64, GroupValue)>,
+}
+
+/// A message from an entity table to its correlation's judge.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PeerMsg {
+    /// Planned correlation index.
+    pub correlation: u32,
+    body: PeerBody,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum PeerBody {
+    /// One table's stage of a complete interval (the kind's stage type, bincode).
+    Stage { interval: i64, stage: Vec<u8> },
+    /// A peer-group verdict (the pending part as the kind's type, bincode).
+    Request { request: PeerRequest<Vec<u8>>, attach: Attach },
+}
+
+/// The worker that judges correlation `c`'s peer group.
+pub fn judge_route(m: &PeerMsg) -> u64 {
+    crate::baseline::mix64(u64::from(m.correlation))
+}
+
+/// An anomaly with what the incident shows about it.
+struct Finding {
+    anomaly: Anomaly,
+    key: GroupKey,
+    evidence: Option<EvidenceEvent>,
+    shown: Option<GroupValue>,
+}
+
+/// An entity table of any kind, as the operator drives it.
+trait TableOp {
+    fn observe(&mut self, entity: u64, ts: i64, value: u64) -> Option<Anomaly>;
+    fn advance(&mut self, watermark: i64, out: &mut Vec<Anomaly>);
+    /// Moves exported stages and peer verdicts out, serialized; each verdict with the
+    /// categories it counts (profile; empty for the other kinds), to name them in incidents.
+    fn take_peer(&mut self, stages: &mut Vec<(i64, Vec<u8>)>, requests: &mut Vec<(PeerRequest<Vec<u8>>, Vec<u64>)>);
+    fn stats(&self) -> TableStats;
+    fn is_live(&self, entity: u64) -> bool;
+}
+
+struct Table<B: Baseline> {
+    table: EntityTable<B>,
+    stages: Vec<(i64, B::Stage)>,
+    requests: Vec<PeerRequest<B::Pending>>,
+    categories: fn(&B::Pending) -> Vec<u64>,
+}
+
+fn no_categories<P>(_: &P) -> Vec<u64> {
+    Vec::new()
+}
+
+fn profile_categories(p: &ProfilePending) -> Vec<u64> {
+    p.categories().collect()
+}
+
+impl<B: Baseline> TableOp for Table<B> {
+    fn observe(&mut self, entity: u64, ts: i64, value: u64) -> Option<Anomaly> {
+        self.table.observe(entity, ts, value)
+    }
+    fn advance(&mut self, watermark: i64, out: &mut Vec<Anomaly>) {
+        self.table.advance(watermark, out);
+    }
+    fn take_peer(&mut self, stages: &mut Vec<(i64, Vec<u8>)>, requests: &mut Vec<(PeerRequest<Vec<u8>>, Vec<u64>)>) {
+        if self.table.peer_output_len() == 0 {
+            return;
+        }
+        self.table.take_peer_output(&mut self.stages, &mut self.requests);
+        // bincode of plain structs cannot fail; an empty message would be counted at the judge.
+        stages.extend(self.stages.drain(..).map(|(i, s)| (i, bincode::serialize(&s).unwrap_or_default())));
+        let categories = self.categories;
+        requests.extend(self.requests.drain(..).map(|r| {
+            let cats = categories(&r.pending);
+            let pending = bincode::serialize(&r.pending).unwrap_or_default();
+            (PeerRequest { interval: r.interval, entity: r.entity, tag: r.tag, pending }, cats)
+        }));
+    }
+    fn stats(&self) -> TableStats {
+        self.table.stats()
+    }
+    fn is_live(&self, entity: u64) -> bool {
+        self.table.state(entity).is_some()
+    }
+}
+
+fn table_op(spec: &BaselineSpec) -> Result<Box<dyn TableOp>, String> {
+    fn boxed<B: Baseline + 'static>(kind: B, config: TableConfig, categories: fn(&B::Pending) -> Vec<u64>) -> Result<Box<dyn TableOp>, String> {
+        let mut table = EntityTable::new(kind, config).map_err(|e| e.to_string())?;
+        table.export_peer_group();
+        Ok(Box::new(Table { table, stages: Vec::new(), requests: Vec::new(), categories }))
+    }
+    let e = |e: crate::baseline::BaselineError| e.to_string();
+    let t = spec.table;
+    match spec.kind {
+        BaselineKind::Rate(c) => boxed(Rate::new(c).map_err(e)?, t, no_categories),
+        BaselineKind::NewValue(c) => boxed(NewValue::new(c).map_err(e)?, t, no_categories),
+        BaselineKind::Distinct(c) => boxed(Distinct::new(c).map_err(e)?, t, no_categories),
+        BaselineKind::Profile(c) => boxed(Profile::new(c).map_err(e)?, t, profile_categories),
+    }
+}
+
+/// Counters of one baseline rule on one worker, summed over workers in [`ReplayStats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BaselineStats {
+    /// Most live entities at once.
+    pub peak_entities: usize,
+    /// Most state bytes at once: the tables' own estimate ([`TableStats::state_bytes`]) plus
+    /// the group keys kept to name entities in incidents.
+    pub peak_bytes: usize,
+    /// Most bytes of those group keys at once.
+    pub peak_key_bytes: usize,
+    /// Most bytes the peer-group judge held at once (waiting verdicts with what they carry,
+    /// and the peer group).
+    pub judge_peak_bytes: usize,
+    /// Entities forgotten after the TTL.
+    pub ttl_evictions: u64,
+    /// Entities evicted by the entity cap.
+    pub cap_evictions: u64,
+    /// Events not used (out of order for their entity).
+    pub rejected: u64,
+    /// Values evicted or folded by the bounded structures.
+    pub overflows: u64,
+    /// Peer-group verdicts dropped by the waiting cap (tables and judge).
+    pub pending_dropped: u64,
+    /// Anomalies found.
+    pub anomalies: u64,
+}
+
+impl BaselineStats {
+    /// Adds another worker's counters (peaks add up: the workers hold their entities at once).
+    pub fn add(&mut self, o: &BaselineStats) {
+        self.peak_entities += o.peak_entities;
+        self.peak_bytes += o.peak_bytes;
+        self.peak_key_bytes += o.peak_key_bytes;
+        self.judge_peak_bytes += o.judge_peak_bytes;
+        self.ttl_evictions += o.ttl_evictions;
+        self.cap_evictions += o.cap_evictions;
+        self.rejected += o.rejected;
+        self.overflows += o.overflows;
+        self.pending_dropped += o.pending_dropped;
+        self.anomalies += o.anomalies;
+    }
+}
+
+/// One baseline correlation's entity table on one worker, with the group keys it needs to
+/// name entities in incidents.
+pub struct BaselineState {
+    table: Box<dyn TableOp>,
+    kind: AnomalyKind,
+    network: Option<Network>,
+    /// entity hash -> group key bytes, for verdicts decided when an interval closes (interval
+    /// kinds only: a new value is decided at its event, which carries the key).
+    keys: HashMap<u64, Box<[u8]>, FixedState>,
+    key_heap: usize,
+    /// category hash -> display form (profile).
+    shown: HashMap<u64, GroupValue, FixedState>,
+    stages: Vec<(i64, Vec<u8>)>,
+    requests: Vec<(PeerRequest<Vec<u8>>, Vec<u64>)>,
+    anomalies: Vec<Anomaly>,
+    stats: BaselineStats,
+    final_stats: Option<BaselineStats>,
+}
+
+impl BaselineState {
+    /// A state for `pb`; errors are the library's parameter errors.
+    pub fn new(pb: &PlannedBaseline) -> Result<Self, String> {
+        Ok(BaselineState {
+            table: table_op(&pb.spec)?,
+            kind: pb.kind(),
+            network: pb.spec.network,
+            keys: HashMap::with_hasher(FixedState),
+            key_heap: 0,
+            shown: HashMap::with_hasher(FixedState),
+            stages: Vec::new(),
+            requests: Vec::new(),
+            anomalies: Vec::new(),
+            stats: BaselineStats::default(),
+            final_stats: None,
+        })
+    }
+
+    /// Live entities plus waiting work: the operator keeps its capability while this is above 0.
+    pub fn keys(&self) -> usize {
+        let s = self.table.stats();
+        s.entities + s.pending
+    }
+
+    /// This worker's counters so far (before the end of input, which forgets every entity).
+    pub fn stats(&self) -> BaselineStats {
+        if let Some(s) = self.final_stats {
+            return BaselineStats { anomalies: self.stats.anomalies, ..s };
+        }
+        let s = self.table.stats();
+        BaselineStats {
+            ttl_evictions: s.ttl_evictions,
+            cap_evictions: s.cap_evictions,
+            rejected: s.rejected,
+            overflows: s.overflows,
+            pending_dropped: s.pending_dropped,
+            ..self.stats
+        }
+    }
+
+    fn key_bytes(&self) -> usize {
+        (self.keys.len() * (size_of::<(u64, Box<[u8]>)>() + 1)) * 8 / 7 + self.key_heap
+    }
+
+    /// Sampled once per activation (the stats are O(1), but per event would still cost).
+    fn note_peak(&mut self) {
+        let s = self.table.stats();
+        let keys = self.key_bytes();
+        self.stats.peak_entities = self.stats.peak_entities.max(s.entities);
+        self.stats.peak_key_bytes = self.stats.peak_key_bytes.max(keys);
+        self.stats.peak_bytes = self.stats.peak_bytes.max(s.state_bytes + keys);
+    }
+
+    /// One projected event of correlation `c`: decided anomalies become incidents or
+    /// projections in `out`, peer-group traffic goes to the judge.
+    pub fn observe(&mut self, plan: &Plan, c: usize, p: Projection, evidence_cap: usize, out: &mut Vec<Staged>, stats: &ReplayStats) {
+        let Measured::Baseline { value, shown } = p.measured else { return };
+        let entity = hash_bytes(p.key.bytes());
+        if self.kind != AnomalyKind::NewValue && !self.keys.contains_key(&entity) {
+            self.key_heap += p.key.bytes().len();
+            self.keys.insert(entity, p.key.bytes().into());
+        }
+        if let (AnomalyKind::Profile, Some(s)) = (self.kind, &shown) {
+            if self.shown.len() < MAX_SHOWN && !self.shown.contains_key(&value) {
+                self.shown.insert(value, s.clone());
+            }
+        }
+        let found = self.table.observe(entity, p.ts, value);
+        self.table.take_peer(&mut self.stages, &mut self.requests);
+        let mut findings = Vec::new();
+        if let Some(anomaly) = found {
+            findings.push(match self.kind {
+                // A new value is decided at its own event: the event is the evidence.
+                AnomalyKind::NewValue => Finding { anomaly, key: p.key.clone(), evidence: Some(p.evidence.clone()), shown: shown.clone() },
+                _ => {
+                    let shown = anomaly.value.and_then(|h| self.shown.get(&h).cloned());
+                    Finding { anomaly, key: p.key.clone(), evidence: None, shown }
+                }
+            });
+        }
+        for (request, categories) in std::mem::take(&mut self.requests) {
+            let attach = if self.kind == AnomalyKind::NewValue {
+                Attach { key: p.key.clone(), evidence: Some(p.evidence.clone()), shown: shown.iter().map(|s| (value, s.clone())).collect() }
+            } else {
+                Attach { key: p.key.clone(), evidence: None, shown: self.shown_of(&categories) }
+            };
+            out.push(Staged::Peer(PeerMsg { correlation: c as u32, body: PeerBody::Request { request, attach } }));
+        }
+        self.flush_stages(c, out);
+        self.emit(plan, c, findings, evidence_cap, out, stats);
+    }
+
+    /// The watermark moved: intervals it completed are judged, idle entities forgotten.
+    pub fn advance(&mut self, plan: &Plan, c: usize, watermark: i64, evidence_cap: usize, out: &mut Vec<Staged>, stats: &ReplayStats) {
+        self.note_peak();
+        if watermark == i64::MAX && self.final_stats.is_none() {
+            self.final_stats = Some(self.stats());
+        }
+        self.table.advance(watermark, &mut self.anomalies);
+        self.table.take_peer(&mut self.stages, &mut self.requests);
+        let mut findings = Vec::new();
+        for anomaly in std::mem::take(&mut self.anomalies) {
+            let Some(key) = self.key_of(anomaly.entity) else {
+                stats.missing_group.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                continue;
+            };
+            let shown = anomaly.value.and_then(|h| self.shown.get(&h).cloned());
+            findings.push(Finding { anomaly, key, evidence: None, shown });
+        }
+        for (request, categories) in std::mem::take(&mut self.requests) {
+            let Some(key) = self.key_of(request.entity) else {
+                stats.missing_group.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                continue;
+            };
+            let attach = Attach { key, evidence: None, shown: self.shown_of(&categories) };
+            out.push(Staged::Peer(PeerMsg { correlation: c as u32, body: PeerBody::Request { request, attach } }));
+        }
+        self.flush_stages(c, out);
+        self.emit(plan, c, findings, evidence_cap, out, stats);
+        // Keys of forgotten entities go once they are a good part of the map (amortized O(1)).
+        let live = self.table.stats().entities;
+        if self.keys.len() > 2 * live + 1024 {
+            let (table, heap) = (&self.table, &mut self.key_heap);
+            self.keys.retain(|e, k| {
+                let keep = table.is_live(*e);
+                if !keep {
+                    *heap -= k.len();
+                }
+                keep
+            });
+        }
+    }
+
+    fn key_of(&self, entity: u64) -> Option<GroupKey> {
+        self.keys.get(&entity).and_then(|b| GroupKey::from_bytes(b))
+    }
+
+    fn shown_of(&self, categories: &[u64]) -> Vec<(u64, GroupValue)> {
+        categories.iter().filter_map(|h| self.shown.get(h).map(|v| (*h, v.clone()))).collect()
+    }
+
+    fn flush_stages(&mut self, c: usize, out: &mut Vec<Staged>) {
+        for (interval, stage) in self.stages.drain(..) {
+            out.push(Staged::Peer(PeerMsg { correlation: c as u32, body: PeerBody::Stage { interval, stage } }));
+        }
+    }
+
+    fn emit(&mut self, plan: &Plan, c: usize, findings: Vec<Finding>, evidence_cap: usize, out: &mut Vec<Staged>, stats: &ReplayStats) {
+        self.stats.anomalies += findings.len() as u64;
+        for f in findings {
+            emit(plan, c, f, self.network, evidence_cap, out, stats);
+        }
+    }
+}
+
+/// A peer judge of any kind, as the operator drives it.
+trait JudgeOp {
+    fn stage(&mut self, interval: i64, bytes: &[u8]) -> bool;
+    fn request(&mut self, req: PeerRequest<Vec<u8>>, attach: Attach) -> Result<Option<(Anomaly, Attach)>, ()>;
+    fn advance(&mut self, watermark: i64, out: &mut Vec<(Anomaly, Attach)>);
+    fn idle(&self) -> bool;
+    fn dropped(&self) -> u64;
+    fn state_bytes(&self) -> usize;
+}
+
+impl<B: Baseline> JudgeOp for PeerJudge<B, Attach> {
+    fn stage(&mut self, interval: i64, bytes: &[u8]) -> bool {
+        match bincode::deserialize::<B::Stage>(bytes) {
+            Ok(s) => {
+                self.add_stage(interval, s);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+    fn request(&mut self, req: PeerRequest<Vec<u8>>, attach: Attach) -> Result<Option<(Anomaly, Attach)>, ()> {
+        let pending = bincode::deserialize::<B::Pending>(&req.pending).map_err(drop)?;
+        Ok(PeerJudge::request(self, PeerRequest { interval: req.interval, entity: req.entity, tag: req.tag, pending }, attach))
+    }
+    fn advance(&mut self, watermark: i64, out: &mut Vec<(Anomaly, Attach)>) {
+        PeerJudge::advance(self, watermark, out);
+    }
+    fn idle(&self) -> bool {
+        self.is_idle()
+    }
+    fn dropped(&self) -> u64 {
+        self.pending_dropped() + self.late_stages()
+    }
+    fn state_bytes(&self) -> usize {
+        // The attachments' heap (group key, evidence) is estimated at a typical evidence size.
+        PeerJudge::state_bytes(self) + self.pending() * ATTACH_BYTES
+    }
+}
+
+/// Typical heap of a waiting verdict's attachment: a group key and, for new values, an event's
+/// ECS JSON (shared with other copies, but a waiting verdict may hold the last one).
+const ATTACH_BYTES: usize = 512;
+
+/// One baseline correlation's peer group, on the worker [`judge_route`] picks.
+pub struct JudgeState {
+    judge: Box<dyn JudgeOp>,
+    /// Most bytes held at once (sampled per activation).
+    pub peak_bytes: usize,
+    network: Option<Network>,
+    judged: Vec<(Anomaly, Attach)>,
+    /// Messages that did not decode (never expected: both ends are this binary).
+    pub broken: u64,
+    anomalies: u64,
+}
+
+impl JudgeState {
+    /// A judge for `pb`'s peer group.
+    pub fn new(pb: &PlannedBaseline) -> Result<Self, String> {
+        fn boxed<B: Baseline + 'static>(kind: B, max_pending: usize) -> Result<Box<dyn JudgeOp>, String> {
+            Ok(Box::new(PeerJudge::<B, Attach>::new(kind, max_pending).map_err(|e| e.to_string())?))
+        }
+        let e = |e: crate::baseline::BaselineError| e.to_string();
+        let m = pb.spec.table.max_pending;
+        let judge = match pb.spec.kind {
+            BaselineKind::Rate(c) => boxed(Rate::new(c).map_err(e)?, m)?,
+            BaselineKind::NewValue(c) => boxed(NewValue::new(c).map_err(e)?, m)?,
+            BaselineKind::Distinct(c) => boxed(Distinct::new(c).map_err(e)?, m)?,
+            BaselineKind::Profile(c) => boxed(Profile::new(c).map_err(e)?, m)?,
+        };
+        Ok(JudgeState { judge, peak_bytes: 0, network: pb.spec.network, judged: Vec::new(), broken: 0, anomalies: 0 })
+    }
+
+    /// True while stages or verdicts wait.
+    pub fn busy(&self) -> bool {
+        !self.judge.idle()
+    }
+
+    /// Verdicts dropped by the waiting cap, plus stages that came too late.
+    pub fn dropped(&self) -> u64 {
+        self.judge.dropped()
+    }
+
+    /// Anomalies found against the peer group.
+    pub fn anomalies(&self) -> u64 {
+        self.anomalies
+    }
+
+    /// One message from a table.
+    pub fn receive(&mut self, plan: &Plan, m: PeerMsg, evidence_cap: usize, out: &mut Vec<Staged>, stats: &ReplayStats) {
+        let c = m.correlation as usize;
+        match m.body {
+            PeerBody::Stage { interval, stage } => {
+                if !self.judge.stage(interval, &stage) {
+                    self.broken += 1;
+                }
+            }
+            PeerBody::Request { request, attach } => match self.judge.request(request, attach) {
+                Ok(Some(found)) => self.judged.push(found),
+                Ok(None) => {}
+                Err(()) => self.broken += 1,
+            },
+        }
+        self.flush(plan, c, evidence_cap, out, stats);
+    }
+
+    /// The watermark moved: folds complete intervals and judges what waited for them.
+    pub fn advance(&mut self, plan: &Plan, c: usize, watermark: i64, evidence_cap: usize, out: &mut Vec<Staged>, stats: &ReplayStats) {
+        self.peak_bytes = self.peak_bytes.max(self.judge.state_bytes());
+        self.judge.advance(watermark, &mut self.judged);
+        self.flush(plan, c, evidence_cap, out, stats);
+    }
+
+    fn flush(&mut self, plan: &Plan, c: usize, evidence_cap: usize, out: &mut Vec<Staged>, stats: &ReplayStats) {
+        for (anomaly, a) in self.judged.drain(..) {
+            let shown = anomaly.value.and_then(|h| a.shown.iter().find(|(k, _)| *k == h).map(|(_, v)| v.clone()));
+            self.anomalies += 1;
+            emit(plan, c, Finding { anomaly, key: a.key, evidence: a.evidence, shown }, self.network, evidence_cap, out, stats);
+        }
+    }
+}
+
+/// Turns a finding of planned correlation `c` into its incident (if the rule raises incidents)
+/// and into projections for the correlations it feeds.
+fn emit(plan: &Plan, c: usize, f: Finding, network: Option<Network>, evidence_cap: usize, out: &mut Vec<Staged>, stats: &ReplayStats) {
+    let planned = &plan.correlations[c];
+    let a = &f.anomaly;
+    // Inclusive window: the interval's last millisecond (a new value: its event's time).
+    let (start, end) = (a.interval_start_ms, a.interval_end_ms.saturating_sub(1).max(a.interval_start_ms));
+    let (expected_mean, expected_std, share, usual_share) = match a.expected {
+        Expected::Usual { mean, std } => (Some(mean), Some(std), None, None),
+        Expected::FirstSeen => (None, None, None, None),
+        Expected::Share { share, usual_share, .. } => (None, None, Some(share), Some(usual_share)),
+    };
+    let field = planned.baseline.as_ref().and_then(|b| b.spec.field.clone());
+    let info = BaselineInfo {
+        kind: a.kind.as_str().to_string(),
+        field,
+        observed: a.observed,
+        expected_mean,
+        expected_std,
+        share,
+        usual_share,
+        score: a.score,
+        peer: a.peer,
+        value: f
+            .shown
+            .map(|v| display(v, network))
+            .or_else(|| a.value.filter(|_| a.kind == AnomalyKind::Profile).map(|h| GroupValue::Str(format!("#{h:016x}")))),
+    };
+    if !planned.feeds.is_empty() {
+        let ev = anomaly_event(plan, c, &f.key, start, end, &info);
+        forward_alert(plan, c, &f.key, start, end, ev, out, stats);
+    }
+    if planned.emits {
+        let alert = Alert {
+            group: (),
+            window_start_ms: start,
+            window_end_ms: end,
+            value: 1.0,
+            first_event_ts: start,
+            last_event_ts: end,
+            evidence: f.evidence.into_iter().collect(),
+            omitted: 0,
+        };
+        let group = planned.group_names.iter().cloned().zip(f.key.values().iter().cloned()).collect();
+        let mut inc = Incident::from_alert(planned.info.clone(), group, alert, Measure::Count, evidence_cap, Some);
+        inc.baseline = Some(Box::new(info));
+        out.push(Staged::Incident(Box::new(inc)));
+    }
+}
+
+/// The anomaly as an event, the evidence it brings to the correlations built on it.
+fn anomaly_event(plan: &Plan, c: usize, key: &GroupKey, start: i64, end: i64, info: &BaselineInfo) -> EvidenceEvent {
+    let planned = &plan.correlations[c];
+    let mut ev = Event::at(end);
+    ev.origin = Origin { partition: u32::MAX, record: start as u64, sub: c as u32 };
+    let put = |name: &str, v: &GroupValue, ev: &mut Event| {
+        let Some(id) = field::intern(name) else { return };
+        match v {
+            GroupValue::Null => ev.push(id, Value::Null),
+            GroupValue::Bool(b) => ev.push(id, Value::Bool(*b)),
+            GroupValue::Int(i) => ev.push(id, Value::Int(*i)),
+            GroupValue::Float(f) => ev.push(id, Value::Float(*f)),
+            GroupValue::Str(s) => ev.push_str(id, s),
+            GroupValue::Ip(ip) => ev.push(id, Value::Ip(*ip)),
+        }
+    };
+    put("event.kind", &GroupValue::Str("alert".into()), &mut ev);
+    put("event.action", &GroupValue::Str("baseline-anomaly".into()), &mut ev);
+    put("event.dataset", &GroupValue::Str("vigil.baseline".into()), &mut ev);
+    put("rule.name", &GroupValue::Str(planned.info.title.clone()), &mut ev);
+    for (name, v) in planned.group_names.iter().zip(key.values()) {
+        put(name, v, &mut ev);
+    }
+    put("vigil.baseline.kind", &GroupValue::Str(info.kind.clone()), &mut ev);
+    put("vigil.baseline.observed", &GroupValue::Float(info.observed), &mut ev);
+    if let Some(m) = info.expected_mean {
+        put("vigil.baseline.expected_mean", &GroupValue::Float(m), &mut ev);
+    }
+    put("vigil.baseline.score", &GroupValue::Float(info.score), &mut ev);
+    put("vigil.baseline.peer", &GroupValue::Bool(info.peer), &mut ev);
+    if let Some(v) = &info.value {
+        put("vigil.baseline.value", v, &mut ev);
+    }
+    EvidenceEvent::from_event(&ev, &mut EcsWriter::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reduce_hash(v: ValueRef<'_>, network: Option<Network>, bucket: Option<u64>) -> u64 {
+        reduce(v, network, bucket).unwrap().hash()
+    }
+
+    #[test]
+    fn values_reduce_and_hash_alike_whatever_their_form() {
+        let n24 = Some(Network { v4: 24, v6: 64 });
+        let a = reduce_hash(ValueRef::Ip("10.1.2.3".parse().unwrap()), n24, None);
+        assert_eq!(a, reduce_hash(ValueRef::Str("10.1.2.200"), n24, None));
+        assert_eq!(a, reduce_hash(ValueRef::Ip("::ffff:10.1.2.9".parse().unwrap()), n24, None));
+        assert_ne!(a, reduce_hash(ValueRef::Str("10.1.3.1"), n24, None));
+        assert_ne!(reduce_hash(ValueRef::Str("10.1.2.3"), None, None), reduce_hash(ValueRef::Str("10.1.2.4"), None, None));
+        let v6 = reduce_hash(ValueRef::Str("2001:db8:1:2::1"), n24, None);
+        assert_eq!(v6, reduce_hash(ValueRef::Str("2001:db8:1:2:ffff::"), n24, None));
+        // Buckets: 404 and 418 are one class, 500 another; text digits count as numbers.
+        let b = Some(100);
+        assert_eq!(reduce_hash(ValueRef::Int(404), None, b), reduce_hash(ValueRef::Str("418"), None, b));
+        assert_ne!(reduce_hash(ValueRef::Int(404), None, b), reduce_hash(ValueRef::Int(500), None, b));
+        assert!(reduce(ValueRef::Str("-"), None, None).is_none() && reduce(ValueRef::Null, None, None).is_none());
+        assert_eq!(display(GroupValue::Ip(mask("10.1.2.3".parse().unwrap(), Network { v4: 24, v6: 64 })), n24), GroupValue::Str("10.1.2.0/24".into()));
+        assert_eq!(display(GroupValue::Ip(mask("10.1.2.3".parse().unwrap(), Network { v4: 0, v6: 0 })), None), GroupValue::Ip("0.0.0.0".parse().unwrap()));
+    }
+
+    #[test]
+    fn amounts_are_non_negative_integers() {
+        assert_eq!(amount(ValueRef::Int(1500)), Some(1500));
+        assert_eq!(amount(ValueRef::Int(-1)), None);
+        assert_eq!(amount(ValueRef::Float(2.6)), Some(3));
+        assert_eq!(amount(ValueRef::Str(" 42 ")), Some(42));
+        assert_eq!(amount(ValueRef::Str("-")), None);
+        assert_eq!(amount(ValueRef::Float(f64::NAN)), None);
+    }
+}
