@@ -98,14 +98,7 @@ impl KafkaPosition {
     pub fn commit_all(&self) -> Result<(), rdkafka::error::KafkaError> {
         let Some(consumer) = &self.consumer else { return Ok(()) };
         let offsets: Vec<(&str, i32, i64)> = self.next.iter().map(|(t, p, o)| (t.as_str(), *p, *o)).collect();
-        if offsets.is_empty() {
-            return Ok(());
-        }
-        let mut tpl = rdkafka::TopicPartitionList::new();
-        for (t, p, o) in &offsets {
-            tpl.add_partition_offset(t, *p, rdkafka::Offset::Offset(*o))?;
-        }
-        rdkafka::consumer::Consumer::commit(consumer, &tpl, rdkafka::consumer::CommitMode::Sync)
+        kafka::commit(consumer, &offsets, CommitMode::Sync)
     }
 }
 
@@ -344,8 +337,9 @@ pub fn kafka_source<'s>(scope: Scope<'s, u64>, cfg: KafkaSourceConfig, delivered
                     }
                 }
             }
-            pos.next = parts.iter().filter_map(|p| p.next.map(|n| (p.spec.topic.clone(), p.spec.partition, n))).collect();
             if complete {
+                // Only the final commit needs the positions: collected once, here.
+                pos.next = parts.iter().filter_map(|p| p.next.map(|n| (p.spec.topic.clone(), p.spec.partition, n))).collect();
                 pos.completed = true;
                 event_cap = None;
                 dead_cap = None;

@@ -261,33 +261,35 @@ impl ReliableProducer {
 
     /// Queues one record; waits (serving callbacks) while the local queue is full.
     pub fn send(&self, topic: &str, key: Option<&[u8]>, payload: &[u8], headers: &[(&str, &[u8])]) -> Result<(), KafkaError> {
-        loop {
-            let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(payload);
-            if let Some(k) = key {
-                record = record.key(k);
-            }
-            if !headers.is_empty() {
-                let mut h = OwnedHeaders::new_with_capacity(headers.len());
-                for (k, v) in headers {
-                    h = h.insert(Header { key: k, value: Some(*v) });
-                }
-                record = record.headers(h);
-            }
-            match self.producer.send(record) {
-                Ok(()) => return Ok(()),
-                Err((KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), _)) => self.producer.poll(Duration::from_millis(10)),
-                Err((e, _)) => return Err(e),
-            }
+        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(payload);
+        if let Some(k) = key {
+            record = record.key(k);
         }
+        if !headers.is_empty() {
+            let mut h = OwnedHeaders::new_with_capacity(headers.len());
+            for (k, v) in headers {
+                h = h.insert(Header { key: k, value: Some(*v) });
+            }
+            record = record.headers(h);
+        }
+        self.enqueue(record)
     }
 
     /// Queues one record for a given partition (no key), waiting while the local queue is full.
     pub fn send_to(&self, topic: &str, partition: i32, payload: &[u8]) -> Result<(), KafkaError> {
+        self.enqueue(BaseRecord::to(topic).payload(payload).partition(partition))
+    }
+
+    /// Queues a record; while librdkafka's local queue is full, serves callbacks and tries the
+    /// record it handed back again.
+    fn enqueue(&self, mut record: BaseRecord<'_, [u8], [u8]>) -> Result<(), KafkaError> {
         loop {
-            let record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(payload).partition(partition);
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),
-                Err((KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), _)) => self.producer.poll(Duration::from_millis(10)),
+                Err((KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), back)) => {
+                    self.producer.poll(Duration::from_millis(10));
+                    record = back;
+                }
                 Err((e, _)) => return Err(e),
             }
         }
