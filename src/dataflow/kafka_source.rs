@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
@@ -366,17 +367,44 @@ pub fn kafka_source<'s>(scope: Scope<'s, u64>, cfg: KafkaSourceConfig, delivered
 
 /// Whether every partition has been read to its end: `Ok(None)` when so, `Ok(Some(why))` when
 /// a partition still has records, `Err(why)` when a partition's end cannot be learned (its
-/// leader unreachable). Blocks for at most a few seconds; called only when the topics are quiet.
+/// leader unreachable). One ListOffsets request per broker for all the worker's partitions (a
+/// query per partition took 16 x 0.47 s against tansu); blocks for at most a few seconds and is
+/// called only when the topics are quiet.
 fn unread(consumer: &BaseConsumer, parts: &[Part]) -> Result<Option<String>, String> {
-    for p in parts {
-        let (low, high) =
-            consumer.fetch_watermarks(&p.spec.topic, p.spec.partition, Duration::from_secs(2)).map_err(|e| format!("end offset of {}: {e}", p.ingest.name))?;
-        let position = p.next.or(p.committed).unwrap_or(low).max(low);
+    let ends = list_offsets(consumer, parts.iter(), Offset::End)?;
+    // A partition read from nowhere yet starts at its first retained record, not at 0.
+    let fresh: Vec<&Part> = parts.iter().filter(|p| p.next.or(p.committed).is_none()).collect();
+    let starts = if fresh.is_empty() { Vec::new() } else { list_offsets(consumer, fresh.iter().copied(), Offset::Beginning)? };
+    for (p, high) in parts.iter().zip(ends) {
+        let position = match p.next.or(p.committed) {
+            Some(o) => o,
+            None => fresh.iter().position(|f| std::ptr::eq(*f, p)).and_then(|i| starts.get(i).copied()).unwrap_or(0),
+        };
         if high > position {
             return Ok(Some(format!("{} has {} record(s) left (offset {position} of {high})", p.ingest.name, high - position)));
         }
     }
     Ok(None)
+}
+
+/// The earliest (`Offset::Beginning`) or end (`Offset::End`) offset of each partition, in order,
+/// from one ListOffsets request per broker.
+fn list_offsets<'a>(consumer: &BaseConsumer, parts: impl Iterator<Item = &'a Part> + Clone, which: Offset) -> Result<Vec<i64>, String> {
+    let mut tpl = TopicPartitionList::new();
+    for p in parts.clone() {
+        tpl.add_partition_offset(&p.spec.topic, p.spec.partition, which).map_err(|e| format!("{}: {e}", p.ingest.name))?;
+    }
+    let answer = consumer.offsets_for_times(tpl, Duration::from_secs(5)).map_err(|e| format!("listing offsets: {e}"))?;
+    parts
+        .map(|p| {
+            let e = answer.find_partition(&p.spec.topic, p.spec.partition).ok_or_else(|| format!("no offset for {}", p.ingest.name))?;
+            e.error().map_err(|err| format!("offset of {}: {err}", p.ingest.name))?;
+            match e.offset() {
+                Offset::Offset(o) => Ok(o),
+                other => Err(format!("offset of {}: the broker answered {other:?}", p.ingest.name)),
+            }
+        })
+        .collect()
 }
 
 fn start_consumer(cfg: &KafkaSourceConfig, parts: &mut [Part]) -> Result<BaseConsumer, String> {
