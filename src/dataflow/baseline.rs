@@ -723,7 +723,7 @@ fn emit(plan: &Plan, c: usize, f: Finding, network: Option<Network>, evidence_ca
             evidence: f.evidence.into_iter().collect(),
             omitted: 0,
         };
-        let group = planned.group_names.iter().cloned().zip(f.key.values().iter().cloned()).collect();
+        let group = planned.group_names.iter().cloned().zip(f.key.values()).collect();
         let mut inc = Incident::from_alert(planned.info.clone(), group, alert, Measure::Count, evidence_cap, Some);
         inc.baseline = Some(Box::new(info));
         out.push(Staged::Incident(Box::new(inc)));
@@ -751,7 +751,7 @@ fn anomaly_event(plan: &Plan, c: usize, key: &GroupKey, start: i64, end: i64, in
     put("event.dataset", &GroupValue::Str("vigil.baseline".into()), &mut ev);
     put("rule.name", &GroupValue::Str(planned.info.title.clone()), &mut ev);
     for (name, v) in planned.group_names.iter().zip(key.values()) {
-        put(name, v, &mut ev);
+        put(name, &v, &mut ev);
     }
     put("vigil.baseline.kind", &GroupValue::Str(info.kind.clone()), &mut ev);
     put("vigil.baseline.observed", &GroupValue::Float(info.observed), &mut ev);

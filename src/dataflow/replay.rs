@@ -311,22 +311,23 @@ impl Plan {
     }
 }
 
-/// A group key: the canonical bytes of its values (for ordering and hashing) and the values.
+/// A group key: the canonical bytes of its values, which order, hash and route it. The values
+/// themselves are decoded only where an alert names them: a key is built for every projection
+/// and most never alert, and keeping the values beside the bytes cost an allocation and 24
+/// bytes per waiting projection (and sent everything twice across workers).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GroupKey {
     bytes: Box<[u8]>,
-    values: Vec<GroupValue>,
 }
 
 impl GroupKey {
-    pub(crate) fn new(values: Vec<GroupValue>) -> Self {
-        let bytes = bincode::serialize(&values).unwrap_or_default().into_boxed_slice();
-        GroupKey { bytes, values }
+    pub(crate) fn new(values: &[GroupValue]) -> Self {
+        GroupKey { bytes: bincode::serialize(values).unwrap_or_default().into_boxed_slice() }
     }
 
-    /// The key back from its canonical bytes.
+    /// The key back from its canonical bytes (`None` when they do not decode).
     pub(crate) fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        bincode::deserialize::<Vec<GroupValue>>(bytes).ok().map(GroupKey::new)
+        bincode::deserialize::<Vec<GroupValue>>(bytes).ok().map(|_| GroupKey { bytes: bytes.into() })
     }
 
     /// The canonical bytes (ordering, hashing, routing).
@@ -334,9 +335,9 @@ impl GroupKey {
         &self.bytes
     }
 
-    /// The values, in group-by order.
-    pub fn values(&self) -> &[GroupValue] {
-        &self.values
+    /// The values, in group-by order (decoded from the bytes this key made itself).
+    pub fn values(&self) -> Vec<GroupValue> {
+        bincode::deserialize(&self.bytes).unwrap_or_default()
     }
 }
 
@@ -697,7 +698,7 @@ fn build_with(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>, kafka: O
                                             None => continue,
                                         },
                                     };
-                                    let key = GroupKey::new(values);
+                                    let key = GroupKey::new(&values);
                                     // One event is one observation per correlation and group,
                                     // however many of the correlation's rules it matches: the
                                     // rules' bits are merged, a count counts it once.
@@ -1149,7 +1150,7 @@ fn emit_alerts(plan: &Plan, rules: &RuleSet, c: usize, alerts: &mut Alerts, evid
         if planned.emits {
             let spec = &rules.correlation_specs[planned.index as usize];
             let measure = measure_of(planned.kind, spec.percentile);
-            let group = planned.group_names.iter().cloned().zip(alert.group.values.iter().cloned()).collect();
+            let group = planned.group_names.iter().cloned().zip(alert.group.values()).collect();
             out.push(Staged::Incident(Box::new(Incident::from_alert(planned.info.clone(), group, alert, measure, evidence_cap, Some))));
         }
     }
@@ -1169,6 +1170,7 @@ pub(crate) fn forward_alert(
     stats: &ReplayStats,
 ) {
     let planned = &plan.correlations[c];
+    let group_values = if planned.feeds.is_empty() { Vec::new() } else { group.values() };
     for &(target, pos) in &planned.feeds {
         let deeper = &plan.correlations[target as usize];
         // The deeper correlation's group key for this position, read from this alert's group.
@@ -1176,7 +1178,7 @@ pub(crate) fn forward_alert(
             .iter()
             .map(|f| {
                 let name = field::name((*f)?);
-                planned.group_names.iter().position(|g| g == name).and_then(|i| group.values.get(i).cloned())
+                planned.group_names.iter().position(|g| g == name).and_then(|i| group_values.get(i).cloned())
             })
             .collect();
         let Some(values) = values else {
@@ -1189,7 +1191,7 @@ pub(crate) fn forward_alert(
         };
         // A stable tie-break for alerts at the same time: the correlation and window start.
         let origin = Origin { partition: u32::MAX, record: start as u64, sub: c as u32 };
-        out.push(Staged::Forward(Projection { correlation: target, key: GroupKey::new(values), ts: end, origin, measured, evidence: evidence.clone() }));
+        out.push(Staged::Forward(Projection { correlation: target, key: GroupKey::new(&values), ts: end, origin, measured, evidence: evidence.clone() }));
     }
 }
 
