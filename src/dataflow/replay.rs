@@ -25,7 +25,7 @@ use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::probe::{Handle as ProbeHandle, Probe};
 use timely::dataflow::operators::vec::Broadcast;
-use timely::dataflow::operators::vec::Map;
+use timely::dataflow::operators::vec::{Map, Partition, ToStream};
 use timely::dataflow::operators::{Capability, Concat};
 use timely::worker::Worker;
 
@@ -645,7 +645,12 @@ fn build_with(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>, kafka: O
             },
         };
         // The learning cut-off, broadcast to every writer (see `Learn`).
-        let marks = cutoff_marks(marks_from.unwrap_or_else(|| events.clone()), plan.learn).broadcast();
+        // Without learning nothing needs the marks: an empty stream, rather than a second reader
+        // of the events (timely copies every batch for each extra reader of a stream).
+        let marks = match (plan.learn, marks_from) {
+            (Learn::Off, _) => std::iter::empty::<i64>().to_stream(scope),
+            (_, from) => cutoff_marks(from.unwrap_or_else(|| events.clone()), plan.learn).broadcast(),
+        };
         let discard = kafka.as_ref().map(|k| k.source.discard.clone()).unwrap_or_default();
 
         // Detection where the event was parsed: incidents of plain rules, projections for
@@ -742,7 +747,7 @@ fn build_with(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>, kafka: O
             }
         });
         detect = detect.probe_with(&probe);
-        let (detected_incidents, projections) = split(detect);
+        let (detected_incidents, projections, _) = split(detect);
 
         // Correlation, one stage per depth of the chains: projections reach the worker that owns
         // (correlation, group), in order; alerts of correlations that feed deeper ones become
@@ -752,12 +757,13 @@ fn build_with(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>, kafka: O
         let mut gauge = Some(gauge);
         for depth in 1..=plan.depth.max(1) {
             let ordered = in_order_by(stage_input, route, gauge.take().unwrap_or_default());
-            let mut staged = correlate_stage(ordered, depth, plan.clone(), cfg.rules.clone(), cfg.limits, cfg.stats.clone());
+            let staged = correlate_stage(ordered, depth, plan.clone(), cfg.rules.clone(), cfg.limits, cfg.stats.clone());
+            let (mut incidents, mut forward, peer) = split(staged);
             if plan.correlations.iter().any(|p| p.depth == depth && p.baseline.as_ref().is_some_and(PlannedBaseline::peer_group)) {
-                let judged = judge_stage(split_peer(staged.clone()), depth, plan.clone(), cfg.limits, cfg.stats.clone());
-                staged = staged.concat(judged);
+                let (judged_incidents, judged_forward, _) = split(judge_stage(peer, depth, plan.clone(), cfg.limits, cfg.stats.clone()));
+                incidents = incidents.concat(judged_incidents);
+                forward = forward.concat(judged_forward);
             }
-            let (incidents, forward) = split(staged);
             incident_streams.push(incidents);
             stage_input = forward;
         }
@@ -949,14 +955,6 @@ fn cutoff_marks<'s>(events: timely::dataflow::Stream<'s, u64, Vec<Event>>, learn
     })
 }
 
-/// The baseline tables' traffic to their judges.
-fn split_peer<'s>(staged: timely::dataflow::Stream<'s, u64, Vec<Staged>>) -> timely::dataflow::Stream<'s, u64, Vec<PeerMsg>> {
-    staged.flat_map(|s| match s {
-        Staged::Peer(m) => Some(m),
-        _ => None,
-    })
-}
-
 /// The peer-group judges of the baseline correlations of `depth`: each correlation's tables
 /// (on every worker) send their complete stages and peer verdicts to one worker, which folds
 /// and judges them in event time (see [`super::baseline`]).
@@ -1031,19 +1029,36 @@ fn judge_stage<'s>(
     })
 }
 
-/// Splits staged records into the incidents and the projections.
-fn split<'s>(
-    staged: timely::dataflow::Stream<'s, u64, Vec<Staged>>,
-) -> (timely::dataflow::Stream<'s, u64, Vec<Incident>>, timely::dataflow::Stream<'s, u64, Vec<Projection>>) {
-    let incidents = staged.clone().flat_map(|s| match s {
+/// The three kinds of staged records, each as its own stream.
+type Split<'s> =
+    (timely::dataflow::Stream<'s, u64, Vec<Incident>>, timely::dataflow::Stream<'s, u64, Vec<Projection>>, timely::dataflow::Stream<'s, u64, Vec<PeerMsg>>);
+
+/// Splits staged records into the incidents, the projections and the baseline tables' traffic to
+/// their judges.
+fn split<'s>(staged: timely::dataflow::Stream<'s, u64, Vec<Staged>>) -> Split<'s> {
+    // One partition moves each record to its stream; reading `staged` three times would have
+    // timely copy every batch (projections, evidence and all) for each extra reader.
+    let mut parts = staged
+        .partition(3, |s| match s {
+            Staged::Incident(_) => (0, s),
+            Staged::Forward(_) => (1, s),
+            Staged::Peer(_) => (2, s),
+        })
+        .into_iter();
+    let (Some(incidents), Some(forward), Some(peer)) = (parts.next(), parts.next(), parts.next()) else { unreachable!("partition(3) makes three streams") };
+    let incidents = incidents.flat_map(|s| match s {
         Staged::Incident(i) => Some(*i),
         _ => None,
     });
-    let forward = staged.flat_map(|s| match s {
+    let forward = forward.flat_map(|s| match s {
         Staged::Forward(p) => Some(p),
         _ => None,
     });
-    (incidents, forward)
+    let peer = peer.flat_map(|s| match s {
+        Staged::Peer(m) => Some(m),
+        _ => None,
+    });
+    (incidents, forward, peer)
 }
 
 /// One correlate stage: evaluates the correlations of `depth` over in-order projections; passes
