@@ -39,7 +39,6 @@ use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::{Scope, Stream};
 
-use super::chain::ChainHistory;
 use super::source::{owner_of, Backpressure, Ingest, IngestCounts};
 use super::watermark::to_timely;
 use crate::event::Event;
@@ -76,10 +75,6 @@ pub struct KafkaSourceConfig {
     pub commit_interval: Duration,
     /// The plan's horizon in ms (see the module docs).
     pub horizon_ms: i64,
-    /// How far back a live chain of windows may hold the commit point, in ms.
-    pub max_reread_ms: i64,
-    /// This process's restart points in the state directory (for brokers that drop commit metadata).
-    pub resume: Option<Arc<std::sync::Mutex<kafka::ResumeLog>>>,
     /// Counters, one input per global partition.
     pub stats: Arc<RunStats>,
     /// Set to stop gracefully.
@@ -103,8 +98,7 @@ impl KafkaPosition {
     /// Commits every offset read, synchronously (after the dataflow completed: all delivered).
     pub fn commit_all(&self) -> Result<(), rdkafka::error::KafkaError> {
         let Some(consumer) = &self.consumer else { return Ok(()) };
-        // No metadata: the run completed, nothing is left to recompute after a restart.
-        let offsets: Vec<(&str, i32, i64, Option<String>)> = self.next.iter().map(|(t, p, o)| (t.as_str(), *p, *o, None)).collect();
+        let offsets: Vec<(&str, i32, i64)> = self.next.iter().map(|(t, p, o)| (t.as_str(), *p, *o)).collect();
         kafka::commit(consumer, &offsets, CommitMode::Sync)
     }
 }
@@ -124,21 +118,20 @@ struct Part {
 }
 
 impl Part {
-    /// The furthest offset whose records all have event times before `safe`, with the greatest
-    /// event time before it.
-    fn commit_point(&mut self, safe: i64) -> Option<(i64, i64)> {
+    /// The furthest offset whose records all have event times before `safe`.
+    fn commit_point(&mut self, safe: i64) -> Option<i64> {
         let mut point = None;
         while let Some(&(offset, max_ts)) = self.marks.front() {
             if max_ts >= safe {
                 break;
             }
-            point = Some((offset, max_ts));
+            point = Some(offset);
             self.marks.pop_front();
         }
         if self.max_ts < safe {
-            point = self.next.map(|n| (n, self.max_ts)).or(point);
+            point = self.next.or(point);
         }
-        point.filter(|(p, _)| self.committed.is_none_or(|c| *p > c))
+        point.filter(|p| self.committed.is_none_or(|c| *p > c))
     }
 }
 
@@ -152,13 +145,7 @@ pub type KafkaStreams<'s> = (Stream<'s, u64, Vec<Event>>, Stream<'s, u64, Vec<De
 
 /// Builds the Kafka source. Returns the on-time events, the dead letters, and the position
 /// shared with the worker for the final commit.
-pub fn kafka_source<'s>(
-    scope: Scope<'s, u64>,
-    cfg: KafkaSourceConfig,
-    delivered: ProbeHandle<u64>,
-    chains: Option<Rc<RefCell<ChainHistory>>>,
-    backpressure: Option<Backpressure>,
-) -> KafkaStreams<'s> {
+pub fn kafka_source<'s>(scope: Scope<'s, u64>, cfg: KafkaSourceConfig, delivered: ProbeHandle<u64>, backpressure: Option<Backpressure>) -> KafkaStreams<'s> {
     let mut builder = OperatorBuilder::new("KafkaSource".to_owned(), scope);
     let info = builder.operator_info();
     let activator = scope.activator_for(info.address);
@@ -238,8 +225,7 @@ pub fn kafka_source<'s>(
                     activator.activate_after(IDLE_POLL);
                     return;
                 }
-                let safe = restart_point(target, &cfg, chains.as_ref());
-                commit_safe(consumer, &mut parts, safe, target, cfg.resume.as_deref(), &stats, CommitMode::Sync);
+                commit_safe(consumer, &mut parts, (target as i64).saturating_sub(cfg.horizon_ms), &stats, CommitMode::Sync);
                 cfg.discard.store(true, Relaxed);
                 event_cap = None;
                 dead_cap = None;
@@ -335,8 +321,7 @@ pub fn kafka_source<'s>(
                 last_commit = now;
                 let frontier = delivered.with_frontier(|f| f.first().copied());
                 if let Some(f) = frontier {
-                    let safe = restart_point(f, &cfg, chains.as_ref());
-                    commit_safe(consumer, &mut parts, safe, f, cfg.resume.as_deref(), &stats, CommitMode::Async);
+                    commit_safe(consumer, &mut parts, (f as i64).saturating_sub(cfg.horizon_ms), &stats, CommitMode::Async);
                 }
             }
 
@@ -427,22 +412,8 @@ fn start_consumer(cfg: &KafkaSourceConfig, parts: &mut [Part]) -> Result<BaseCon
     let specs: Vec<&AssignedPartition> = parts.iter().map(|p| &p.spec).collect();
     let starts = kafka::assign_from_committed(&consumer, &specs, Duration::from_secs(30)).map_err(|e| format!("assigning partitions: {e}"))?;
     for (part, start) in parts.iter_mut().zip(starts) {
-        part.committed = start.map(|r| r.offset);
-        // The partition's clock as it was at the restart point: records judged late then are
-        // judged late again, so the re-read cuts the same windows.
-        let logged = || {
-            let (r, log) = (start?, cfg.resume.as_ref()?);
-            log.lock().ok()?.at(&part.spec.topic, part.spec.partition, r.offset)?.max_ts
-        };
-        if let Some(m) = start.and_then(|r| r.max_ts).or_else(logged).filter(|m| *m > i64::MIN) {
-            part.ingest.clock.resume(m);
-            part.max_ts = m;
-        }
-        tracing::info!(
-            "consuming {} from {}",
-            part.ingest.name,
-            start.map_or_else(|| "the beginning".to_string(), |r| format!("committed offset {}", r.offset))
-        );
+        part.committed = start;
+        tracing::info!("consuming {} from {}", part.ingest.name, start.map_or_else(|| "the beginning".to_string(), |o| format!("committed offset {o}")));
     }
     Ok(consumer)
 }
@@ -471,45 +442,15 @@ fn ingest_payload(
     }
 }
 
-/// The event time a restart must re-read from, given the delivered frontier: back by the plan's
-/// horizon, and back to the start of every chain of windows live at that frontier (at most
-/// `max_reread_ms`).
-fn restart_point(delivered: u64, cfg: &KafkaSourceConfig, chains: Option<&Rc<RefCell<ChainHistory>>>) -> i64 {
-    let d = delivered as i64;
-    let by_horizon = d.saturating_sub(cfg.horizon_ms);
-    chains.map_or(by_horizon, |h| by_horizon.min(h.borrow_mut().bound_at(delivered).max(d.saturating_sub(cfg.max_reread_ms))))
-}
-
-fn commit_safe(
-    consumer: &BaseConsumer,
-    parts: &mut [Part],
-    safe: i64,
-    delivered: u64,
-    log: Option<&std::sync::Mutex<kafka::ResumeLog>>,
-    stats: &RunStats,
-    mode: CommitMode,
-) {
-    let points: Vec<(usize, i64, i64)> = parts.iter_mut().enumerate().filter_map(|(i, p)| p.commit_point(safe).map(|(o, m)| (i, o, m))).collect();
+fn commit_safe(consumer: &BaseConsumer, parts: &mut [Part], safe: i64, stats: &RunStats, mode: CommitMode) {
+    let points: Vec<(usize, i64)> = parts.iter_mut().enumerate().filter_map(|(i, p)| p.commit_point(safe).map(|o| (i, o))).collect();
     if points.is_empty() {
         return;
     }
-    let delivered = i64::try_from(delivered).unwrap_or(i64::MAX);
-    if let Some(log) = log {
-        let resumes: Vec<(&str, i32, kafka::Resume)> = points
-            .iter()
-            .map(|&(i, o, m)| {
-                (parts[i].spec.topic.as_str(), parts[i].spec.partition, kafka::Resume { offset: o, delivered_ms: Some(delivered), max_ts: Some(m) })
-            })
-            .collect();
-        if let Err(e) = log.lock().map_err(|e| e.to_string()).and_then(|mut l| l.record(&resumes).map_err(|e| e.to_string())) {
-            stats.sample(|| format!("recording restart points in the state directory failed: {e}"));
-        }
-    }
-    let offsets: Vec<(&str, i32, i64, Option<String>)> =
-        points.iter().map(|&(i, o, m)| (parts[i].spec.topic.as_str(), parts[i].spec.partition, o, Some(kafka::Resume::metadata(delivered, m)))).collect();
+    let offsets: Vec<(&str, i32, i64)> = points.iter().map(|&(i, o)| (parts[i].spec.topic.as_str(), parts[i].spec.partition, o)).collect();
     match kafka::commit(consumer, &offsets, mode) {
         Ok(()) => {
-            for (i, o, _) in points {
+            for (i, o) in points {
                 parts[i].committed = Some(o);
             }
         }
