@@ -94,7 +94,7 @@ pub struct Config {
     pub kafka: KafkaConfig,
     /// Output topics.
     pub topics: TopicsConfig,
-    /// Checkpoint state.
+    /// Where restart points are kept.
     pub state: StateConfig,
     /// Prometheus endpoint.
     pub metrics: MetricsConfig,
@@ -141,7 +141,7 @@ impl Default for TopicsConfig {
     }
 }
 
-/// `[state]`: checkpoints (operator state and partition offsets).
+/// `[state]`: where `vigil run` keeps its restart points (the resume log beside the commits).
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StateConfig {

@@ -7,6 +7,7 @@ implementation of the protocol that shares no code with librdkafka (which vigil 
     kafka_client.py BROKER consume TOPIC [IDLE_SECS]   # every record as one JSON line on stdout
     kafka_client.py BROKER send TOPIC PARTITION FILE   # the whole file as one record (binary-safe)
     kafka_client.py BROKER committed GROUP TOPIC...    # the sum of the group's committed offsets
+    kafka_client.py BROKER ends TOPIC                  # the sum of the topic's end offsets (records written)
 
 `consume` reads from the beginning of every partition until no record has arrived for IDLE_SECS
 (default 3), and prints {"partition", "offset", "key", "value", "headers"} per record (key and
@@ -80,6 +81,13 @@ def committed(broker, group, topics):
     print(total)
 
 
+def ends(broker, topic):
+    consumer = KafkaConsumer(bootstrap_servers=broker, enable_auto_commit=False)
+    offsets = consumer.end_offsets([TopicPartition(topic, p) for p in partitions_of(broker, topic)])
+    consumer.close()
+    print(sum(offsets.values()))
+
+
 def consume(broker, topic, idle):
     parts = partitions_of(broker, topic)
     consumer = KafkaConsumer(bootstrap_servers=broker, enable_auto_commit=False, consumer_timeout_ms=int(idle * 1000))
@@ -113,6 +121,8 @@ def main(argv):
         send(broker, rest[0], rest[1], rest[2])
     elif command == "committed":
         committed(broker, rest[0], rest[1:])
+    elif command == "ends":
+        ends(broker, rest[0])
     elif command == "consume":
         consume(broker, rest[0], float(rest[1]) if len(rest) > 1 else 3.0)
     else:

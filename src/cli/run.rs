@@ -77,6 +77,13 @@ pub struct RunArgs {
     /// How often offsets are committed.
     #[arg(long, default_value = "5s", value_parser = parse_duration_ms, value_name = "DURATION")]
     commit_interval: i64,
+    /// How far back in event time a restart may have to re-read. A restart re-reads every chain
+    /// of windows still live (a group matched without a pause longer than its window) from its
+    /// start, so that it cuts its windows where this run did; a chain older than this is cut
+    /// short, and may then give incidents with other ids (the commit point, and so the
+    /// consumer lag, stay at most this far behind, or the topology's horizon if longer).
+    #[arg(long, default_value = "1d", value_parser = parse_duration_ms, value_name = "DURATION")]
+    max_reread: i64,
 }
 
 /// Runs the subcommand.
@@ -151,6 +158,20 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         exporter_stop.clone(),
     );
 
+    // Where the last run left off: every incident before its delivered frontier was delivered,
+    // so what the re-read gives again before it is not written twice (see dataflow::chain).
+    let group_file: String = config.kafka.group_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect();
+    let log = vigil::io::kafka::ResumeLog::open(config.state.dir.join(format!("resume-{group_file}-p{}.json", cluster.process)));
+    let delivered_before = {
+        let consumer = vigil::io::kafka::consumer(&client, &config.kafka.group_id).context("a consumer to read the committed offsets")?;
+        let specs: Vec<&vigil::io::kafka::AssignedPartition> = partitions.iter().collect();
+        let resumes = vigil::io::kafka::committed(&consumer, &specs, Duration::from_secs(30)).context("reading the group's committed offsets")?;
+        // From the commit's metadata, or from this process's log where it matches the commit.
+        specs.iter().zip(&resumes).filter_map(|(p, r)| r.and_then(|r| r.delivered_ms.or(log.at(&p.topic, p.partition, r.offset)?.delivered_ms))).max()
+    };
+    if let (Some(d), false) = (delivered_before, quiet) {
+        eprintln!("vigil run: resuming; incidents before {} were delivered by the previous run", vigil::event::time::to_iso8601(d));
+    }
     let lateness_ms = topology.lateness_ms;
     let kafka = KafkaRun {
         source: KafkaSourceConfig {
@@ -163,6 +184,8 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             stop_when_idle: args.stop_when_idle.map(|ms| Duration::from_millis(ms.max(0) as u64)),
             commit_interval: Duration::from_millis(args.commit_interval.max(100) as u64),
             horizon_ms,
+            max_reread_ms: args.max_reread.max(0),
+            resume: Some(Arc::new(std::sync::Mutex::new(log))),
             stats: stats.clone(),
             cancel: cancel.clone(),
             discard: Arc::new(AtomicBool::new(false)),
@@ -170,6 +193,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         client: client.clone(),
         incidents: config.topics.incidents.clone(),
         dead_letter: config.topics.dead_letter.clone(),
+        delivered_before,
     };
     let cfg = ReplayConfig {
         source: SourceConfig { inputs: Vec::new(), parse: ParseOptions::default(), lateness_ms, stats: stats.clone(), cancel: cancel.clone() },

@@ -710,7 +710,8 @@ fn emit(plan: &Plan, c: usize, f: Finding, network: Option<Network>, evidence_ca
     };
     if !planned.feeds.is_empty() {
         let ev = anomaly_event(plan, c, &f.key, start, end, &info);
-        forward_alert(plan, c, &f.key, start, end, ev, out, stats);
+        // A baseline's learned history is not re-read on restart: its chain starts with the interval.
+        forward_alert(plan, c, &f.key, start, end, start, ev, out, stats);
     }
     if planned.emits {
         let alert = Alert {

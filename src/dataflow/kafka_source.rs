@@ -11,10 +11,14 @@
 //! - **Flow control.** As in the file source: a worker whose events pile up downstream stops
 //!   polling while it is ahead of the cluster's frontier.
 //! - **Offsets.** Committed to the consumer group only for records whose every possible incident
-//!   has been delivered: the records older than the delivered frontier (a probe after the
-//!   incident and dead-letter writers) minus the plan's horizon (see
-//!   [`super::replay::Plan::horizon_ms`]). A restart resumes there and re-reads whatever an
-//!   undelivered incident may depend on; incidents it writes again carry the same ids.
+//!   has been delivered and that no live chain of windows needs: the records older than the
+//!   delivered frontier (a probe after the incident and dead-letter writers) minus the plan's
+//!   horizon (see [`super::replay::Plan::horizon_ms`]), and older than the oldest chain live at
+//!   that frontier (see [`super::chain`]; at most `max_reread_ms` back). Each commit carries the
+//!   delivered frontier and the partition clock's greatest event time in its metadata, and in the
+//!   process's resume log. A restart resumes there, re-reads every live chain from its start with
+//!   the clocks as they were, and does not write again what was delivered before: incidents it
+//!   derives again carry the same ids.
 //! - **Ending.** A graceful stop (`cancel`) stops polling, waits until everything read has
 //!   passed the writers, commits, tells the writers to discard what is still open (it will be
 //!   recomputed after the restart) and drops its capabilities. `stop_when_idle` instead treats
@@ -39,6 +43,7 @@ use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::{Scope, Stream};
 
+use super::chain::ChainHistory;
 use super::source::{owner_of, Backpressure, Ingest, IngestCounts};
 use super::watermark::to_timely;
 use crate::event::Event;
@@ -75,6 +80,10 @@ pub struct KafkaSourceConfig {
     pub commit_interval: Duration,
     /// The plan's horizon in ms (see the module docs).
     pub horizon_ms: i64,
+    /// How far back a live chain of windows may hold the commit point, in ms.
+    pub max_reread_ms: i64,
+    /// This process's restart points in the state directory (for brokers that drop commit metadata).
+    pub resume: Option<Arc<std::sync::Mutex<kafka::ResumeLog>>>,
     /// Counters, one input per global partition.
     pub stats: Arc<RunStats>,
     /// Set to stop gracefully.
@@ -98,7 +107,8 @@ impl KafkaPosition {
     /// Commits every offset read, synchronously (after the dataflow completed: all delivered).
     pub fn commit_all(&self) -> Result<(), rdkafka::error::KafkaError> {
         let Some(consumer) = &self.consumer else { return Ok(()) };
-        let offsets: Vec<(&str, i32, i64)> = self.next.iter().map(|(t, p, o)| (t.as_str(), *p, *o)).collect();
+        // No metadata: the run completed, nothing is left to recompute after a restart.
+        let offsets: Vec<(&str, i32, i64, Option<String>)> = self.next.iter().map(|(t, p, o)| (t.as_str(), *p, *o, None)).collect();
         kafka::commit(consumer, &offsets, CommitMode::Sync)
     }
 }
@@ -118,20 +128,21 @@ struct Part {
 }
 
 impl Part {
-    /// The furthest offset whose records all have event times before `safe`.
-    fn commit_point(&mut self, safe: i64) -> Option<i64> {
+    /// The furthest offset whose records all have event times before `safe`, with the greatest
+    /// event time before it.
+    fn commit_point(&mut self, safe: i64) -> Option<(i64, i64)> {
         let mut point = None;
         while let Some(&(offset, max_ts)) = self.marks.front() {
             if max_ts >= safe {
                 break;
             }
-            point = Some(offset);
+            point = Some((offset, max_ts));
             self.marks.pop_front();
         }
         if self.max_ts < safe {
-            point = self.next.or(point);
+            point = self.next.map(|n| (n, self.max_ts)).or(point);
         }
-        point.filter(|p| self.committed.is_none_or(|c| *p > c))
+        point.filter(|(p, _)| self.committed.is_none_or(|c| *p > c))
     }
 }
 
@@ -145,7 +156,13 @@ pub type KafkaStreams<'s> = (Stream<'s, u64, Vec<Event>>, Stream<'s, u64, Vec<De
 
 /// Builds the Kafka source. Returns the on-time events, the dead letters, and the position
 /// shared with the worker for the final commit.
-pub fn kafka_source<'s>(scope: Scope<'s, u64>, cfg: KafkaSourceConfig, delivered: ProbeHandle<u64>, backpressure: Option<Backpressure>) -> KafkaStreams<'s> {
+pub fn kafka_source<'s>(
+    scope: Scope<'s, u64>,
+    cfg: KafkaSourceConfig,
+    delivered: ProbeHandle<u64>,
+    chains: Option<Rc<RefCell<ChainHistory>>>,
+    backpressure: Option<Backpressure>,
+) -> KafkaStreams<'s> {
     let mut builder = OperatorBuilder::new("KafkaSource".to_owned(), scope);
     let info = builder.operator_info();
     let activator = scope.activator_for(info.address);
@@ -225,7 +242,8 @@ pub fn kafka_source<'s>(scope: Scope<'s, u64>, cfg: KafkaSourceConfig, delivered
                     activator.activate_after(IDLE_POLL);
                     return;
                 }
-                commit_safe(consumer, &mut parts, (target as i64).saturating_sub(cfg.horizon_ms), &stats, CommitMode::Sync);
+                let safe = restart_point(target, &cfg, chains.as_ref());
+                commit_safe(consumer, &mut parts, safe, target, cfg.resume.as_deref(), &stats, CommitMode::Sync);
                 cfg.discard.store(true, Relaxed);
                 event_cap = None;
                 dead_cap = None;
@@ -245,6 +263,7 @@ pub fn kafka_source<'s>(scope: Scope<'s, u64>, cfg: KafkaSourceConfig, delivered
             let mut received: Vec<bool> = vec![false; parts.len()];
             let mut any = false;
             let mut polled = 0u32;
+            let mut redelivered = 0u64;
             // The clock is read every 64 messages, not per message (it showed in profiles).
             while !polled.is_multiple_of(64) || started.elapsed() < ACTIVATION_BUDGET {
                 polled = polled.wrapping_add(1);
@@ -261,6 +280,12 @@ pub fn kafka_source<'s>(scope: Scope<'s, u64>, cfg: KafkaSourceConfig, delivered
                 any = true;
                 let part = &mut parts[i];
                 let offset = msg.offset();
+                // Offsets only grow within a partition; a record below the next one expected was
+                // read already (tansu 0.6 hands a partition's last records out again at its end).
+                if part.next.is_some_and(|n| offset < n) {
+                    redelivered += 1;
+                    continue;
+                }
                 part.next = Some(offset + 1);
                 received[i] = true;
                 let payload = msg.payload().unwrap_or_default();
@@ -277,6 +302,9 @@ pub fn kafka_source<'s>(scope: Scope<'s, u64>, cfg: KafkaSourceConfig, delivered
                 if let Some(max) = batch[before..].iter().map(|e| e.ts).max() {
                     part.max_ts = part.max_ts.max(max);
                 }
+            }
+            if redelivered > 0 {
+                stats.sample(|| format!("worker {index}: skipped {redelivered} record(s) the broker handed out again (offsets already read)"));
             }
             let now = Instant::now();
             for (i, part) in parts.iter_mut().enumerate() {
@@ -321,7 +349,8 @@ pub fn kafka_source<'s>(scope: Scope<'s, u64>, cfg: KafkaSourceConfig, delivered
                 last_commit = now;
                 let frontier = delivered.with_frontier(|f| f.first().copied());
                 if let Some(f) = frontier {
-                    commit_safe(consumer, &mut parts, (f as i64).saturating_sub(cfg.horizon_ms), &stats, CommitMode::Async);
+                    let safe = restart_point(f, &cfg, chains.as_ref());
+                    commit_safe(consumer, &mut parts, safe, f, cfg.resume.as_deref(), &stats, CommitMode::Async);
                 }
             }
 
@@ -412,8 +441,22 @@ fn start_consumer(cfg: &KafkaSourceConfig, parts: &mut [Part]) -> Result<BaseCon
     let specs: Vec<&AssignedPartition> = parts.iter().map(|p| &p.spec).collect();
     let starts = kafka::assign_from_committed(&consumer, &specs, Duration::from_secs(30)).map_err(|e| format!("assigning partitions: {e}"))?;
     for (part, start) in parts.iter_mut().zip(starts) {
-        part.committed = start;
-        tracing::info!("consuming {} from {}", part.ingest.name, start.map_or_else(|| "the beginning".to_string(), |o| format!("committed offset {o}")));
+        part.committed = start.map(|r| r.offset);
+        // The partition's clock as it was at the restart point: records judged late then are
+        // judged late again, so the re-read cuts the same windows.
+        let logged = || {
+            let (r, log) = (start?, cfg.resume.as_ref()?);
+            log.lock().ok()?.at(&part.spec.topic, part.spec.partition, r.offset)?.max_ts
+        };
+        if let Some(m) = start.and_then(|r| r.max_ts).or_else(logged).filter(|m| *m > i64::MIN) {
+            part.ingest.clock.resume(m);
+            part.max_ts = m;
+        }
+        tracing::info!(
+            "consuming {} from {}",
+            part.ingest.name,
+            start.map_or_else(|| "the beginning".to_string(), |r| format!("committed offset {}", r.offset))
+        );
     }
     Ok(consumer)
 }
@@ -442,15 +485,45 @@ fn ingest_payload(
     }
 }
 
-fn commit_safe(consumer: &BaseConsumer, parts: &mut [Part], safe: i64, stats: &RunStats, mode: CommitMode) {
-    let points: Vec<(usize, i64)> = parts.iter_mut().enumerate().filter_map(|(i, p)| p.commit_point(safe).map(|o| (i, o))).collect();
+/// The event time a restart must re-read from, given the delivered frontier: back by the plan's
+/// horizon, and back to the start of every chain of windows live at that frontier (at most
+/// `max_reread_ms`).
+fn restart_point(delivered: u64, cfg: &KafkaSourceConfig, chains: Option<&Rc<RefCell<ChainHistory>>>) -> i64 {
+    let d = delivered as i64;
+    let by_horizon = d.saturating_sub(cfg.horizon_ms);
+    chains.map_or(by_horizon, |h| by_horizon.min(h.borrow_mut().bound_at(delivered).max(d.saturating_sub(cfg.max_reread_ms))))
+}
+
+fn commit_safe(
+    consumer: &BaseConsumer,
+    parts: &mut [Part],
+    safe: i64,
+    delivered: u64,
+    log: Option<&std::sync::Mutex<kafka::ResumeLog>>,
+    stats: &RunStats,
+    mode: CommitMode,
+) {
+    let points: Vec<(usize, i64, i64)> = parts.iter_mut().enumerate().filter_map(|(i, p)| p.commit_point(safe).map(|(o, m)| (i, o, m))).collect();
     if points.is_empty() {
         return;
     }
-    let offsets: Vec<(&str, i32, i64)> = points.iter().map(|&(i, o)| (parts[i].spec.topic.as_str(), parts[i].spec.partition, o)).collect();
+    let delivered = i64::try_from(delivered).unwrap_or(i64::MAX);
+    if let Some(log) = log {
+        let resumes: Vec<(&str, i32, kafka::Resume)> = points
+            .iter()
+            .map(|&(i, o, m)| {
+                (parts[i].spec.topic.as_str(), parts[i].spec.partition, kafka::Resume { offset: o, delivered_ms: Some(delivered), max_ts: Some(m) })
+            })
+            .collect();
+        if let Err(e) = log.lock().map_err(|e| e.to_string()).and_then(|mut l| l.record(&resumes).map_err(|e| e.to_string())) {
+            stats.sample(|| format!("recording restart points in the state directory failed: {e}"));
+        }
+    }
+    let offsets: Vec<(&str, i32, i64, Option<String>)> =
+        points.iter().map(|&(i, o, m)| (parts[i].spec.topic.as_str(), parts[i].spec.partition, o, Some(kafka::Resume::metadata(delivered, m)))).collect();
     match kafka::commit(consumer, &offsets, mode) {
         Ok(()) => {
-            for (i, o) in points {
+            for (i, o, _) in points {
                 parts[i].committed = Some(o);
             }
         }

@@ -30,6 +30,7 @@ use timely::dataflow::operators::{Capability, Concat};
 use timely::worker::Worker;
 
 use super::baseline::{self as bl, BaselineState, BaselineStats, JudgeState, PeerMsg, PlannedBaseline};
+use super::chain::{chain_frontier, ChainHistory, ChainReport, ChainTracker};
 use super::kafka_source::{kafka_source, KafkaPosition, KafkaSourceConfig};
 use super::normalize::DeadLetterSink;
 use super::order::{in_order_by, Timed};
@@ -270,6 +271,15 @@ impl Plan {
 }
 
 impl Plan {
+    /// Events of one group further apart than this start a new chain of windows (see
+    /// [`super::chain`]): the window (times K under `persistence`) plus the suppression
+    /// cool-down, within which alerts still merge.
+    pub fn chain_gap_ms(&self, rules: &RuleSet, c: usize) -> i64 {
+        let Some(spec) = self.correlations.get(c).and_then(|p| rules.correlation_specs.get(p.index as usize)) else { return 0 };
+        let windows = i64::from(spec.extensions.persistence.map_or(1, |p| p.windows.max(1)));
+        spec.timespan_ms.saturating_mul(windows).saturating_add(spec.extensions.suppress.map_or(0, |s| s.for_ms))
+    }
+
     /// How far back in event time a record can still change an incident not yet written: for
     /// each correlation, its timespan (times K windows under `persistence`), plus the reach of
     /// the correlations it is built on, plus its suppression cool-down. The Kafka source
@@ -399,6 +409,9 @@ pub struct Projection {
     pub measured: Measured,
     /// The event, as evidence.
     pub evidence: EvidenceEvent,
+    /// The earliest event time this projection depends on: its own time for an event, the born
+    /// time of the alert's chain for a chained correlation (see [`super::chain`]).
+    pub born: i64,
 }
 
 impl Timed for Projection {
@@ -593,6 +606,9 @@ pub struct KafkaRun {
     pub incidents: String,
     /// Dead-letter topic.
     pub dead_letter: String,
+    /// The previous run's delivered frontier (from the committed offsets' metadata): incidents
+    /// before it were delivered, and are not written again.
+    pub delivered_before: Option<i64>,
 }
 
 /// Builds the replay dataflow on one worker, reading the files of `cfg.source`.
@@ -620,9 +636,11 @@ fn build_with(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>, kafka: O
         let gauge = Rc::new(Cell::new(0));
         let backpressure = Backpressure { probe: probe.clone(), pending: gauge.clone(), max_pending: MAX_PENDING_EVENTS };
         let mut marks_from = None;
+        // Where the oldest live chain of windows starts, for the Kafka source's commits.
+        let chains = kafka.as_ref().map(|_| Rc::new(RefCell::new(ChainHistory::default())));
         let (events, dead, position) = match &kafka {
             Some(k) => {
-                let (e, d, pos) = kafka_source(scope, k.source.clone(), delivered.clone(), Some(backpressure));
+                let (e, d, pos) = kafka_source(scope, k.source.clone(), delivered.clone(), chains.clone(), Some(backpressure));
                 (e, d, Some(pos))
             }
             None => match plan.learn {
@@ -729,7 +747,15 @@ fn build_with(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>, kafka: O
                                 } else {
                                     evidence.get_or_insert_with(|| EvidenceEvent::from_event(ev, &mut writer)).clone()
                                 };
-                                session.give(Staged::Forward(Projection { correlation: c, key, ts: ev.ts, origin: ev.origin, measured, evidence }));
+                                session.give(Staged::Forward(Projection {
+                                    correlation: c,
+                                    key,
+                                    ts: ev.ts,
+                                    origin: ev.origin,
+                                    measured,
+                                    evidence,
+                                    born: ev.ts,
+                                }));
                             }
                         }
                     });
@@ -747,25 +773,34 @@ fn build_with(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>, kafka: O
             }
         });
         detect = detect.probe_with(&probe);
-        let (detected_incidents, projections, _) = split(detect);
+        let (detected_incidents, projections, _, _) = split(detect);
 
         // Correlation, one stage per depth of the chains: projections reach the worker that owns
         // (correlation, group), in order; alerts of correlations that feed deeper ones become
         // projections for the next stage.
         let mut incident_streams = vec![detected_incidents];
+        let mut chain_reports = Vec::new();
         let mut stage_input = projections;
         let mut gauge = Some(gauge);
         for depth in 1..=plan.depth.max(1) {
             let ordered = in_order_by(stage_input, route, gauge.take().unwrap_or_default());
-            let staged = correlate_stage(ordered, depth, plan.clone(), cfg.rules.clone(), cfg.limits, cfg.stats.clone());
-            let (mut incidents, mut forward, peer) = split(staged);
+            let track = chains.is_some().then_some(index as u32);
+            let staged = correlate_stage(ordered, depth, plan.clone(), cfg.rules.clone(), cfg.limits, cfg.stats.clone(), track);
+            let (mut incidents, mut forward, peer, reports) = split(staged);
+            chain_reports.push(reports);
             if plan.correlations.iter().any(|p| p.depth == depth && p.baseline.as_ref().is_some_and(PlannedBaseline::peer_group)) {
-                let (judged_incidents, judged_forward, _) = split(judge_stage(peer, depth, plan.clone(), cfg.limits, cfg.stats.clone()));
+                let (judged_incidents, judged_forward, _, _) = split(judge_stage(peer, depth, plan.clone(), cfg.limits, cfg.stats.clone()));
                 incidents = incidents.concat(judged_incidents);
                 forward = forward.concat(judged_forward);
             }
             incident_streams.push(incidents);
             stage_input = forward;
+        }
+        if let Some(history) = &chains {
+            let mut reports = chain_reports.into_iter();
+            if let Some(first) = reports.next() {
+                chain_frontier(reports.fold(first, |all, more| all.concat(more)).broadcast(), history.clone());
+            }
         }
 
         // One ordered writer per process: incidents sorted by (time, id), duplicates dropped.
@@ -781,6 +816,7 @@ fn build_with(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>, kafka: O
             None => RecordSink::File(LazyOutput::new(cfg.output.clone())),
         };
         let discard_incidents = discard.clone();
+        let delivered_before = kafka.as_ref().and_then(|k| k.delivered_before);
         // Rules with `x-vigil: suppress` go through a suppressor each (merging repeats within the
         // cool-down); an incident it emits is ordered at its deadline (last merged time +
         // cool-down), so every write is in (key, id) order and the same for any run.
@@ -867,7 +903,9 @@ fn build_with(worker: &mut Worker, cfg: &ReplayConfig, plan: Arc<Plan>, kafka: O
                         ready.extend(emitted.drain(..).map(|inc| (inc.timestamp_ms.saturating_add(cooldown), inc)));
                     }
                     ready.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
-                    let ready = ready.into_iter().map(|(_, inc)| inc);
+                    // After a restart, what the re-read gives before the previous run's delivered
+                    // frontier was delivered then (and may differ for chains that ended there).
+                    let ready = ready.into_iter().filter(|(t, _)| delivered_before.is_none_or(|d| to_timely(*t) >= to_timely(d))).map(|(_, inc)| inc);
                     let mut result = Ok(());
                     for inc in ready {
                         let key = (inc.timestamp_ms, inc.id.clone());
@@ -914,6 +952,8 @@ pub enum Staged {
     Forward(Projection),
     /// A baseline table's stage or peer verdict, for the correlation's judge.
     Peer(PeerMsg),
+    /// A correlate stage's oldest live chain (Kafka runs only).
+    Chain(ChainReport),
 }
 
 /// The learning cut-off marks of one worker (see [`Learn`]): with `Learn::Inputs`, the latest
@@ -1029,23 +1069,30 @@ fn judge_stage<'s>(
     })
 }
 
-/// The three kinds of staged records, each as its own stream.
-type Split<'s> =
-    (timely::dataflow::Stream<'s, u64, Vec<Incident>>, timely::dataflow::Stream<'s, u64, Vec<Projection>>, timely::dataflow::Stream<'s, u64, Vec<PeerMsg>>);
+/// The four kinds of staged records, each as its own stream.
+type Split<'s> = (
+    timely::dataflow::Stream<'s, u64, Vec<Incident>>,
+    timely::dataflow::Stream<'s, u64, Vec<Projection>>,
+    timely::dataflow::Stream<'s, u64, Vec<PeerMsg>>,
+    timely::dataflow::Stream<'s, u64, Vec<ChainReport>>,
+);
 
-/// Splits staged records into the incidents, the projections and the baseline tables' traffic to
-/// their judges.
+/// Splits staged records into the incidents, the projections, the baseline tables' traffic to
+/// their judges and the chain reports.
 fn split<'s>(staged: timely::dataflow::Stream<'s, u64, Vec<Staged>>) -> Split<'s> {
-    // One partition moves each record to its stream; reading `staged` three times would have
+    // One partition moves each record to its stream; reading `staged` several times would have
     // timely copy every batch (projections, evidence and all) for each extra reader.
     let mut parts = staged
-        .partition(3, |s| match s {
+        .partition(4, |s| match s {
             Staged::Incident(_) => (0, s),
             Staged::Forward(_) => (1, s),
             Staged::Peer(_) => (2, s),
+            Staged::Chain(_) => (3, s),
         })
         .into_iter();
-    let (Some(incidents), Some(forward), Some(peer)) = (parts.next(), parts.next(), parts.next()) else { unreachable!("partition(3) makes three streams") };
+    let (Some(incidents), Some(forward), Some(peer), Some(chains)) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        unreachable!("partition(4) makes four streams")
+    };
     let incidents = incidents.flat_map(|s| match s {
         Staged::Incident(i) => Some(*i),
         _ => None,
@@ -1058,12 +1105,18 @@ fn split<'s>(staged: timely::dataflow::Stream<'s, u64, Vec<Staged>>) -> Split<'s
         Staged::Peer(m) => Some(m),
         _ => None,
     });
-    (incidents, forward, peer)
+    let chains = chains.flat_map(|s| match s {
+        Staged::Chain(r) => Some(r),
+        _ => None,
+    });
+    (incidents, forward, peer, chains)
 }
 
 /// One correlate stage: evaluates the correlations of `depth` over in-order projections; passes
 /// projections for deeper correlations through; turns alerts into incidents and, for
-/// correlations that feed deeper ones, into projections for the next stage.
+/// correlations that feed deeper ones, into projections for the next stage. With `track` (the
+/// worker's index, in a Kafka run) it also tracks the chains of windows of its correlations and
+/// reports the oldest live one whenever that changes (see [`super::chain`]).
 fn correlate_stage<'s>(
     ordered: timely::dataflow::Stream<'s, u64, Vec<Projection>>,
     depth: u32,
@@ -1071,10 +1124,21 @@ fn correlate_stage<'s>(
     rules: Arc<RuleSet>,
     limits: StateLimits,
     stats: Arc<ReplayStats>,
+    track: Option<u32>,
 ) -> timely::dataflow::Stream<'s, u64, Vec<Staged>> {
     ordered.unary_frontier(Pipeline, "Correlate", move |_cap, _info| {
         let mut states: Vec<Option<State>> =
             plan.correlations.iter().map(|p| if p.depth == depth { State::new(&rules, p, limits).ok() } else { None }).collect();
+        // Baselines are left out: their learned history is not re-read on restart anyway.
+        let mut chains: Vec<Option<ChainTracker>> = states
+            .iter()
+            .enumerate()
+            .map(|(c, st)| match st {
+                Some(State::Baseline(_)) | None => None,
+                Some(_) => track.map(|_| ChainTracker::new(plan.chain_gap_ms(&rules, c))),
+            })
+            .collect();
+        let mut last_report: Option<i64> = None;
         let mut held: Option<Capability<u64>> = None;
         let mut alerts: Alerts = Vec::new();
         let mut evictions_seen = 0u64;
@@ -1096,9 +1160,12 @@ fn correlate_stage<'s>(
                     match states[c].as_mut() {
                         Some(State::Baseline(b)) => b.observe(&plan, c, p, limits.evidence_cap, &mut produced, &stats),
                         Some(state) => {
+                            if let Some(t) = chains[c].as_mut() {
+                                t.observe(&p.key, p.ts, p.born);
+                            }
                             alerts.clear();
                             state.observe(p, &mut alerts);
-                            emit_alerts(&plan, &rules, c, &mut alerts, limits.evidence_cap, &mut produced, &stats);
+                            emit_alerts(&plan, &rules, c, &mut alerts, chains[c].as_ref(), limits.evidence_cap, &mut produced, &stats);
                         }
                         None => {}
                     }
@@ -1112,7 +1179,11 @@ fn correlate_stage<'s>(
                     Some(state) => {
                         alerts.clear();
                         state.advance(watermark, &mut alerts);
-                        emit_alerts(&plan, &rules, c, &mut alerts, limits.evidence_cap, &mut produced, &stats);
+                        // Closed windows name their chain before it may expire below.
+                        emit_alerts(&plan, &rules, c, &mut alerts, chains[c].as_ref(), limits.evidence_cap, &mut produced, &stats);
+                        if let Some(t) = chains[c].as_mut() {
+                            t.expire(watermark);
+                        }
                     }
                     None => {}
                 }
@@ -1131,14 +1202,21 @@ fn correlate_stage<'s>(
                 if !produced.is_empty() {
                     output.session(&*cap).give_iterator(produced.drain(..));
                 }
-                let live = states.iter().flatten().any(|s| s.keys() > 0);
-                match bound {
-                    Some(f) if live => {
-                        if f > *cap.time() {
-                            cap.downgrade(&f);
-                        }
+                let live = states.iter().flatten().any(|s| s.keys() > 0) || chains.iter().flatten().any(|t| !t.is_empty());
+                if let Some(f) = bound {
+                    if f > *cap.time() {
+                        cap.downgrade(&f);
                     }
-                    _ => held = None,
+                    // Reported at the frontier: the state after every input before it, with the
+                    // chains that ended before it forgotten.
+                    let oldest = chains.iter().flatten().filter_map(ChainTracker::oldest).min();
+                    if let (Some(worker), true) = (track, oldest != last_report) {
+                        output.session(&*cap).give(Staged::Chain(ChainReport { worker, depth, oldest }));
+                        last_report = oldest;
+                    }
+                }
+                if bound.is_none() || !live {
+                    held = None;
                 }
             }
             let evictions: u64 = states.iter().flatten().map(State::evictions).sum();
@@ -1152,11 +1230,25 @@ fn correlate_stage<'s>(
 
 /// Turns alerts of planned correlation `c` into incidents (if it emits) and into projections
 /// for the correlations it feeds.
-fn emit_alerts(plan: &Plan, rules: &RuleSet, c: usize, alerts: &mut Alerts, evidence_cap: usize, out: &mut Vec<Staged>, stats: &ReplayStats) {
+#[allow(clippy::too_many_arguments)]
+fn emit_alerts(
+    plan: &Plan,
+    rules: &RuleSet,
+    c: usize,
+    alerts: &mut Alerts,
+    chains: Option<&ChainTracker>,
+    evidence_cap: usize,
+    out: &mut Vec<Staged>,
+    stats: &ReplayStats,
+) {
     let planned = &plan.correlations[c];
     for alert in alerts.drain(..) {
         match alert.evidence.first().cloned() {
-            Some(evidence) => forward_alert(plan, c, &alert.group, alert.window_start_ms, alert.window_end_ms, evidence, out, stats),
+            Some(evidence) => {
+                // The window's own start when chains are not tracked (a file replay).
+                let born = chains.and_then(|t| t.born_of(&alert.group)).unwrap_or(alert.window_start_ms.min(alert.first_event_ts));
+                forward_alert(plan, c, &alert.group, alert.window_start_ms, alert.window_end_ms, born, evidence, out, stats)
+            }
             None if !planned.feeds.is_empty() => {
                 stats.missing_group.fetch_add(planned.feeds.len() as u64, Relaxed);
             }
@@ -1180,6 +1272,7 @@ pub(crate) fn forward_alert(
     group: &GroupKey,
     start: i64,
     end: i64,
+    born: i64,
     evidence: EvidenceEvent,
     out: &mut Vec<Staged>,
     stats: &ReplayStats,
@@ -1206,7 +1299,7 @@ pub(crate) fn forward_alert(
         };
         // A stable tie-break for alerts at the same time: the correlation and window start.
         let origin = Origin { partition: u32::MAX, record: start as u64, sub: c as u32 };
-        out.push(Staged::Forward(Projection { correlation: target, key: GroupKey::new(&values), ts: end, origin, measured, evidence: evidence.clone() }));
+        out.push(Staged::Forward(Projection { correlation: target, key: GroupKey::new(&values), ts: end, origin, measured, evidence: evidence.clone(), born }));
     }
 }
 

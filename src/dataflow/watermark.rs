@@ -45,6 +45,12 @@ impl PartitionClock {
         }
     }
 
+    /// Restores the clock of a partition read up to a point whose greatest event time was
+    /// `max_ts` (a restart from committed offsets).
+    pub fn resume(&mut self, max_ts: i64) {
+        self.max_ts = Some(self.max_ts.map_or(max_ts, |m| m.max(max_ts)));
+    }
+
     /// Judges a record's event time against the watermark, then advances the clock.
     pub fn observe(&mut self, ts: i64) -> Arrival {
         let watermark = self.watermark();

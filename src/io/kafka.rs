@@ -7,6 +7,7 @@
 //! group rebalancing ever moves a partition away from the worker that holds its state; the group
 //! id is used only to store committed offsets (lag monitoring, restart).
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -136,36 +137,146 @@ pub fn consumer(client: &ClientConfig, group_id: &str) -> Result<BaseConsumer, K
     cfg.create().map_err(KafkaSetupError::Client)
 }
 
-/// Assigns `parts` to the consumer, each starting at its committed offset in the group (or the
-/// beginning when none is committed). Returns the starting offsets (`None`: from the beginning).
-pub fn assign_from_committed(consumer: &BaseConsumer, parts: &[&AssignedPartition], timeout: Duration) -> Result<Vec<Option<i64>>, KafkaError> {
+/// Where vigil left a partition: the committed offset (the next record to read) and what vigil
+/// wrote beside it in the commit's metadata.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Resume {
+    /// The next offset to read.
+    pub offset: i64,
+    /// The delivered frontier when it was committed: every incident before it was delivered.
+    pub delivered_ms: Option<i64>,
+    /// The greatest event time of the records before the offset (the partition clock's state).
+    pub max_ts: Option<i64>,
+}
+
+impl Resume {
+    const TAG: &'static str = "vigil1";
+
+    /// The metadata string committed with an offset.
+    pub fn metadata(delivered_ms: i64, max_ts: i64) -> String {
+        format!("{} d={delivered_ms} m={max_ts}", Self::TAG)
+    }
+
+    fn parse(offset: i64, metadata: &str) -> Resume {
+        let mut r = Resume { offset, ..Resume::default() };
+        let mut words = metadata.split_whitespace();
+        if words.next() != Some(Self::TAG) {
+            return r; // committed by something else, or by an older vigil: the offset alone
+        }
+        for w in words {
+            match w.split_once('=') {
+                Some(("d", v)) => r.delivered_ms = v.parse().ok(),
+                Some(("m", v)) => r.max_ts = v.parse().ok(),
+                _ => {}
+            }
+        }
+        r
+    }
+}
+
+/// The restart points this process committed, kept beside the commits in the state directory:
+/// brokers that drop commit metadata (tansu 0.6 does) still let a restart know the delivered
+/// frontier and the partition clocks. Written before each commit; the last few points of each
+/// partition are kept, since the latest may belong to a commit still in flight when the process
+/// died (a point is used only where its offset is the committed one).
+pub struct ResumeLog {
+    path: std::path::PathBuf,
+    entries: std::collections::BTreeMap<String, VecDeque<Resume>>,
+}
+
+/// Points kept per partition.
+const RESUME_POINTS: usize = 16;
+
+type ResumeFile = std::collections::BTreeMap<String, Vec<(i64, Option<i64>, Option<i64>)>>;
+
+impl ResumeLog {
+    /// The log at `path`, with what an earlier run left there (an unreadable file counts as
+    /// empty: it only makes a restart write again what it re-derives).
+    pub fn open(path: std::path::PathBuf) -> ResumeLog {
+        let entries = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<ResumeFile>(&b).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.into_iter().map(|(offset, delivered_ms, max_ts)| Resume { offset, delivered_ms, max_ts }).collect()))
+            .collect();
+        ResumeLog { path, entries }
+    }
+
+    fn key(topic: &str, partition: i32) -> String {
+        format!("{topic}/{partition}")
+    }
+
+    /// What was recorded for a partition committed at `offset`.
+    pub fn at(&self, topic: &str, partition: i32, offset: i64) -> Option<Resume> {
+        self.entries.get(&Self::key(topic, partition))?.iter().rev().find(|r| r.offset == offset).copied()
+    }
+
+    /// Records restart points and writes the file (to a temporary file, then renamed).
+    pub fn record(&mut self, points: &[(&str, i32, Resume)]) -> std::io::Result<()> {
+        for (topic, partition, r) in points {
+            let kept = self.entries.entry(Self::key(topic, *partition)).or_default();
+            kept.push_back(*r);
+            while kept.len() > RESUME_POINTS {
+                kept.pop_front();
+            }
+        }
+        let plain: ResumeFile = self.entries.iter().map(|(k, v)| (k.clone(), v.iter().map(|r| (r.offset, r.delivered_ms, r.max_ts)).collect())).collect();
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = self.path.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec(&plain).map_err(std::io::Error::other)?)?;
+        std::fs::rename(&tmp, &self.path)
+    }
+}
+
+/// The committed position of each of `parts` in the consumer's group (`None`: nothing committed).
+pub fn committed(consumer: &BaseConsumer, parts: &[&AssignedPartition], timeout: Duration) -> Result<Vec<Option<Resume>>, KafkaError> {
+    if parts.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut tpl = TopicPartitionList::new();
     for p in parts {
         tpl.add_partition(&p.topic, p.partition);
     }
-    let committed = if parts.is_empty() { TopicPartitionList::new() } else { consumer.committed_offsets(tpl, timeout)? };
-    let mut start = Vec::with_capacity(parts.len());
+    let committed = consumer.committed_offsets(tpl, timeout)?;
+    Ok(parts
+        .iter()
+        .map(|p| {
+            committed.find_partition(&p.topic, p.partition).and_then(|e| match e.offset() {
+                Offset::Offset(o) if o >= 0 => Some(Resume::parse(o, e.metadata())),
+                _ => None,
+            })
+        })
+        .collect())
+}
+
+/// Assigns `parts` to the consumer, each starting at its committed offset in the group (or the
+/// beginning when none is committed). Returns the committed positions (`None`: from the beginning).
+pub fn assign_from_committed(consumer: &BaseConsumer, parts: &[&AssignedPartition], timeout: Duration) -> Result<Vec<Option<Resume>>, KafkaError> {
+    let start = committed(consumer, parts, timeout)?;
     let mut assignment = TopicPartitionList::new();
-    for p in parts {
-        let offset = committed.find_partition(&p.topic, p.partition).and_then(|e| match e.offset() {
-            Offset::Offset(o) if o >= 0 => Some(o),
-            _ => None,
-        });
-        assignment.add_partition_offset(&p.topic, p.partition, offset.map_or(Offset::Beginning, Offset::Offset))?;
-        start.push(offset);
+    for (p, r) in parts.iter().zip(&start) {
+        assignment.add_partition_offset(&p.topic, p.partition, r.map_or(Offset::Beginning, |r| Offset::Offset(r.offset)))?;
     }
     consumer.assign(&assignment)?;
     Ok(start)
 }
 
-/// Commits `next` offsets (the next record to read) for the given partitions.
-pub fn commit(consumer: &BaseConsumer, offsets: &[(&str, i32, i64)], mode: rdkafka::consumer::CommitMode) -> Result<(), KafkaError> {
+/// Commits `next` offsets (the next record to read) for the given partitions, each with its
+/// metadata string if any.
+pub fn commit(consumer: &BaseConsumer, offsets: &[(&str, i32, i64, Option<String>)], mode: rdkafka::consumer::CommitMode) -> Result<(), KafkaError> {
     if offsets.is_empty() {
         return Ok(());
     }
     let mut tpl = TopicPartitionList::new();
-    for (topic, partition, next) in offsets {
-        tpl.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
+    for (topic, partition, next, metadata) in offsets {
+        let mut e = tpl.add_partition(topic, *partition);
+        e.set_offset(Offset::Offset(*next))?;
+        if let Some(m) = metadata {
+            e.set_metadata(m);
+        }
     }
     consumer.commit(&tpl, mode)
 }
