@@ -125,9 +125,37 @@ struct Part {
     last_mark: Instant,
     last_record: Instant,
     committed: Option<i64>,
+    /// Offset ranges `[from, to)` skipped over below `next` (records not yet seen there).
+    gaps: Vec<(i64, i64)>,
 }
 
 impl Part {
+    /// Whether the record at `offset` is new: not read before in this run. Offsets grow within
+    /// a partition, but a broker may hand records out again (tansu 0.6 repeats a partition's
+    /// last records at its end) or, conceivably, fill a gap late: only offsets read already are
+    /// refused. Advances `next`.
+    fn first_sight(&mut self, offset: i64) -> bool {
+        let Some(next) = self.next else {
+            self.next = Some(offset + 1);
+            return true;
+        };
+        if offset >= next {
+            if offset > next && self.gaps.len() < MAX_GAPS {
+                self.gaps.push((next, offset));
+            }
+            self.next = Some(offset + 1);
+            return true;
+        }
+        match self.gaps.iter().position(|&(from, to)| offset >= from && offset < to) {
+            Some(g) => {
+                let (from, to) = self.gaps.swap_remove(g);
+                self.gaps.extend([(from, offset), (offset + 1, to)].into_iter().filter(|(a, b)| a < b));
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The furthest offset whose records all have event times before `safe`, with the greatest
     /// event time before it.
     fn commit_point(&mut self, safe: i64) -> Option<(i64, i64)> {
@@ -146,6 +174,9 @@ impl Part {
     }
 }
 
+/// Skipped offset ranges remembered per partition (compaction and transaction markers leave
+/// gaps too; beyond this many, a late gap fill would be taken for a repeat).
+const MAX_GAPS: usize = 64;
 /// Marks kept per partition; older ones are thinned out (commits get coarser, never wrong).
 const MAX_MARKS: usize = 4096;
 /// Wall-clock spacing of commit marks.
@@ -198,6 +229,7 @@ pub fn kafka_source<'s>(
                 last_mark: now,
                 last_record: now,
                 committed: None,
+                gaps: Vec::new(),
             })
             .collect();
         let stats = cfg.stats.clone();
@@ -280,13 +312,10 @@ pub fn kafka_source<'s>(
                 any = true;
                 let part = &mut parts[i];
                 let offset = msg.offset();
-                // Offsets only grow within a partition; a record below the next one expected was
-                // read already (tansu 0.6 hands a partition's last records out again at its end).
-                if part.next.is_some_and(|n| offset < n) {
+                if !part.first_sight(offset) {
                     redelivered += 1;
                     continue;
                 }
-                part.next = Some(offset + 1);
                 received[i] = true;
                 let payload = msg.payload().unwrap_or_default();
                 bytes[i] += payload.len() as u64;
@@ -528,5 +557,45 @@ fn commit_safe(
             }
         }
         Err(e) => stats.sample(|| format!("committing offsets failed (will retry): {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part() -> Part {
+        let now = Instant::now();
+        Part {
+            spec: AssignedPartition {
+                source: "s".into(),
+                topic: "t".into(),
+                partition: 0,
+                format: crate::parse::Format::Syslog,
+                overrides: Default::default(),
+            },
+            ingest: Ingest::new("t/0".into(), 0, crate::parse::Format::Syslog, &ParseOptions::default(), 0),
+            next: None,
+            max_ts: i64::MIN,
+            marks: VecDeque::new(),
+            last_mark: now,
+            last_record: now,
+            committed: None,
+            gaps: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn records_handed_out_again_are_refused_and_late_gap_fills_are_not() {
+        let mut p = part();
+        assert!((10..20).all(|o| p.first_sight(o)));
+        assert!(!(15..20).any(|o| p.first_sight(o)), "the partition's last records again");
+        assert!(p.first_sight(25), "a jump leaves a gap");
+        assert!(p.first_sight(22), "filling the gap late");
+        assert!(!p.first_sight(22), "but only once");
+        assert!(p.first_sight(20) && p.first_sight(24) && p.first_sight(21) && p.first_sight(23));
+        assert!(!(10..26).any(|o| p.first_sight(o)));
+        assert!(p.gaps.is_empty());
+        assert_eq!(p.next, Some(26));
     }
 }
