@@ -194,8 +194,10 @@ fn kafka_gives_the_incidents_replay_gives_for_1x1_and_2x2() {
                 &c,
                 "--topology",
                 &t,
+                // Two processes of two workers share this machine's cores with the broker and
+                // another test: a longer quiet spell before the topics count as complete.
                 "--stop-when-idle",
-                "3s",
+                "6s",
                 "--workers",
                 "2",
                 "--processes",
