@@ -130,6 +130,27 @@ struct Part {
 }
 
 impl Part {
+    /// Global partition `index`, not read yet.
+    fn new(spec: &AssignedPartition, index: u32, parse: &ParseOptions, lateness_ms: i64, now: Instant) -> Part {
+        Part {
+            ingest: Ingest::new(
+                format!("{}/{}", spec.topic, spec.partition),
+                index,
+                spec.format,
+                &spec.overrides.parse_options(parse),
+                spec.overrides.lateness_ms.unwrap_or(lateness_ms),
+            ),
+            spec: spec.clone(),
+            next: None,
+            max_ts: i64::MIN,
+            marks: VecDeque::new(),
+            last_mark: now,
+            last_record: now,
+            committed: None,
+            gaps: Vec::new(),
+        }
+    }
+
     /// Whether the record at `offset` is new: not read before in this run. Offsets grow within
     /// a partition, but a broker may hand records out again (tansu 0.6 repeats a partition's
     /// last records at its end) or, conceivably, fill a gap late: only offsets read already are
@@ -214,23 +235,7 @@ pub fn kafka_source<'s>(
             .iter()
             .enumerate()
             .filter(|(i, _)| owner_of(*i as u32, peers) == index)
-            .map(|(i, spec)| Part {
-                ingest: Ingest::new(
-                    format!("{}/{}", spec.topic, spec.partition),
-                    i as u32,
-                    spec.format,
-                    &spec.overrides.parse_options(&cfg.parse),
-                    spec.overrides.lateness_ms.unwrap_or(cfg.lateness_ms),
-                ),
-                spec: spec.clone(),
-                next: None,
-                max_ts: i64::MIN,
-                marks: VecDeque::new(),
-                last_mark: now,
-                last_record: now,
-                committed: None,
-                gaps: Vec::new(),
-            })
+            .map(|(i, spec)| Part::new(spec, i as u32, &cfg.parse, cfg.lateness_ms, now))
             .collect();
         let stats = cfg.stats.clone();
         // A worker without partitions must not hold the frontier back.
@@ -565,24 +570,9 @@ mod tests {
     use super::*;
 
     fn part() -> Part {
-        let now = Instant::now();
-        Part {
-            spec: AssignedPartition {
-                source: "s".into(),
-                topic: "t".into(),
-                partition: 0,
-                format: crate::parse::Format::Syslog,
-                overrides: Default::default(),
-            },
-            ingest: Ingest::new("t/0".into(), 0, crate::parse::Format::Syslog, &ParseOptions::default(), 0),
-            next: None,
-            max_ts: i64::MIN,
-            marks: VecDeque::new(),
-            last_mark: now,
-            last_record: now,
-            committed: None,
-            gaps: Vec::new(),
-        }
+        let spec =
+            AssignedPartition { source: "s".into(), topic: "t".into(), partition: 0, format: crate::parse::Format::Syslog, overrides: Default::default() };
+        Part::new(&spec, 0, &ParseOptions::default(), 0, Instant::now())
     }
 
     #[test]
