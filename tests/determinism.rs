@@ -9,15 +9,15 @@ use std::sync::{Arc, Mutex};
 use proptest::prelude::*;
 use timely::dataflow::operators::Inspect;
 
-use vigil::dataflow::normalize::{self, NormalizeConfig};
-use vigil::dataflow::order::in_event_time_order;
-use vigil::dataflow::source::{file_source, SourceConfig};
 use vigil::event::entity::EntityKey;
 use vigil::event::field::known;
 use vigil::io::input::{InputSource, InputSpec};
 use vigil::io::sink::OutputTarget;
 use vigil::metrics::RunStats;
 use vigil::parse::{Format, ParseOptions};
+use vigil::pipeline::exchange::in_event_time_order;
+use vigil::pipeline::normalize::{self, NormalizeConfig};
+use vigil::pipeline::source::{file_source, SourceConfig};
 
 const LATENESS_MS: i64 = 10_000;
 const BASE_MS: i64 = 1_700_000_000_000;
@@ -256,12 +256,12 @@ level: medium
 "#;
 
 fn run_replay(specs: &[InputSpec], workers: usize, out: &Path) {
-    use vigil::dataflow::replay::{self, Plan, ReplayConfig, ReplayStats, StateLimits};
+    use vigil::pipeline::{self, EngineConfig, EngineStats, Plan, StateLimits};
     let rules = vigil::rules::RuleSet::from_str(Path::new("determinism.yml"), REPLAY_RULES, &Default::default()).expect("rules load");
     let plan = Arc::new(Plan::new(&rules));
     assert!(plan.skipped.is_empty(), "{:?}", plan.skipped);
-    let stats = Arc::new(ReplayStats { matches: (0..rules.rules.len()).map(|_| Default::default()).collect(), ..Default::default() });
-    let cfg = ReplayConfig {
+    let stats = Arc::new(EngineStats { matches: (0..rules.rules.len()).map(|_| Default::default()).collect(), ..Default::default() });
+    let cfg = EngineConfig {
         source: source_config(specs),
         rules: Arc::new(rules),
         output: OutputTarget::File(out.to_owned()),
@@ -270,7 +270,7 @@ fn run_replay(specs: &[InputSpec], workers: usize, out: &Path) {
         limits: StateLimits::default(),
         stats,
     };
-    let guards = timely::execute(timely::Config::process(workers), move |w| replay::build(w, &cfg, plan.clone())).unwrap();
+    let guards = timely::execute(timely::Config::process(workers), move |w| pipeline::build(w, &cfg, plan.clone())).unwrap();
     for r in guards.join() {
         r.unwrap();
     }

@@ -18,13 +18,13 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use serde_json::Value as Json;
-use vigil::dataflow::replay::{self, Plan, ReplayConfig, ReplayStats, StateLimits};
-use vigil::dataflow::source::SourceConfig;
 use vigil::event::Event;
 use vigil::io::input::{InputSource, InputSpec};
 use vigil::io::sink::OutputTarget;
 use vigil::metrics::RunStats;
 use vigil::parse::{new_parser, Format, ParseOptions};
+use vigil::pipeline::source::SourceConfig;
+use vigil::pipeline::{self, EngineConfig, EngineStats, Plan, StateLimits};
 use vigil::rules::{CompileOptions, RuleSet};
 
 /// Event time of every detection event, and time zero of the correlation cases.
@@ -987,7 +987,7 @@ detection:
 /// The outcome of one replay run.
 struct Run {
     incidents: Vec<Json>,
-    stats: Arc<ReplayStats>,
+    stats: Arc<EngineStats>,
 }
 
 impl Run {
@@ -1036,8 +1036,8 @@ fn replay_parts(rules: &str, parts: &[&[(i64, &str)]], workers: usize) -> Run {
         lateness_ms: 3_600_000,
         cancel: Arc::new(AtomicBool::new(false)),
     };
-    let stats = Arc::new(ReplayStats { matches: (0..set.rules.len()).map(|_| Default::default()).collect(), ..Default::default() });
-    let cfg = ReplayConfig {
+    let stats = Arc::new(EngineStats { matches: (0..set.rules.len()).map(|_| Default::default()).collect(), ..Default::default() });
+    let cfg = EngineConfig {
         source,
         rules: Arc::new(set),
         output: OutputTarget::File(out.clone()),
@@ -1046,7 +1046,7 @@ fn replay_parts(rules: &str, parts: &[&[(i64, &str)]], workers: usize) -> Run {
         limits: StateLimits::default(),
         stats: stats.clone(),
     };
-    let guards = timely::execute(timely::Config::process(workers), move |w| replay::build(w, &cfg, plan.clone())).unwrap();
+    let guards = timely::execute(timely::Config::process(workers), move |w| pipeline::build(w, &cfg, plan.clone())).unwrap();
     for r in guards.join() {
         r.unwrap();
     }

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 
 use vigil::cluster::ClusterArgs;
-use vigil::dataflow::source::owner_of;
 use vigil::event::time::parse_duration_ms;
 use vigil::io::input::{InputOverrides, InputSource, InputSpec};
 use vigil::metrics::{RunStats, ERROR_KINDS};
 use vigil::parse::{sniff, Format, ParseOptions};
+use vigil::pipeline::source::owner_of;
 use vigil::topology::Topology;
 
 /// How to read the inputs.

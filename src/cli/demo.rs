@@ -9,12 +9,12 @@ use anyhow::Context;
 
 use super::replay::{execute, Execution};
 use vigil::cluster::ClusterArgs;
-use vigil::dataflow::replay::{Plan, StateLimits};
 use vigil::event::time;
 use vigil::io::generator::{ground_truth, write_split, GenFormat, GeneratorConfig, Injection, DEFAULT_START_MS};
 use vigil::io::input::{InputSource, InputSpec};
 use vigil::io::sink::OutputTarget;
 use vigil::parse::ParseOptions;
+use vigil::pipeline::{Plan, StateLimits};
 use vigil::rules::{CompileOptions, RuleSet};
 
 /// The default rule set, built into the binary so the demo runs from anywhere.

@@ -10,11 +10,11 @@ use anyhow::Context;
 
 use super::common::{install_interrupt, local_input_bytes, print_summary, resolve_inputs, InputArgs, Progress};
 use vigil::cluster::ClusterArgs;
-use vigil::dataflow::normalize::{self, NormalizeConfig};
-use vigil::dataflow::source::SourceConfig;
 use vigil::event::entity::EntityKey;
 use vigil::io::sink::OutputTarget;
 use vigil::metrics::RunStats;
+use vigil::pipeline::normalize::{self, NormalizeConfig};
+use vigil::pipeline::source::SourceConfig;
 
 /// Parse log files into ECS JSON events (one object per line), in event-time order.
 ///

@@ -10,11 +10,11 @@ use anyhow::Context;
 
 use super::common::{install_interrupt, local_input_bytes, print_summary, resolve_inputs, topology_inputs, InputArgs, Progress};
 use vigil::cluster::ClusterArgs;
-use vigil::dataflow::replay::{self, Learn, Plan, ReplayConfig, ReplayStats, StateLimits};
-use vigil::dataflow::source::SourceConfig;
 use vigil::event::time::{parse_duration_ms, to_iso8601};
 use vigil::io::sink::OutputTarget;
 use vigil::metrics::RunStats;
+use vigil::pipeline::source::SourceConfig;
+use vigil::pipeline::{self, EngineConfig, EngineStats, Learn, Plan, StateLimits};
 use vigil::rules::{CompileOptions, RuleError, RuleSet};
 use vigil::topology::{Topology, DEFAULT_EVIDENCE, DEFAULT_KEY_CAP, DEFAULT_LATENESS_MS};
 
@@ -125,7 +125,7 @@ pub fn run(args: ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         evidence_cap: args.evidence.or(topology.as_ref().map(|t| t.evidence)).unwrap_or(DEFAULT_EVIDENCE),
         ..StateLimits::default()
     };
-    replay::validate(&rules, &plan, limits).map_err(anyhow::Error::msg).context("correlation parameters")?;
+    pipeline::validate(&rules, &plan, limits).map_err(anyhow::Error::msg).context("correlation parameters")?;
     let lateness_ms = args.input.lateness.or(topology.as_ref().map(|t| t.lateness_ms)).unwrap_or(DEFAULT_LATENESS_MS);
 
     // History first: its inputs are partitions 0..n (the plan's `Learn::Inputs(n)`).
@@ -152,9 +152,9 @@ pub fn run(args: ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     let (stats, rstats, rules, plan) = (run.stats.clone(), run.replay.clone(), run.rules.clone(), run.plan.clone());
     if !quiet {
         print_summary("replay", &specs, &args.cluster, &stats, run.elapsed);
-        let matches = replay::matches_per_rule(&rstats);
+        let matches = pipeline::matches_per_rule(&rstats);
         let total: u64 = matches.iter().sum();
-        let incidents = replay::incidents_per_rule(&rstats);
+        let incidents = pipeline::incidents_per_rule(&rstats);
         eprintln!(
             "  rules: {} detection, {} correlation evaluated, {} skipped; matches {total}; incidents {}",
             rules.rules.len(),
@@ -179,7 +179,7 @@ pub fn run(args: ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
 }
 
 /// Says what learning held back (stderr).
-fn print_learning(learn: Learn, rstats: &ReplayStats) {
+fn print_learning(learn: Learn, rstats: &EngineStats) {
     let cutoff = rstats.cutoff_ms.load(Relaxed);
     let held = rstats.before_cutoff.load(Relaxed);
     let when = if cutoff == i64::MIN { "no event".to_string() } else { to_iso8601(cutoff) };
@@ -193,7 +193,7 @@ fn print_learning(learn: Learn, rstats: &ReplayStats) {
 }
 
 /// Per baseline rule: entities, state and evictions (stderr).
-fn print_baselines(rstats: &ReplayStats) {
+fn print_baselines(rstats: &EngineStats) {
     let Ok(all) = rstats.baselines.lock() else { return };
     if all.is_empty() {
         return;
@@ -238,7 +238,7 @@ pub struct Finished {
     /// Input counters.
     pub stats: Arc<RunStats>,
     /// Rule counters.
-    pub replay: Arc<ReplayStats>,
+    pub replay: Arc<EngineStats>,
     /// The rules.
     pub rules: Arc<RuleSet>,
     /// The plan.
@@ -250,12 +250,12 @@ pub struct Finished {
 /// Runs the replay dataflow to completion on this process's workers.
 pub fn execute(specs: Vec<vigil::io::input::InputSpec>, rules: RuleSet, plan: Plan, how: Execution, timely_config: timely::Config) -> anyhow::Result<Finished> {
     let stats = Arc::new(RunStats::new(specs.iter().map(|s| s.source.display()).collect()));
-    let rstats = Arc::new(ReplayStats { matches: (0..rules.rules.len()).map(|_| AtomicU64::new(0)).collect(), ..ReplayStats::default() });
+    let rstats = Arc::new(EngineStats { matches: (0..rules.rules.len()).map(|_| AtomicU64::new(0)).collect(), ..EngineStats::default() });
     let cancel = Arc::new(AtomicBool::new(false));
     install_interrupt(cancel.clone());
     let rules = Arc::new(rules);
     let plan = Arc::new(plan);
-    let cfg = ReplayConfig {
+    let cfg = EngineConfig {
         source: SourceConfig { inputs: specs.clone(), parse: how.parse, lateness_ms: how.lateness_ms, stats: stats.clone(), cancel },
         rules: rules.clone(),
         output: how.output,
@@ -267,7 +267,7 @@ pub fn execute(specs: Vec<vigil::io::input::InputSpec>, rules: RuleSet, plan: Pl
     let progress = Progress::start(stats.clone(), local_input_bytes(&specs, &how.cluster), how.quiet);
     let started = Instant::now();
     let worker_plan = plan.clone();
-    let guards = timely::execute(timely_config, move |worker| replay::build(worker, &cfg, worker_plan.clone()))
+    let guards = timely::execute(timely_config, move |worker| pipeline::build(worker, &cfg, worker_plan.clone()))
         .map_err(anyhow::Error::msg)
         .context("starting the timely workers")?;
     let results = guards.join();

@@ -14,9 +14,6 @@ use super::common::install_interrupt;
 use super::replay::report_errors;
 use vigil::cluster::ClusterArgs;
 use vigil::config::Config;
-use vigil::dataflow::kafka_source::KafkaSourceConfig;
-use vigil::dataflow::replay::{self, KafkaRun, Plan, ReplayConfig, ReplayStats, StateLimits};
-use vigil::dataflow::source::SourceConfig;
 use vigil::event::time::parse_duration_ms;
 use vigil::io::input::InputOverrides;
 use vigil::io::kafka::{discover, AssignedPartition, TopicSource};
@@ -24,6 +21,9 @@ use vigil::io::sink::OutputTarget;
 use vigil::metrics::prometheus::{serve, Registry};
 use vigil::metrics::{RunStats, ERROR_KINDS};
 use vigil::parse::ParseOptions;
+use vigil::pipeline::kafka_source::KafkaSourceConfig;
+use vigil::pipeline::source::SourceConfig;
+use vigil::pipeline::{self, EngineConfig, EngineStats, KafkaRun, Plan, StateLimits};
 use vigil::topology::Topology;
 
 /// Run a topology on Kafka: consume its sources' topics, write incidents and dead letters to
@@ -106,7 +106,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         eprintln!("vigil run: skipping correlation {title:?}: {why}");
     }
     let limits = StateLimits { key_cap: topology.key_cap.max(1), evidence_cap: topology.evidence, ..StateLimits::default() };
-    replay::validate(&rules, &plan, limits).map_err(anyhow::Error::msg).context("correlation parameters")?;
+    pipeline::validate(&rules, &plan, limits).map_err(anyhow::Error::msg).context("correlation parameters")?;
     let horizon_ms = plan.horizon_ms(&rules);
 
     let sources = topic_sources(&topology, &args.sources)?;
@@ -129,7 +129,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     }
 
     let stats = Arc::new(RunStats::new(partitions.iter().map(|p| format!("{}/{}", p.topic, p.partition)).collect()));
-    let rstats = Arc::new(ReplayStats { matches: (0..rules.rules.len()).map(|_| AtomicU64::new(0)).collect(), ..ReplayStats::default() });
+    let rstats = Arc::new(EngineStats { matches: (0..rules.rules.len()).map(|_| AtomicU64::new(0)).collect(), ..EngineStats::default() });
     let cancel = Arc::new(AtomicBool::new(false));
     // SIGINT, SIGTERM and SIGHUP (ctrlc's `termination` feature): the first drains and commits.
     install_interrupt(cancel.clone());
@@ -159,7 +159,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     );
 
     // Where the last run left off: every incident before its delivered frontier was delivered,
-    // so what the re-read gives again before it is not written twice (see dataflow::chain).
+    // so what the re-read gives again before it is not written twice (see pipeline::chain).
     let group_file: String = config.kafka.group_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect();
     let log = vigil::io::kafka::ResumeLog::open(config.state.dir.join(format!("resume-{group_file}-p{}.json", cluster.process)));
     let delivered_before = {
@@ -195,7 +195,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         dead_letter: config.topics.dead_letter.clone(),
         delivered_before,
     };
-    let cfg = ReplayConfig {
+    let cfg = EngineConfig {
         source: SourceConfig { inputs: Vec::new(), parse: ParseOptions::default(), lateness_ms, stats: stats.clone(), cancel: cancel.clone() },
         rules: Arc::new(rules),
         output: OutputTarget::Discard,
@@ -207,7 +207,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     let plan = Arc::new(plan);
     let started = Instant::now();
     let guards = timely::execute(timely_config, move |worker| {
-        let position = replay::build_kafka(worker, &cfg, plan.clone(), &kafka);
+        let position = pipeline::build_kafka(worker, &cfg, plan.clone(), &kafka);
         while worker.step_or_park(Some(Duration::from_millis(50))) {}
         // The dataflow has finished: everything read has been processed and delivered.
         if let Some(pos) = position {
@@ -234,7 +234,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<ExitCode> {
 
     let events = stats.total(|s| &s.events);
     if !quiet {
-        let incidents = replay::incidents_per_rule(&rstats);
+        let incidents = pipeline::incidents_per_rule(&rstats);
         // With --stop-when-idle the run ends by waiting that long for nothing: leave it out of the rate.
         let idle = match args.stop_when_idle {
             Some(ms) if !cancel.load(Relaxed) => ms as f64 / 1000.0,
@@ -300,7 +300,7 @@ fn topic_sources(topology: &Topology, picked: &[String]) -> anyhow::Result<Vec<T
 fn spawn_exporter(
     registry: Arc<Registry>,
     stats: Arc<RunStats>,
-    rstats: Arc<ReplayStats>,
+    rstats: Arc<EngineStats>,
     partitions: Vec<AssignedPartition>,
     rule_titles: Vec<String>,
     incidents_topic: String,
@@ -344,7 +344,7 @@ fn spawn_exporter(
             for (r, m) in rules.iter().enumerate() {
                 m.matches.inc_by(delta(format!("m{r}"), rstats.matches[r].load(Relaxed)));
             }
-            let incidents = replay::incidents_per_rule(&rstats);
+            let incidents = pipeline::incidents_per_rule(&rstats);
             for (title, n) in incidents {
                 let d = delta(format!("i{title}"), n);
                 registry.rule(&title).incidents.inc_by(d);

@@ -269,6 +269,23 @@ impl Event {
     }
 }
 
+/// A record with an event time and a total, deterministic order (event time, then origin).
+pub trait Timed {
+    /// Event time in ms since the epoch.
+    fn ts(&self) -> i64;
+    /// The order key: event time, then where the record came from.
+    fn order_key(&self) -> (i64, Origin);
+}
+
+impl Timed for Event {
+    fn ts(&self) -> i64 {
+        self.ts
+    }
+    fn order_key(&self) -> (i64, Origin) {
+        Event::order_key(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::field::known;

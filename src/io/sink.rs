@@ -50,7 +50,7 @@ pub struct EncodedEvent {
     pub json: Box<[u8]>,
 }
 
-impl crate::dataflow::order::Timed for EncodedEvent {
+impl crate::event::Timed for EncodedEvent {
     fn ts(&self) -> i64 {
         self.ts
     }

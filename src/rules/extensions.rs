@@ -166,7 +166,7 @@
 //! | `max_categories` | profile | categories learned per entity; the rest fold into "other" | 8 |
 //!
 //! The statistics, their memory per entity and the peer group are documented in
-//! [`crate::baseline`]; how they run across workers in [`crate::dataflow::baseline`].
+//! [`crate::baseline`]; how they run across workers in [`crate::pipeline::baseline`].
 
 use std::path::Path;
 

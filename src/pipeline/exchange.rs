@@ -19,24 +19,7 @@ use timely::dataflow::Stream;
 
 use super::watermark::to_timely;
 use crate::event::entity::EntityKey;
-use crate::event::{Event, Origin};
-
-/// A record with an event time and a total, deterministic order (event time, then origin).
-pub trait Timed {
-    /// Event time in ms since the epoch.
-    fn ts(&self) -> i64;
-    /// The order key: event time, then where the record came from.
-    fn order_key(&self) -> (i64, Origin);
-}
-
-impl Timed for Event {
-    fn ts(&self) -> i64 {
-        self.ts
-    }
-    fn order_key(&self) -> (i64, Origin) {
-        Event::order_key(self)
-    }
-}
+use crate::event::{Event, Timed};
 
 /// Events per released batch: large enough to amortize, small enough to reuse memory.
 const RELEASE_BATCH: usize = 1024;

@@ -1,5 +1,5 @@
-//! Baseline correlations (`x-vigil-baseline`) in the replay dataflow: what a matching event
-//! contributes ([`measure`], on the worker that parsed it), the per-entity tables on the worker
+//! Baseline correlations (`x-vigil-baseline`) in the pipeline: what a matching event
+//! contributes ([`super::project::measure`], on the worker that parsed it), the per-entity tables on the worker
 //! that owns each entity ([`BaselineState`], one per correlation, inside the correlate stage),
 //! and the peer group ([`JudgeState`], one per correlation, on one worker).
 //!
@@ -31,13 +31,22 @@
 //! "anomaly, then a successful login" incident shows both.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
 use std::mem::size_of;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::Stream;
 
-use super::replay::{forward_alert, GroupKey, Measured, Plan, Projection, ReplayStats, Staged};
+use super::correlate::give;
+use super::frontier::Held;
+use super::plan::{Plan, PlannedBaseline, StateLimits};
+use super::project::{forward_alert, Emitted, GroupKey, Measured, Projection};
+use super::stats::{BaselineStats, EngineStats};
 use crate::baseline::{
     Anomaly, AnomalyKind, Baseline, Distinct, EntityTable, Expected, FixedState, NewValue, PeerJudge, PeerRequest, Profile, ProfilePending, Rate, TableConfig,
     TableStats,
@@ -45,184 +54,13 @@ use crate::baseline::{
 use crate::correlate::Alert;
 use crate::event::ecs::EcsWriter;
 use crate::event::entity::hash_bytes;
-use crate::event::field::{self, FieldId};
-use crate::event::{canonical_ip, Event, Origin, Value, ValueRef};
+use crate::event::field;
+use crate::event::{Event, Origin, Value};
 use crate::incident::{BaselineInfo, EvidenceEvent, GroupValue, Incident, Measure};
 use crate::rules::baseline::{BaselineKind, BaselineSpec, Network};
 
 /// Categories whose display form a profile rule remembers per worker (the rest show as hashes).
 const MAX_SHOWN: usize = 4096;
-
-/// A baseline correlation as the pipeline evaluates it.
-#[derive(Clone, Debug)]
-pub struct PlannedBaseline {
-    /// The rule's `x-vigil.baseline` block.
-    pub spec: BaselineSpec,
-    /// The measured field, interned.
-    pub field: Option<FieldId>,
-}
-
-impl PlannedBaseline {
-    /// Plans a baseline block.
-    pub fn new(spec: BaselineSpec) -> Self {
-        let field = spec.field.as_deref().and_then(field::intern);
-        PlannedBaseline { spec, field }
-    }
-
-    /// Which anomaly kind the rule reports.
-    pub fn kind(&self) -> AnomalyKind {
-        match self.spec.kind {
-            BaselineKind::Rate(_) => AnomalyKind::Rate,
-            BaselineKind::NewValue(_) => AnomalyKind::NewValue,
-            BaselineKind::Distinct(_) => AnomalyKind::Distinct,
-            BaselineKind::Profile(_) => AnomalyKind::Profile,
-        }
-    }
-
-    /// Whether matching events travel with their evidence (new values: the event is the finding).
-    pub fn needs_evidence(&self) -> bool {
-        matches!(self.spec.kind, BaselineKind::NewValue(_))
-    }
-
-    /// Whether entities too young for their own history are judged against the peer group.
-    pub fn peer_group(&self) -> bool {
-        self.spec.table.peer_fallback
-    }
-
-    fn shows_values(&self) -> bool {
-        matches!(self.spec.kind, BaselineKind::NewValue(_) | BaselineKind::Profile(_))
-    }
-}
-
-/// What one event of a baseline rule contributes: the amount (rate) or the value's hash, and
-/// for new-value and profile rules its display form. `None` when the event lacks a usable value
-/// (it is then not counted, as a missing group-by field is not).
-pub fn measure(pb: &PlannedBaseline, ev: &Event) -> Option<Measured> {
-    if let BaselineKind::Rate(_) = pb.spec.kind {
-        let value = match pb.field {
-            None => 1,
-            Some(f) => amount(ev.get(f)?)?,
-        };
-        return Some(Measured::Baseline { value, shown: None });
-    }
-    let reduced = reduce(ev.get(pb.field?)?, pb.spec.network, pb.spec.bucket)?;
-    let value = reduced.hash();
-    let shown = pb.shows_values().then(|| reduced.owned());
-    Some(Measured::Baseline { value, shown })
-}
-
-/// A non-negative amount as an integer (the library's sums must be exact); fractions round.
-fn amount(v: ValueRef<'_>) -> Option<u64> {
-    let x = match v {
-        ValueRef::Int(i) => return u64::try_from(i).ok(),
-        ValueRef::Float(f) => f,
-        ValueRef::Str(s) => s.trim().parse::<f64>().ok()?,
-        _ => return None,
-    };
-    (x.is_finite() && x >= 0.0).then(|| x.round().min(u64::MAX as f64) as u64)
-}
-
-/// A value after `network` and `bucket`, borrowed where it can be.
-enum Reduced<'a> {
-    Ip(IpAddr),
-    Int(i64),
-    Float(f64),
-    Bool(bool),
-    Str(&'a str),
-}
-
-impl Reduced<'_> {
-    /// A fixed-seed hash: equal values (an address written as text or as an address) hash alike.
-    fn hash(&self) -> u64 {
-        let mut h = FixedState.build_hasher();
-        match self {
-            Reduced::Ip(IpAddr::V4(v4)) => {
-                h.write_u8(4);
-                h.write(&v4.octets());
-            }
-            Reduced::Ip(IpAddr::V6(v6)) => {
-                h.write_u8(6);
-                h.write(&v6.octets());
-            }
-            Reduced::Int(i) => {
-                h.write_u8(2);
-                h.write_u64(*i as u64);
-            }
-            Reduced::Float(f) => {
-                h.write_u8(3);
-                h.write_u64(if *f == 0.0 { 0 } else { f.to_bits() });
-            }
-            Reduced::Bool(b) => {
-                h.write_u8(1);
-                h.write_u64(*b as u64);
-            }
-            Reduced::Str(s) => {
-                h.write_u8(5);
-                h.write(s.as_bytes());
-            }
-        }
-        h.finish()
-    }
-
-    fn owned(&self) -> GroupValue {
-        match self {
-            Reduced::Ip(ip) => GroupValue::Ip(*ip),
-            Reduced::Int(i) => GroupValue::Int(*i),
-            Reduced::Float(f) => GroupValue::Float(*f),
-            Reduced::Bool(b) => GroupValue::Bool(*b),
-            Reduced::Str(s) => GroupValue::Str((*s).to_owned()),
-        }
-    }
-}
-
-fn mask(ip: IpAddr, network: Network) -> IpAddr {
-    match canonical_ip(ip) {
-        IpAddr::V4(v4) => {
-            let bits = u32::from(v4);
-            let keep = if network.v4 == 0 { 0 } else { u32::MAX << (32 - u32::from(network.v4.min(32))) };
-            IpAddr::V4((bits & keep).into())
-        }
-        IpAddr::V6(v6) => {
-            let bits = u128::from(v6);
-            let keep = if network.v6 == 0 { 0 } else { u128::MAX << (128 - u32::from(network.v6.min(128))) };
-            IpAddr::V6((bits & keep).into())
-        }
-    }
-}
-
-fn reduce(v: ValueRef<'_>, network: Option<Network>, bucket: Option<u64>) -> Option<Reduced<'_>> {
-    let floor = |i: i64, b: u64| -> i64 {
-        let b = i64::try_from(b).unwrap_or(i64::MAX);
-        i.div_euclid(b).saturating_mul(b)
-    };
-    let r = match v {
-        ValueRef::Null | ValueRef::List(_) => return None,
-        ValueRef::Str(s) if s.is_empty() || s == "-" => return None,
-        ValueRef::Ip(ip) => Reduced::Ip(canonical_ip(ip)),
-        ValueRef::Int(i) => Reduced::Int(i),
-        ValueRef::Float(f) if !f.is_finite() => return None,
-        ValueRef::Float(f) => match bucket {
-            Some(_) => Reduced::Int(f.floor() as i64),
-            None => Reduced::Float(f),
-        },
-        ValueRef::Bool(b) => Reduced::Bool(b),
-        ValueRef::Str(s) | ValueRef::Raw(s) => {
-            // Parsers keep some addresses and numbers as text: compare them by what they are.
-            if let Ok(ip) = s.parse::<IpAddr>() {
-                Reduced::Ip(canonical_ip(ip))
-            } else if let (Some(_), Ok(i)) = (bucket, s.trim().parse::<i64>()) {
-                Reduced::Int(i)
-            } else {
-                Reduced::Str(s)
-            }
-        }
-    };
-    Some(match (r, network, bucket) {
-        (Reduced::Ip(ip), Some(n), _) => Reduced::Ip(mask(ip, n)),
-        (Reduced::Int(i), _, Some(b)) => Reduced::Int(floor(i, b)),
-        (r, _, _) => r,
-    })
-}
 
 /// The display form of an anomaly's value: an address reduced to a network as `a.b.c.0/24`.
 fn display(v: GroupValue, network: Option<Network>) -> GroupValue {
@@ -234,6 +72,7 @@ fn display(v: GroupValue, network: Option<Network>) -> GroupValue {
 }
 
 /// What travels with a peer-group verdict to the judge and comes back with its anomaly.
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Attach {
     key: GroupKey,
@@ -342,49 +181,6 @@ fn table_op(spec: &BaselineSpec) -> Result<Box<dyn TableOp>, String> {
     }
 }
 
-/// Counters of one baseline rule on one worker, summed over workers in [`ReplayStats`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct BaselineStats {
-    /// Most live entities at once.
-    pub peak_entities: usize,
-    /// Most state bytes at once: the tables' own estimate ([`TableStats::state_bytes`]) plus
-    /// the group keys kept to name entities in incidents.
-    pub peak_bytes: usize,
-    /// Most bytes of those group keys at once.
-    pub peak_key_bytes: usize,
-    /// Most bytes the peer-group judge held at once (waiting verdicts with what they carry,
-    /// and the peer group).
-    pub judge_peak_bytes: usize,
-    /// Entities forgotten after the TTL.
-    pub ttl_evictions: u64,
-    /// Entities evicted by the entity cap.
-    pub cap_evictions: u64,
-    /// Events not used (out of order for their entity).
-    pub rejected: u64,
-    /// Values evicted or folded by the bounded structures.
-    pub overflows: u64,
-    /// Peer-group verdicts dropped by the waiting cap (tables and judge).
-    pub pending_dropped: u64,
-    /// Anomalies found.
-    pub anomalies: u64,
-}
-
-impl BaselineStats {
-    /// Adds another worker's counters (peaks add up: the workers hold their entities at once).
-    pub fn add(&mut self, o: &BaselineStats) {
-        self.peak_entities += o.peak_entities;
-        self.peak_bytes += o.peak_bytes;
-        self.peak_key_bytes += o.peak_key_bytes;
-        self.judge_peak_bytes += o.judge_peak_bytes;
-        self.ttl_evictions += o.ttl_evictions;
-        self.cap_evictions += o.cap_evictions;
-        self.rejected += o.rejected;
-        self.overflows += o.overflows;
-        self.pending_dropped += o.pending_dropped;
-        self.anomalies += o.anomalies;
-    }
-}
-
 /// One baseline correlation's entity table on one worker, with the group keys it needs to
 /// name entities in incidents.
 pub struct BaselineState {
@@ -459,7 +255,8 @@ impl BaselineState {
 
     /// One projected event of correlation `c`: decided anomalies become incidents or
     /// projections in `out`, peer-group traffic goes to the judge.
-    pub fn observe(&mut self, plan: &Plan, c: usize, p: Projection, evidence_cap: usize, out: &mut Vec<Staged>, stats: &ReplayStats) {
+    #[allow(clippy::too_many_arguments)]
+    pub fn observe(&mut self, plan: &Plan, c: usize, p: Projection, evidence_cap: usize, out: &mut Emitted, peer: &mut Vec<PeerMsg>, stats: &EngineStats) {
         let Measured::Baseline { value, shown } = p.measured else { return };
         let entity = hash_bytes(p.key.bytes());
         if self.kind != AnomalyKind::NewValue && !self.keys.contains_key(&entity) {
@@ -490,14 +287,15 @@ impl BaselineState {
             } else {
                 Attach { key: p.key.clone(), evidence: None, shown: self.shown_of(&categories) }
             };
-            out.push(Staged::Peer(PeerMsg { correlation: c as u32, body: PeerBody::Request { request, attach } }));
+            peer.push(PeerMsg { correlation: c as u32, body: PeerBody::Request { request, attach } });
         }
-        self.flush_stages(c, out);
+        self.flush_stages(c, peer);
         self.emit(plan, c, findings, evidence_cap, out, stats);
     }
 
     /// The watermark moved: intervals it completed are judged, idle entities forgotten.
-    pub fn advance(&mut self, plan: &Plan, c: usize, watermark: i64, evidence_cap: usize, out: &mut Vec<Staged>, stats: &ReplayStats) {
+    #[allow(clippy::too_many_arguments)]
+    pub fn advance(&mut self, plan: &Plan, c: usize, watermark: i64, evidence_cap: usize, out: &mut Emitted, peer: &mut Vec<PeerMsg>, stats: &EngineStats) {
         self.note_peak();
         if watermark == i64::MAX && self.final_stats.is_none() {
             self.final_stats = Some(self.stats());
@@ -519,9 +317,9 @@ impl BaselineState {
                 continue;
             };
             let attach = Attach { key, evidence: None, shown: self.shown_of(&categories) };
-            out.push(Staged::Peer(PeerMsg { correlation: c as u32, body: PeerBody::Request { request, attach } }));
+            peer.push(PeerMsg { correlation: c as u32, body: PeerBody::Request { request, attach } });
         }
-        self.flush_stages(c, out);
+        self.flush_stages(c, peer);
         self.emit(plan, c, findings, evidence_cap, out, stats);
         // Keys of forgotten entities go once they are a good part of the map (amortized O(1)).
         let live = self.table.stats().entities;
@@ -545,13 +343,13 @@ impl BaselineState {
         categories.iter().filter_map(|h| self.shown.get(h).map(|v| (*h, v.clone()))).collect()
     }
 
-    fn flush_stages(&mut self, c: usize, out: &mut Vec<Staged>) {
+    fn flush_stages(&mut self, c: usize, peer: &mut Vec<PeerMsg>) {
         for (interval, stage) in self.stages.drain(..) {
-            out.push(Staged::Peer(PeerMsg { correlation: c as u32, body: PeerBody::Stage { interval, stage } }));
+            peer.push(PeerMsg { correlation: c as u32, body: PeerBody::Stage { interval, stage } });
         }
     }
 
-    fn emit(&mut self, plan: &Plan, c: usize, findings: Vec<Finding>, evidence_cap: usize, out: &mut Vec<Staged>, stats: &ReplayStats) {
+    fn emit(&mut self, plan: &Plan, c: usize, findings: Vec<Finding>, evidence_cap: usize, out: &mut Emitted, stats: &EngineStats) {
         self.stats.anomalies += findings.len() as u64;
         for f in findings {
             emit(plan, c, f, self.network, evidence_cap, out, stats);
@@ -647,7 +445,7 @@ impl JudgeState {
     }
 
     /// One message from a table.
-    pub fn receive(&mut self, plan: &Plan, m: PeerMsg, evidence_cap: usize, out: &mut Vec<Staged>, stats: &ReplayStats) {
+    pub fn receive(&mut self, plan: &Plan, m: PeerMsg, evidence_cap: usize, out: &mut Emitted, stats: &EngineStats) {
         let c = m.correlation as usize;
         match m.body {
             PeerBody::Stage { interval, stage } => {
@@ -665,13 +463,13 @@ impl JudgeState {
     }
 
     /// The watermark moved: folds complete intervals and judges what waited for them.
-    pub fn advance(&mut self, plan: &Plan, c: usize, watermark: i64, evidence_cap: usize, out: &mut Vec<Staged>, stats: &ReplayStats) {
+    pub fn advance(&mut self, plan: &Plan, c: usize, watermark: i64, evidence_cap: usize, out: &mut Emitted, stats: &EngineStats) {
         self.peak_bytes = self.peak_bytes.max(self.judge.state_bytes());
         self.judge.advance(watermark, &mut self.judged);
         self.flush(plan, c, evidence_cap, out, stats);
     }
 
-    fn flush(&mut self, plan: &Plan, c: usize, evidence_cap: usize, out: &mut Vec<Staged>, stats: &ReplayStats) {
+    fn flush(&mut self, plan: &Plan, c: usize, evidence_cap: usize, out: &mut Emitted, stats: &EngineStats) {
         for (anomaly, a) in self.judged.drain(..) {
             let shown = anomaly.value.and_then(|h| a.shown.iter().find(|(k, _)| *k == h).map(|(_, v)| v.clone()));
             self.anomalies += 1;
@@ -682,7 +480,7 @@ impl JudgeState {
 
 /// Turns a finding of planned correlation `c` into its incident (if the rule raises incidents)
 /// and into projections for the correlations it feeds.
-fn emit(plan: &Plan, c: usize, f: Finding, network: Option<Network>, evidence_cap: usize, out: &mut Vec<Staged>, stats: &ReplayStats) {
+fn emit(plan: &Plan, c: usize, f: Finding, network: Option<Network>, evidence_cap: usize, out: &mut Emitted, stats: &EngineStats) {
     let planned = &plan.correlations[c];
     let a = &f.anomaly;
     // Inclusive window: the interval's last millisecond (a new value: its event's time).
@@ -711,7 +509,7 @@ fn emit(plan: &Plan, c: usize, f: Finding, network: Option<Network>, evidence_ca
     if !planned.feeds.is_empty() {
         let ev = anomaly_event(plan, c, &f.key, start, end, &info);
         // A baseline's learned history is not re-read on restart: its chain starts with the interval.
-        forward_alert(plan, c, &f.key, start, end, start, ev, out, stats);
+        forward_alert(plan, c, &f.key, start, end, start, ev, &mut out.forward, stats);
     }
     if planned.emits {
         let alert = Alert {
@@ -727,7 +525,7 @@ fn emit(plan: &Plan, c: usize, f: Finding, network: Option<Network>, evidence_ca
         let group = planned.group_names.iter().cloned().zip(f.key.values()).collect();
         let mut inc = Incident::from_alert(planned.info.clone(), group, alert, Measure::Count, evidence_cap, Some);
         inc.baseline = Some(Box::new(info));
-        out.push(Staged::Incident(Box::new(inc)));
+        out.incidents.push(inc);
     }
 }
 
@@ -767,40 +565,87 @@ fn anomaly_event(plan: &Plan, c: usize, key: &GroupKey, start: i64, end: i64, in
     EvidenceEvent::from_event(&ev, &mut EcsWriter::new())
 }
 
+/// The peer-group judges of the baseline correlations of `depth`: each correlation's tables
+/// (on every worker) send their complete stages and peer verdicts to one worker, which folds
+/// and judges them in event time. Returns the incidents and the projections for deeper stages.
+pub fn judge_stage<'s>(
+    msgs: Stream<'s, u64, Vec<PeerMsg>>,
+    depth: u32,
+    plan: Arc<Plan>,
+    limits: StateLimits,
+    stats: Arc<EngineStats>,
+) -> (Stream<'s, u64, Vec<Incident>>, Stream<'s, u64, Vec<Projection>>) {
+    let mut builder = OperatorBuilder::new("PeerJudge".to_owned(), msgs.scope());
+    let mut input = builder.new_input(msgs, Exchange::new(judge_route));
+    let (inc_out, incidents) = builder.new_output::<Vec<Incident>>();
+    let (fwd_out, forward) = builder.new_output::<Vec<Projection>>();
+    let mut inc_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<Incident>>>::from(inc_out);
+    let mut fwd_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<Projection>>>::from(fwd_out);
+    builder.build(move |_initial| {
+        let mut judges: Vec<Option<JudgeState>> = plan
+            .correlations
+            .iter()
+            .map(|p| p.baseline.as_ref().filter(|b| p.depth == depth && b.peer_group()).and_then(|b| JudgeState::new(b).ok()))
+            .collect();
+        let mut held = Held::default();
+        let mut reported = false;
+        let mut produced = Emitted::default();
+        move |frontiers| {
+            input.for_each(|cap, data: &mut Vec<PeerMsg>| {
+                held.hold(&cap, 2);
+                for m in data.drain(..) {
+                    let c = m.correlation as usize;
+                    if let Some(j) = judges.get_mut(c).and_then(Option::as_mut) {
+                        j.receive(&plan, m, limits.evidence_cap, &mut produced, &stats);
+                    }
+                }
+            });
+            let bound = frontiers[0].frontier().first().copied();
+            let watermark = bound.map_or(i64::MAX, |f| f as i64);
+            for (c, slot) in judges.iter_mut().enumerate() {
+                if let Some(j) = slot.as_mut() {
+                    j.advance(&plan, c, watermark, limits.evidence_cap, &mut produced, &stats);
+                }
+            }
+            if held.time().is_some() {
+                give(&held, 0, &mut produced.incidents, &mut inc_out);
+                give(&held, 1, &mut produced.forward, &mut fwd_out);
+                let busy = judges.iter().flatten().any(JudgeState::busy);
+                match bound {
+                    Some(f) if busy => held.downgrade(f),
+                    _ => held.release(),
+                }
+            }
+            if bound.is_none() && !reported {
+                reported = true;
+                if let Ok(mut all) = stats.baselines.lock() {
+                    for (c, j) in judges.iter().enumerate() {
+                        if let Some(j) = j {
+                            let s = all.entry(plan.correlations[c].info.title.clone()).or_default();
+                            s.add(&BaselineStats {
+                                pending_dropped: j.dropped() + j.broken,
+                                anomalies: j.anomalies(),
+                                judge_peak_bytes: j.peak_bytes,
+                                ..BaselineStats::default()
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    });
+    (incidents, forward)
+}
+
 #[cfg(test)]
 mod tests {
+    use super::super::project::mask;
     use super::*;
 
-    fn reduce_hash(v: ValueRef<'_>, network: Option<Network>, bucket: Option<u64>) -> u64 {
-        reduce(v, network, bucket).unwrap().hash()
-    }
-
     #[test]
-    fn values_reduce_and_hash_alike_whatever_their_form() {
+    fn networks_display_as_cidr() {
         let n24 = Some(Network { v4: 24, v6: 64 });
-        let a = reduce_hash(ValueRef::Ip("10.1.2.3".parse().unwrap()), n24, None);
-        assert_eq!(a, reduce_hash(ValueRef::Str("10.1.2.200"), n24, None));
-        assert_eq!(a, reduce_hash(ValueRef::Ip("::ffff:10.1.2.9".parse().unwrap()), n24, None));
-        assert_ne!(a, reduce_hash(ValueRef::Str("10.1.3.1"), n24, None));
-        assert_ne!(reduce_hash(ValueRef::Str("10.1.2.3"), None, None), reduce_hash(ValueRef::Str("10.1.2.4"), None, None));
-        let v6 = reduce_hash(ValueRef::Str("2001:db8:1:2::1"), n24, None);
-        assert_eq!(v6, reduce_hash(ValueRef::Str("2001:db8:1:2:ffff::"), n24, None));
-        // Buckets: 404 and 418 are one class, 500 another; text digits count as numbers.
-        let b = Some(100);
-        assert_eq!(reduce_hash(ValueRef::Int(404), None, b), reduce_hash(ValueRef::Str("418"), None, b));
-        assert_ne!(reduce_hash(ValueRef::Int(404), None, b), reduce_hash(ValueRef::Int(500), None, b));
-        assert!(reduce(ValueRef::Str("-"), None, None).is_none() && reduce(ValueRef::Null, None, None).is_none());
         assert_eq!(display(GroupValue::Ip(mask("10.1.2.3".parse().unwrap(), Network { v4: 24, v6: 64 })), n24), GroupValue::Str("10.1.2.0/24".into()));
         assert_eq!(display(GroupValue::Ip(mask("10.1.2.3".parse().unwrap(), Network { v4: 0, v6: 0 })), None), GroupValue::Ip("0.0.0.0".parse().unwrap()));
-    }
-
-    #[test]
-    fn amounts_are_non_negative_integers() {
-        assert_eq!(amount(ValueRef::Int(1500)), Some(1500));
-        assert_eq!(amount(ValueRef::Int(-1)), None);
-        assert_eq!(amount(ValueRef::Float(2.6)), Some(3));
-        assert_eq!(amount(ValueRef::Str(" 42 ")), Some(42));
-        assert_eq!(amount(ValueRef::Str("-")), None);
-        assert_eq!(amount(ValueRef::Float(f64::NAN)), None);
     }
 }

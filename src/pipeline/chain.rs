@@ -29,7 +29,7 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::Stream;
 
-use super::replay::GroupKey;
+use super::project::GroupKey;
 
 struct Link {
     born: i64,

@@ -1,0 +1,357 @@
+//! The correlate stage: one driver over the per-kind correlators of `crate::correlate`. Each
+//! depth of a chain of correlations is one stage; it receives its projections in event-time
+//! order on the worker that owns their group, feeds them to their correlation's state, and
+//! turns alerts into incidents and, for correlations that feed deeper ones, into projections
+//! for the next stage. Baseline correlations keep their entity tables here too (see
+//! [`super::baseline`]); in a Kafka run the stage also tracks chains of windows for the
+//! source's restart points (see [`super::chain`]).
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::Stream;
+
+use super::baseline::{BaselineState, JudgeState, PeerMsg};
+use super::chain::{ChainReport, ChainTracker};
+use super::frontier::Held;
+use super::plan::{Plan, PlannedCorrelation, StateLimits};
+use super::project::{forward_alert, Emitted, GroupKey, Measured, Projection};
+use super::stats::EngineStats;
+use crate::correlate::absence::Absence;
+use crate::correlate::aggregate::{Aggregate, ValueAggregate};
+use crate::correlate::distinct::ValueCount;
+use crate::correlate::ordered::TemporalOrdered;
+use crate::correlate::persistence::{Input as PersistInput, Measure as PersistMeasure, Persistence};
+use crate::correlate::temporal::Temporal;
+use crate::correlate::threshold::EventCount;
+use crate::correlate::{Alert, Correlator};
+use crate::incident::{EvidenceEvent, Incident, Measure};
+use crate::rules::correlation::CorrelationKind;
+use crate::rules::RuleSet;
+
+/// One correlation's state, whatever its kind.
+enum State {
+    Count(EventCount<GroupKey, EvidenceEvent>),
+    Distinct(ValueCount<GroupKey, Box<[u8]>, EvidenceEvent>),
+    Temporal(Temporal<GroupKey, EvidenceEvent>),
+    Ordered(TemporalOrdered<GroupKey, EvidenceEvent>),
+    Aggregate(ValueAggregate<GroupKey, EvidenceEvent>),
+    Absence(Absence<GroupKey, EvidenceEvent>),
+    Persist(Persistence<GroupKey, EvidenceEvent>),
+    Baseline(Box<BaselineState>),
+}
+
+type Alerts = Vec<Alert<GroupKey, EvidenceEvent>>;
+
+impl State {
+    fn new(rules: &RuleSet, planned: &PlannedCorrelation, limits: StateLimits) -> Result<State, String> {
+        let spec = &rules.correlation_specs[planned.index as usize];
+        let (span, cond, keys, ev_cap) = (spec.timespan_ms, spec.condition, limits.key_cap, limits.evidence_cap);
+        let n = spec.rules.len();
+        if let Some(b) = &planned.baseline {
+            return BaselineState::new(b).map(|s| State::Baseline(Box::new(s))).map_err(|e| format!("{}: {e}", planned.info.title));
+        }
+        if let Some(persist) = spec.extensions.persistence {
+            let measure = match spec.kind {
+                CorrelationKind::EventCount => PersistMeasure::Count,
+                CorrelationKind::ValueCount => PersistMeasure::Distinct,
+                CorrelationKind::Temporal => PersistMeasure::Rules,
+                CorrelationKind::ValueSum => PersistMeasure::Sum,
+                CorrelationKind::ValueAvg => PersistMeasure::Avg,
+                other => return Err(format!("{}: persistence is not evaluated for {}", planned.info.title, other.as_str())),
+            };
+            let max_values = limits.max_values.max(cond.max_operand() as usize + 1);
+            return Persistence::new(span, persist.windows, measure, cond, keys, max_values, ev_cap)
+                .map(State::Persist)
+                .map_err(|e| format!("{}: {e}", planned.info.title));
+        }
+        let state = match spec.kind {
+            CorrelationKind::EventCount => EventCount::new(span, cond, keys, ev_cap).map(State::Count),
+            CorrelationKind::ValueCount => {
+                let max_values = limits.max_values.max(cond.max_operand() as usize + 1);
+                ValueCount::new(span, cond, keys, max_values, ev_cap).map(State::Distinct)
+            }
+            CorrelationKind::Temporal => Temporal::new(span, n, Some(cond), keys, ev_cap).map(State::Temporal),
+            CorrelationKind::TemporalOrdered => TemporalOrdered::new(span, n, keys, ev_cap).map(State::Ordered),
+            CorrelationKind::ValueSum => ValueAggregate::new(span, Aggregate::Sum, cond, keys, limits.max_values, ev_cap).map(State::Aggregate),
+            CorrelationKind::ValueAvg => ValueAggregate::new(span, Aggregate::Avg, cond, keys, limits.max_values, ev_cap).map(State::Aggregate),
+            CorrelationKind::ValuePercentile => {
+                let p = spec.percentile.unwrap_or(50.0);
+                ValueAggregate::new(span, Aggregate::Percentile(p), cond, keys, limits.max_values, ev_cap).map(State::Aggregate)
+            }
+            CorrelationKind::Absence => Absence::new(span, keys, ev_cap).map(State::Absence),
+            CorrelationKind::Baseline => return Err(format!("{}: a baseline correlation without its x-vigil.baseline block", planned.info.title)),
+        };
+        state.map_err(|e| format!("{}: {e}", planned.info.title))
+    }
+
+    fn observe(&mut self, p: Projection, out: &mut Alerts) {
+        match (self, p.measured) {
+            (State::Count(s), _) => s.observe(&p.key, p.ts, (), p.evidence, out),
+            (State::Distinct(s), Measured::Value(v)) => s.observe(&p.key, p.ts, v, p.evidence, out),
+            (State::Temporal(s), Measured::Rules(mask)) => s.observe(&p.key, p.ts, mask, p.evidence, out),
+            (State::Ordered(s), Measured::Rules(mask)) => s.observe(&p.key, p.ts, mask, p.evidence, out),
+            (State::Aggregate(s), Measured::Number(x)) => s.observe(&p.key, p.ts, x, p.evidence, out),
+            (State::Absence(s), Measured::Rules(mask)) => s.observe(&p.key, p.ts, mask, p.evidence, out),
+            (State::Persist(s), measured) => {
+                let input = match measured {
+                    Measured::Nothing => PersistInput::Event,
+                    Measured::Rules(mask) => PersistInput::Rules(mask),
+                    Measured::Value(v) => PersistInput::Value(v),
+                    Measured::Number(x) => PersistInput::Number(x),
+                    Measured::Baseline { .. } => return,
+                };
+                s.observe(&p.key, p.ts, input, p.evidence, out)
+            }
+            _ => {}
+        }
+    }
+
+    fn advance(&mut self, watermark: i64, out: &mut Alerts) {
+        match self {
+            State::Count(s) => s.advance(watermark, out),
+            State::Distinct(s) => s.advance(watermark, out),
+            State::Temporal(s) => s.advance(watermark, out),
+            State::Ordered(s) => s.advance(watermark, out),
+            State::Aggregate(s) => s.advance(watermark, out),
+            State::Absence(s) => s.advance(watermark, out),
+            State::Persist(s) => s.advance(watermark, out),
+            State::Baseline(_) => {}
+        }
+    }
+
+    fn keys(&self) -> usize {
+        match self {
+            State::Count(s) => s.keys(),
+            State::Distinct(s) => s.keys(),
+            State::Temporal(s) => s.keys(),
+            State::Ordered(s) => s.keys(),
+            State::Aggregate(s) => s.keys(),
+            State::Absence(s) => s.keys(),
+            State::Persist(s) => s.keys(),
+            State::Baseline(s) => s.keys(),
+        }
+    }
+
+    fn evictions(&self) -> u64 {
+        match self {
+            State::Count(s) => s.stats().evictions,
+            State::Distinct(s) => s.stats().evictions,
+            State::Temporal(s) => s.stats().evictions,
+            State::Ordered(s) => s.stats().evictions,
+            State::Aggregate(s) => s.stats().evictions,
+            State::Absence(s) => s.stats().evictions,
+            State::Persist(s) => s.stats().evictions,
+            State::Baseline(s) => s.stats().cap_evictions,
+        }
+    }
+}
+
+fn measure_of(kind: CorrelationKind, percentile: Option<f64>) -> Measure {
+    match kind {
+        CorrelationKind::ValueSum => Measure::Sum,
+        CorrelationKind::ValueAvg => Measure::Avg,
+        CorrelationKind::ValuePercentile => Measure::Percentile(percentile.unwrap_or(50.0)),
+        _ => Measure::Count,
+    }
+}
+
+/// Checks that every planned correlation's parameters are usable, before any worker starts.
+pub fn validate(rules: &RuleSet, plan: &Plan, limits: StateLimits) -> Result<(), String> {
+    for planned in &plan.correlations {
+        State::new(rules, planned, limits)?;
+        if let Some(b) = planned.baseline.as_ref().filter(|b| b.peer_group()) {
+            JudgeState::new(b).map_err(|e| format!("{}: {e}", planned.info.title))?;
+        }
+    }
+    Ok(())
+}
+
+/// The output streams of a correlate stage.
+pub struct StageStreams<'s> {
+    /// Incidents to write.
+    pub incidents: Stream<'s, u64, Vec<Incident>>,
+    /// Projections for deeper stages.
+    pub forward: Stream<'s, u64, Vec<Projection>>,
+    /// Baseline tables' traffic to their peer-group judges.
+    pub peer: Stream<'s, u64, Vec<PeerMsg>>,
+    /// Oldest live chains of windows (Kafka runs only).
+    pub chains: Stream<'s, u64, Vec<ChainReport>>,
+}
+
+/// One correlate stage: evaluates the correlations of `depth` over in-order projections; passes
+/// projections for deeper correlations through; turns alerts into incidents and, for
+/// correlations that feed deeper ones, into projections for the next stage. With `track` (the
+/// worker's index, in a Kafka run) it also tracks the chains of windows of its correlations and
+/// reports the oldest live one whenever that changes (see [`super::chain`]).
+pub fn correlate_stage<'s>(
+    ordered: Stream<'s, u64, Vec<Projection>>,
+    depth: u32,
+    plan: Arc<Plan>,
+    rules: Arc<RuleSet>,
+    limits: StateLimits,
+    stats: Arc<EngineStats>,
+    track: Option<u32>,
+) -> StageStreams<'s> {
+    let mut builder = OperatorBuilder::new("Correlate".to_owned(), ordered.scope());
+    let mut input = builder.new_input(ordered, Pipeline);
+    let (inc_out, incidents) = builder.new_output::<Vec<Incident>>();
+    let (fwd_out, forward) = builder.new_output::<Vec<Projection>>();
+    let (peer_out, peer) = builder.new_output::<Vec<PeerMsg>>();
+    let (chain_out, chains_stream) = builder.new_output::<Vec<ChainReport>>();
+    let mut inc_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<Incident>>>::from(inc_out);
+    let mut fwd_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<Projection>>>::from(fwd_out);
+    let mut peer_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<PeerMsg>>>::from(peer_out);
+    let mut chain_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<ChainReport>>>::from(chain_out);
+
+    builder.build(move |_initial| {
+        let mut states: Vec<Option<State>> =
+            plan.correlations.iter().map(|p| if p.depth == depth { State::new(&rules, p, limits).ok() } else { None }).collect();
+        // Baselines are left out: their learned history is not re-read on restart anyway.
+        let mut chains: Vec<Option<ChainTracker>> = states
+            .iter()
+            .enumerate()
+            .map(|(c, st)| match st {
+                Some(State::Baseline(_)) | None => None,
+                Some(_) => track.map(|_| ChainTracker::new(plan.chain_gap_ms(&rules, c))),
+            })
+            .collect();
+        let mut last_report: Option<i64> = None;
+        let mut held = Held::default();
+        let mut alerts: Alerts = Vec::new();
+        let mut evictions_seen = 0u64;
+        let mut reported = false;
+        let mut emitted = Emitted::default();
+        let mut peer_msgs: Vec<PeerMsg> = Vec::new();
+        let mut reports: Vec<ChainReport> = Vec::new();
+        move |frontiers| {
+            input.for_each(|cap, data: &mut Vec<Projection>| {
+                held.hold(&cap, 4);
+                for p in data.drain(..) {
+                    let c = p.correlation as usize;
+                    if plan.correlations[c].depth != depth {
+                        emitted.forward.push(p);
+                        continue;
+                    }
+                    match states[c].as_mut() {
+                        Some(State::Baseline(b)) => b.observe(&plan, c, p, limits.evidence_cap, &mut emitted, &mut peer_msgs, &stats),
+                        Some(state) => {
+                            if let Some(t) = chains[c].as_mut() {
+                                t.observe(&p.key, p.ts, p.born);
+                            }
+                            alerts.clear();
+                            state.observe(p, &mut alerts);
+                            emit_alerts(&plan, &rules, c, &mut alerts, chains[c].as_ref(), limits.evidence_cap, &mut emitted, &stats);
+                        }
+                        None => {}
+                    }
+                }
+            });
+            let bound = frontiers[0].frontier().first().copied();
+            let watermark = bound.map_or(i64::MAX, |f| f as i64);
+            for (c, slot) in states.iter_mut().enumerate() {
+                match slot.as_mut() {
+                    Some(State::Baseline(b)) => b.advance(&plan, c, watermark, limits.evidence_cap, &mut emitted, &mut peer_msgs, &stats),
+                    Some(state) => {
+                        alerts.clear();
+                        state.advance(watermark, &mut alerts);
+                        // Closed windows name their chain before it may expire below.
+                        emit_alerts(&plan, &rules, c, &mut alerts, chains[c].as_ref(), limits.evidence_cap, &mut emitted, &stats);
+                        if let Some(t) = chains[c].as_mut() {
+                            t.expire(watermark);
+                        }
+                    }
+                    None => {}
+                }
+            }
+            if bound.is_none() && !reported {
+                reported = true;
+                if let Ok(mut all) = stats.baselines.lock() {
+                    for (c, slot) in states.iter().enumerate() {
+                        if let Some(State::Baseline(b)) = slot {
+                            all.entry(plan.correlations[c].info.title.clone()).or_default().add(&b.stats());
+                        }
+                    }
+                }
+            }
+            if held.time().is_some() {
+                give(&held, 0, &mut emitted.incidents, &mut inc_out);
+                give(&held, 1, &mut emitted.forward, &mut fwd_out);
+                give(&held, 2, &mut peer_msgs, &mut peer_out);
+                let live = states.iter().flatten().any(|s| s.keys() > 0) || chains.iter().flatten().any(|t| !t.is_empty());
+                if let Some(f) = bound {
+                    held.downgrade(f);
+                    // Reported at the frontier: the state after every input before it, with the
+                    // chains that ended before it forgotten.
+                    let oldest = chains.iter().flatten().filter_map(ChainTracker::oldest).min();
+                    if let (Some(worker), true) = (track, oldest != last_report) {
+                        reports.push(ChainReport { worker, depth, oldest });
+                        give(&held, 3, &mut reports, &mut chain_out);
+                        last_report = oldest;
+                    }
+                }
+                if bound.is_none() || !live {
+                    held.release();
+                }
+            }
+            let evictions: u64 = states.iter().flatten().map(State::evictions).sum();
+            if evictions > evictions_seen {
+                stats.evictions.fetch_add(evictions - evictions_seen, Relaxed);
+                evictions_seen = evictions;
+            }
+        }
+    });
+    StageStreams { incidents, forward, peer, chains: chains_stream }
+}
+
+type Out<C> = OutputBuilder<u64, CapacityContainerBuilder<Vec<C>>>;
+
+/// Sends `data` on output `port` at the held time (nothing without a held capability).
+pub(crate) fn give<C: Clone + 'static>(held: &Held, port: usize, data: &mut Vec<C>, out: &mut Out<C>) {
+    if data.is_empty() {
+        return;
+    }
+    if let Some(cap) = held.port(port) {
+        out.activate().session(cap).give_container(data);
+    }
+    data.clear();
+}
+
+/// Turns alerts of planned correlation `c` into incidents (if it emits) and into projections
+/// for the correlations it feeds.
+#[allow(clippy::too_many_arguments)]
+fn emit_alerts(
+    plan: &Plan,
+    rules: &RuleSet,
+    c: usize,
+    alerts: &mut Alerts,
+    chains: Option<&ChainTracker>,
+    evidence_cap: usize,
+    out: &mut Emitted,
+    stats: &EngineStats,
+) {
+    let planned = &plan.correlations[c];
+    for alert in alerts.drain(..) {
+        match alert.evidence.first().cloned() {
+            Some(evidence) => {
+                // The window's own start when chains are not tracked (a file replay).
+                let born = chains.and_then(|t| t.born_of(&alert.group)).unwrap_or(alert.window_start_ms.min(alert.first_event_ts));
+                forward_alert(plan, c, &alert.group, alert.window_start_ms, alert.window_end_ms, born, evidence, &mut out.forward, stats)
+            }
+            None if !planned.feeds.is_empty() => {
+                stats.missing_group.fetch_add(planned.feeds.len() as u64, Relaxed);
+            }
+            None => {}
+        }
+        if planned.emits {
+            let spec = &rules.correlation_specs[planned.index as usize];
+            let measure = measure_of(planned.kind, spec.percentile);
+            let group = planned.group_names.iter().cloned().zip(alert.group.values()).collect();
+            out.incidents.push(Incident::from_alert(planned.info.clone(), group, alert, measure, evidence_cap, Some));
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! Detection on the worker that parsed each event: the rule index picks the candidate rules,
+//! each candidate's matcher runs, and a match becomes an incident (a plain detection rule) and a
+//! projection for every correlation the rule feeds. Most events match nothing and stop here;
+//! nothing crosses workers before this stage.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::Stream;
+
+use super::plan::Plan;
+use super::project::{group_value, measure, number, Emitted, GroupKey, Measured, Projection};
+use super::stats::EngineStats;
+use crate::event::ecs::EcsWriter;
+use crate::event::Event;
+use crate::incident::{EvidenceEvent, GroupValue, Incident};
+use crate::rules::correlation::CorrelationKind;
+use crate::rules::logsource::RuleMatcher;
+use crate::rules::RuleSet;
+
+/// Matches every event against the rules; returns the incidents of plain detection rules and
+/// the projections for correlations.
+pub fn detect<'s>(
+    events: Stream<'s, u64, Vec<Event>>,
+    rules: Arc<RuleSet>,
+    plan: Arc<Plan>,
+    stats: Arc<EngineStats>,
+) -> (Stream<'s, u64, Vec<Incident>>, Stream<'s, u64, Vec<Projection>>) {
+    let mut builder = OperatorBuilder::new("Detect".to_owned(), events.scope());
+    let mut input = builder.new_input(events, Pipeline);
+    let (inc_out, incidents) = builder.new_output::<Vec<Incident>>();
+    let (fwd_out, forward) = builder.new_output::<Vec<Projection>>();
+    let mut inc_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<Incident>>>::from(inc_out);
+    let mut fwd_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<Projection>>>::from(fwd_out);
+    builder.build(move |_initial| {
+        let mut matcher = RuleMatcher::new(rules.clone());
+        let mut writer = EcsWriter::new();
+        let mut hits = Vec::new();
+        let mut counts = vec![0u64; rules.rules.len()];
+        let mut missing = 0u64;
+        let mut projected: Vec<(u32, GroupKey, Measured)> = Vec::new();
+        let mut emitted = Emitted::default();
+        // Shared by the projections of baseline rules that keep no evidence.
+        let placeholder = EvidenceEvent::from_event(&Event::at(0), &mut writer);
+        move |_frontiers| {
+            input.for_each(|cap, data: &mut Vec<Event>| {
+                for ev in data.iter() {
+                    let mut evidence: Option<EvidenceEvent> = None;
+                    hits.clear();
+                    matcher.matching(ev, &mut hits);
+                    for &r in &hits {
+                        counts[r as usize] += 1;
+                        let (info, emits) = &plan.detections[r as usize];
+                        if *emits {
+                            emitted.incidents.push(Incident::from_detection(info.clone(), ev, &mut writer));
+                        }
+                        for &(c, pos) in &plan.feeds[r as usize] {
+                            let planned = &plan.correlations[c as usize];
+                            let fields = &planned.group_fields[pos as usize];
+                            let values: Option<Vec<GroupValue>> = fields.iter().map(|f| group_value(ev, *f)).collect();
+                            let Some(values) = values else {
+                                missing += 1;
+                                continue;
+                            };
+                            let measured = match planned.kind {
+                                CorrelationKind::Baseline => match planned.baseline.as_ref().and_then(|b| measure(b, ev)) {
+                                    Some(m) => m,
+                                    None => continue,
+                                },
+                                CorrelationKind::EventCount => Measured::Nothing,
+                                CorrelationKind::Temporal | CorrelationKind::TemporalOrdered | CorrelationKind::Absence => Measured::Rules(1u64 << pos),
+                                CorrelationKind::ValueCount => match group_value(ev, planned.value_field) {
+                                    Some(v) => Measured::Value(bincode::serialize(&v).unwrap_or_default().into_boxed_slice()),
+                                    None => continue,
+                                },
+                                _ => match planned.value_field.and_then(|f| ev.get(f)).and_then(number) {
+                                    Some(x) => Measured::Number(x),
+                                    None => continue,
+                                },
+                            };
+                            let key = GroupKey::new(&values);
+                            // One event is one observation per correlation and group,
+                            // however many of the correlation's rules it matches: the
+                            // rules' bits are merged, a count counts it once.
+                            match projected.iter_mut().find(|(pc, pk, _)| *pc == c && *pk == key) {
+                                Some((_, _, Measured::Rules(mask))) => {
+                                    if let Measured::Rules(bit) = measured {
+                                        *mask |= bit;
+                                    }
+                                }
+                                Some(_) => {}
+                                None => projected.push((c, key, measured)),
+                            }
+                        }
+                    }
+                    for (c, key, measured) in projected.drain(..) {
+                        // Encoded once per event, however many correlations it feeds;
+                        // baseline rules other than new values carry none.
+                        let bare = plan.correlations[c as usize].baseline.as_ref().is_some_and(|b| !b.needs_evidence());
+                        let evidence = if bare {
+                            let mut e = placeholder.clone();
+                            (e.ts, e.origin) = (ev.ts, ev.origin);
+                            e
+                        } else {
+                            evidence.get_or_insert_with(|| EvidenceEvent::from_event(ev, &mut writer)).clone()
+                        };
+                        emitted.forward.push(Projection { correlation: c, key, ts: ev.ts, origin: ev.origin, measured, evidence, born: ev.ts });
+                    }
+                }
+                if !emitted.incidents.is_empty() {
+                    inc_out.activate().session(&cap).give_container(&mut emitted.incidents);
+                    emitted.incidents.clear();
+                }
+                if !emitted.forward.is_empty() {
+                    fwd_out.activate().session(&cap).give_container(&mut emitted.forward);
+                    emitted.forward.clear();
+                }
+            });
+            for (i, n) in counts.iter_mut().enumerate() {
+                if *n > 0 {
+                    stats.matches[i].fetch_add(*n, Relaxed);
+                    *n = 0;
+                }
+            }
+            if missing > 0 {
+                stats.missing_group.fetch_add(missing, Relaxed);
+                missing = 0;
+            }
+        }
+    });
+    (incidents, forward)
+}

@@ -1,0 +1,229 @@
+//! Incident writing: one ordered writer per process. Incidents of every stage meet on the
+//! process's first worker, wait until the frontier passes their time, go through their rule's
+//! suppressor (`x-vigil: suppress`) and the learning cut-off (learn, then watch), and are written
+//! in (time, id) order, duplicates dropped, to a file or a Kafka topic. The stream it returns
+//! carries nothing: its frontier tells the Kafka source what has been delivered.
+
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::Stream;
+
+use super::plan::{Learn, Plan, StateLimits};
+use super::stats::EngineStats;
+use super::watermark::to_timely;
+use crate::event::{Event, Origin, Timed};
+use crate::incident::ecs::write_incident;
+use crate::incident::suppress::SuppressConfig;
+use crate::incident::{Incident, Suppressor};
+use crate::io::sink::RecordSink;
+use crate::metrics::RunStats;
+
+impl Timed for Incident {
+    fn ts(&self) -> i64 {
+        self.timestamp_ms
+    }
+    fn order_key(&self) -> (i64, Origin) {
+        (self.timestamp_ms, Origin::default())
+    }
+}
+
+/// Where and how a process writes its incidents.
+pub struct Writer {
+    /// The sink (file or Kafka topic).
+    pub sink: RecordSink,
+    /// The run's I/O counters (written, fatal errors).
+    pub run_stats: Arc<RunStats>,
+    /// The pipeline's counters (incidents per rule, cut-off, delivery errors).
+    pub stats: Arc<EngineStats>,
+    /// Set to stop the run (a sink failed).
+    pub cancel: Arc<AtomicBool>,
+    /// Set on a graceful stop: what is still open is dropped, and recomputed after the restart.
+    pub discard: Arc<AtomicBool>,
+    /// The previous run's delivered frontier: incidents before it are not written again.
+    pub delivered_before: Option<i64>,
+    /// The worker that writes for this process.
+    pub leader: u64,
+    /// Whether this worker is it.
+    pub is_leader: bool,
+}
+
+/// The process's incident writer over `incidents`, with the learning cut-off `marks` (see
+/// [`Learn`]).
+pub fn write_incidents<'s>(
+    incidents: Stream<'s, u64, Vec<Incident>>,
+    marks: Stream<'s, u64, Vec<i64>>,
+    plan: &Plan,
+    limits: StateLimits,
+    w: Writer,
+) -> Stream<'s, u64, Vec<()>> {
+    let mut pending: Vec<Incident> = Vec::new();
+    let mut last_written: Option<(i64, String)> = None;
+    let mut line = Vec::with_capacity(4096);
+    let (wstats, rstats) = (w.run_stats, w.stats);
+    let (cancel, discard_incidents, delivered_before, leader, is_leader) = (w.cancel, w.discard, w.delivered_before, w.leader, w.is_leader);
+    let mut out = w.sink;
+    // Rules with `x-vigil: suppress` go through a suppressor each (merging repeats within the
+    // cool-down); an incident it emits is ordered at its deadline (last merged time +
+    // cool-down), so every write is in (key, id) order and the same for any run.
+    let suppress = plan.suppress.clone();
+    let learn = plan.learn;
+    let mut suppressors: HashMap<String, Suppressor> = HashMap::new();
+    let evidence_cap = limits.evidence_cap;
+    // An operator rather than a sink, so a probe after it tells the Kafka source what has
+    // been delivered (it holds no capability: its frontier is what it has finished with).
+    // The learning cut-off: unknown until every worker's mark is in (`None` until then).
+    let mut marks_seen: Vec<i64> = Vec::new();
+    let mut cutoff: Option<Option<i64>> = None;
+    incidents.binary_frontier::<_, timely::container::CapacityContainerBuilder<Vec<()>>, _, _, _, _>(
+        marks,
+        Exchange::new(move |_: &Incident| leader),
+        Pipeline,
+        "WriteIncidents",
+        move |_cap, _info| {
+            move |(input, frontier), (marks_in, marks_frontier), _output| {
+                input.for_each(|_cap, data| pending.append(data));
+                marks_in.for_each(|_cap, data| marks_seen.append(data));
+                if !is_leader {
+                    return;
+                }
+                if discard_incidents.load(Relaxed) {
+                    // A graceful stop: what is still open is recomputed after the restart.
+                    pending.clear();
+                    suppressors.clear();
+                    return;
+                }
+                if cutoff.is_none() && learn == Learn::Off {
+                    // Nothing to learn: write as the frontier passes (a Kafka run never ends).
+                    cutoff = Some(None);
+                }
+                if cutoff.is_none() {
+                    // Incidents wait (unwritten) until the cut-off is known.
+                    if !marks_frontier.frontier().is_empty() {
+                        return;
+                    }
+                    let c = match learn {
+                        Learn::Off => None,
+                        Learn::Inputs(_) => marks_seen.iter().max().copied(),
+                        Learn::WarmUp(d) => marks_seen.iter().min().map(|first| first.saturating_add(d)),
+                    };
+                    if let Some(c) = c {
+                        rstats.cutoff_ms.store(c, Relaxed);
+                    }
+                    cutoff = Some(c);
+                }
+                if let Some(Some(c)) = cutoff {
+                    let before = pending.len();
+                    pending.retain(|inc| inc.timestamp_ms > c);
+                    rstats.before_cutoff.fetch_add((before - pending.len()) as u64, Relaxed);
+                }
+                let bound = frontier.frontier().first().copied();
+                if !out.open(&wstats, &cancel) {
+                    return;
+                }
+                let mut keep = Vec::new();
+                let mut ready: Vec<(i64, Incident)> = Vec::new();
+                for inc in pending.drain(..) {
+                    if let Some(&cooldown) = suppress.get(&inc.rule.id) {
+                        let sup = match suppressors.entry(inc.rule.id.clone()) {
+                            Entry::Occupied(e) => e.into_mut(),
+                            Entry::Vacant(e) => match Suppressor::new(SuppressConfig { cooldown_ms: Some(cooldown), evidence_cap, ..Default::default() }) {
+                                Ok(s) => e.insert(s),
+                                Err(err) => {
+                                    // Checked when the rules loaded; should it fail here, the run
+                                    // stops rather than write the rule's incidents unsuppressed.
+                                    wstats.fatal(|| format!("{}: x-vigil suppress: {err}", inc.rule.title));
+                                    cancel.store(true, Relaxed);
+                                    continue;
+                                }
+                            },
+                        };
+                        sup.offer(inc);
+                    } else if bound.is_none_or(|f| to_timely(inc.timestamp_ms) < f) {
+                        ready.push((inc.timestamp_ms, inc));
+                    } else {
+                        keep.push(inc);
+                    }
+                }
+                pending = keep;
+                let mut emitted = Vec::new();
+                for (rule, sup) in suppressors.iter_mut() {
+                    emitted.clear();
+                    match bound {
+                        Some(f) => sup.advance(f as i64, &mut emitted),
+                        None => sup.finish(&mut emitted),
+                    }
+                    let cooldown = suppress.get(rule).copied().unwrap_or(0);
+                    ready.extend(emitted.drain(..).map(|inc| (inc.timestamp_ms.saturating_add(cooldown), inc)));
+                }
+                ready.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
+                // After a restart, what the re-read gives before the previous run's delivered
+                // frontier was delivered then (and may differ for chains that ended there).
+                let ready = ready.into_iter().filter(|(t, _)| delivered_before.is_none_or(|d| to_timely(*t) >= to_timely(d))).map(|(_, inc)| inc);
+                let mut result = Ok(());
+                for inc in ready {
+                    let key = (inc.timestamp_ms, inc.id.clone());
+                    if last_written.as_ref() == Some(&key) {
+                        continue; // the same incident twice (one event matched twice): written once
+                    }
+                    line.clear();
+                    write_incident(&inc, &mut line);
+                    result = result.and_then(|_| out.write(inc.id.as_bytes(), &line[..line.len().saturating_sub(1)], &[]));
+                    if let Ok(mut per_rule) = rstats.incidents.lock() {
+                        *per_rule.entry(inc.rule.title.clone()).or_default() += 1;
+                    }
+                    wstats.written.fetch_add(1, Relaxed);
+                    last_written = Some(key);
+                }
+                result = result.and_then(|_| out.flush(bound.is_none()));
+                if let Err(e) = result {
+                    out.fail(e, &wstats, &cancel);
+                }
+                rstats.delivery_errors.store(out.delivery_errors(), Relaxed);
+            }
+        },
+    )
+}
+
+/// The learning cut-off marks of one worker (see [`Learn`]): with `Learn::Inputs`, the latest
+/// event time of the history inputs it read, once they are all read everywhere; with
+/// `Learn::WarmUp`, its earliest event time, once its input frontier has passed it (no earlier
+/// event can come). The operator holds its capability until then, so a writer knows the cut-off
+/// once this stream's frontier is empty.
+pub fn cutoff_marks<'s>(events: Stream<'s, u64, Vec<Event>>, learn: Learn) -> Stream<'s, u64, Vec<i64>> {
+    events.unary_frontier::<timely::container::CapacityContainerBuilder<Vec<i64>>, _, _, _>(Pipeline, "LearnCutoff", move |cap, _info| {
+        let mut held = (learn != Learn::Off).then_some(cap);
+        let mut mark: Option<i64> = None;
+        move |(input, frontier), output| {
+            input.for_each(|_cap, data: &mut Vec<Event>| {
+                for ev in data.iter() {
+                    mark = Some(match (learn, mark) {
+                        (Learn::WarmUp(_), Some(m)) => m.min(ev.ts),
+                        (_, Some(m)) => m.max(ev.ts),
+                        (_, None) => ev.ts,
+                    });
+                }
+            });
+            let Some(cap) = held.as_ref() else { return };
+            let bound = frontier.frontier().first().copied();
+            let done = match (learn, bound) {
+                (_, None) => true,
+                // A worker that has seen no event once every source has moved past time 0 has
+                // none to come before the frontier (a source leaves 0 only after its partitions
+                // showed events, which reach this worker before the frontier passes them).
+                (Learn::WarmUp(_), Some(f)) => mark.map_or(f > 0, |m| to_timely(m) < f),
+                _ => false,
+            };
+            if done {
+                if let Some(m) = mark {
+                    output.session(cap).give(m);
+                }
+                held = None;
+            }
+        }
+    })
+}
