@@ -7,8 +7,7 @@
 
 use std::path::Path;
 
-use super::correlation::parse_timespan;
-use super::extensions::describe;
+use super::spec::{describe, parse_timespan};
 use super::yaml::{Node, Scalar};
 use super::RuleError;
 use crate::baseline::{

@@ -87,86 +87,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::document::CorrelationDocument;
-use super::extensions::{self, describe, Extensions, ABSENCE_TYPE, BASELINE_TYPE, EXTENSION_KEY};
+use super::extensions::{self, Extensions, ABSENCE_TYPE, BASELINE_TYPE, EXTENSION_KEY};
+use super::spec::describe;
+pub use super::spec::{parse_timespan, CorrelationKind};
 use super::yaml::{Node, NodeKind, Scalar};
 use super::{CompiledRule, RuleError};
 use crate::correlate::aggregate::DEFAULT_PERCENTILE;
 use crate::correlate::temporal::MAX_RULES;
 use crate::correlate::Condition;
-
-/// The type of a correlation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CorrelationKind {
-    /// `event_count`
-    EventCount,
-    /// `value_count`
-    ValueCount,
-    /// `temporal`
-    Temporal,
-    /// `temporal_ordered`
-    TemporalOrdered,
-    /// `value_sum`
-    ValueSum,
-    /// `value_avg`
-    ValueAvg,
-    /// `value_percentile`
-    ValuePercentile,
-    /// `x-vigil-absence` (a vigil extension): the first rule, then no second rule within the
-    /// timespan.
-    Absence,
-    /// `x-vigil-baseline` (a vigil extension): the referenced rules' events against each
-    /// group's own learned history (see [`super::baseline`]).
-    Baseline,
-}
-
-impl CorrelationKind {
-    const ALL: [CorrelationKind; 9] = [
-        CorrelationKind::EventCount,
-        CorrelationKind::ValueCount,
-        CorrelationKind::Temporal,
-        CorrelationKind::TemporalOrdered,
-        CorrelationKind::ValueSum,
-        CorrelationKind::ValueAvg,
-        CorrelationKind::ValuePercentile,
-        CorrelationKind::Absence,
-        CorrelationKind::Baseline,
-    ];
-
-    /// The `type:` word.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CorrelationKind::EventCount => "event_count",
-            CorrelationKind::ValueCount => "value_count",
-            CorrelationKind::Temporal => "temporal",
-            CorrelationKind::TemporalOrdered => "temporal_ordered",
-            CorrelationKind::ValueSum => "value_sum",
-            CorrelationKind::ValueAvg => "value_avg",
-            CorrelationKind::ValuePercentile => "value_percentile",
-            CorrelationKind::Absence => ABSENCE_TYPE,
-            CorrelationKind::Baseline => BASELINE_TYPE,
-        }
-    }
-
-    /// The kind for a `type:` word.
-    pub fn from_type(s: &str) -> Option<CorrelationKind> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
-    /// True for the types that need `condition.field`.
-    pub fn needs_field(self) -> bool {
-        matches!(self, CorrelationKind::ValueCount | CorrelationKind::ValueSum | CorrelationKind::ValueAvg | CorrelationKind::ValuePercentile)
-    }
-
-    /// True for the types whose value is a count (integer operands).
-    pub fn counts(self) -> bool {
-        matches!(self, CorrelationKind::EventCount | CorrelationKind::ValueCount | CorrelationKind::Temporal | CorrelationKind::TemporalOrdered)
-    }
-
-    /// True for vigil's own types (not in the Sigma specification).
-    pub fn is_extension(self) -> bool {
-        matches!(self, CorrelationKind::Absence | CorrelationKind::Baseline)
-    }
-}
 
 /// One entry of `rules:`, as written.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -248,30 +176,6 @@ impl CorrelationSpec {
     pub fn label(&self) -> String {
         self.name.clone().or_else(|| self.id.clone()).or_else(|| self.title.clone()).unwrap_or_else(|| format!("{}:{}", self.file.display(), self.line))
     }
-}
-
-/// Parses a timespan node (`30s`, `5m`, `2h`, `1d`, `1w`) into milliseconds; the error is a
-/// message without location.
-pub fn parse_timespan(node: &Node) -> Result<i64, String> {
-    let bad = || format!("must be a positive integer followed by s, m, h, d or w (like 5m), found {}", describe(node));
-    let Some(text) = node.as_str() else { return Err(bad()) };
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (num, unit) = text.split_at(split);
-    let unit_ms: i64 = match unit {
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        "w" => 604_800_000,
-        "ms" => return Err(format!("{}: milliseconds are not a Sigma unit", bad())),
-        "M" | "y" => return Err(format!("{}: months and years have no fixed length", bad())),
-        _ => return Err(bad()),
-    };
-    let n: i64 = num.parse().map_err(|_| bad())?;
-    if n == 0 {
-        return Err(format!("must be positive, found {text:?}"));
-    }
-    n.checked_mul(unit_ms).ok_or_else(|| format!("{text:?} is too long"))
 }
 
 const CORRELATION_KEYS: &str = "type, rules, group-by, timespan, condition, aliases";

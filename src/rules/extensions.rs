@@ -171,7 +171,7 @@
 use std::path::Path;
 
 use super::baseline::{self, BaselineSpec};
-use super::correlation::{parse_timespan, CorrelationKind};
+use super::spec::{parse_timespan, CorrelationKind};
 use super::yaml::{Node, Scalar};
 use super::RuleError;
 
@@ -306,12 +306,4 @@ fn suppress(file: &Path, v: &Node, path: &str, errors: &mut Vec<RuleError>) -> O
         errors.push(RuleError::new(file, v.line, &format!("{path}.for"), "missing required key"));
     }
     out
-}
-
-/// A short description of a node for messages.
-pub(crate) fn describe(v: &Node) -> String {
-    match v.as_str() {
-        Some(s) => format!("{s:?}"),
-        None => v.kind_name().to_string(),
-    }
 }

@@ -37,6 +37,7 @@ pub mod extensions;
 pub mod logsource;
 pub mod modifiers;
 pub mod pattern;
+pub mod spec;
 pub mod yaml;
 
 use std::path::{Path, PathBuf};
