@@ -171,16 +171,13 @@
 use std::path::Path;
 
 use super::baseline::{self, BaselineSpec};
-use super::spec::{parse_timespan, CorrelationKind};
+use super::spec::{describe, parse_timespan, CorrelationKind};
 use super::yaml::{Node, Scalar};
 use super::RuleError;
 
 /// The top-level attribute holding vigil's extensions.
 pub const EXTENSION_KEY: &str = "x-vigil";
-/// The correlation type of "A then no B within T" sequences.
-pub const ABSENCE_TYPE: &str = "x-vigil-absence";
-/// The correlation type of per-entity baselines (anomalies against the entity's own history).
-pub const BASELINE_TYPE: &str = "x-vigil-baseline";
+pub use super::spec::{ABSENCE_TYPE, BASELINE_TYPE};
 /// The largest `persistence.windows`.
 pub const MAX_PERSISTENCE_WINDOWS: u32 = 10_000;
 

@@ -4,6 +4,11 @@
 
 use super::yaml::Node;
 
+/// The correlation type of "A then no B within T" sequences.
+pub const ABSENCE_TYPE: &str = "x-vigil-absence";
+/// The correlation type of per-entity baselines (anomalies against the entity's own history).
+pub const BASELINE_TYPE: &str = "x-vigil-baseline";
+
 /// The type of a correlation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CorrelationKind {
