@@ -67,7 +67,8 @@ use xxhash_rust::xxh3::xxh3_128_with_seed;
 
 use crate::correlate::Alert;
 use crate::event::ecs::EcsWriter;
-use std::sync::Arc;
+use std::cell::RefCell;
+use std::sync::{Arc, OnceLock};
 
 use crate::event::{canonical_ip, Event, Origin, Value, ValueRef};
 
@@ -277,19 +278,67 @@ pub struct BaselineInfo {
 
 /// One evidence event: its order key, and a shared body (the ECS JSON object and what it
 /// contributes to `related.*`). An event that feeds several correlations, or sits in several
-/// windows, is encoded once; every copy of it is a reference count.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// windows, is held once; every copy of it is a reference count.
+///
+/// The body is encoded when it is first read ([`Deref`](std::ops::Deref)): a projected event
+/// travels to its window as the parsed event itself, and only the few that end up in an
+/// alert are ever written as ECS, on the worker that owns the window. The encoding is the
+/// same whenever it happens, so incidents do not depend on it.
+#[derive(Clone, Debug)]
 pub struct EvidenceEvent {
     /// Event time (ms).
     pub ts: i64,
     /// Where the event came from; `(ts, origin)` orders evidence.
     pub origin: Origin,
     /// The shared body; its fields read through `Deref` (`e.json`, `e.ips`, ...).
-    body: Arc<EvidenceBody>,
+    body: Arc<Deferred>,
 }
 
+/// The event until it is read, and its encoding once it is.
+#[derive(Debug, Default)]
+struct Deferred {
+    event: Option<Event>,
+    encoded: OnceLock<EvidenceBody>,
+}
+
+/// The wire form of an evidence event's body (between processes): the event while unread.
+#[derive(Serialize, Deserialize)]
+enum WireBody {
+    Event(Event),
+    Encoded(EvidenceBody),
+}
+
+impl Serialize for EvidenceEvent {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let body = match (&self.body.event, self.body.encoded.get()) {
+            (_, Some(b)) => WireBody::Encoded(b.clone()),
+            (Some(ev), None) => WireBody::Event(ev.clone()),
+            (None, None) => WireBody::Encoded(EvidenceBody::default()),
+        };
+        (self.ts, self.origin, body).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for EvidenceEvent {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (ts, origin, body) = <(i64, Origin, WireBody)>::deserialize(deserializer)?;
+        let body = match body {
+            WireBody::Event(ev) => Deferred { event: Some(ev), encoded: OnceLock::new() },
+            WireBody::Encoded(b) => Deferred { event: None, encoded: OnceLock::from(b) },
+        };
+        Ok(EvidenceEvent { ts, origin, body: Arc::new(body) })
+    }
+}
+
+impl PartialEq for EvidenceEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.ts == other.ts && self.origin == other.origin && **self == **other
+    }
+}
+impl Eq for EvidenceEvent {}
+
 /// The shared part of an [`EvidenceEvent`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EvidenceBody {
     /// The event as one ECS JSON object (as [`EcsWriter::write_event`] writes it).
     pub json: String,
@@ -305,7 +354,11 @@ impl std::ops::Deref for EvidenceEvent {
     type Target = EvidenceBody;
 
     fn deref(&self) -> &EvidenceBody {
-        &self.body
+        let body = &*self.body;
+        body.encoded.get_or_init(|| match &body.event {
+            Some(ev) => ENCODER.with(|w| encode(ev, &mut w.borrow_mut())),
+            None => EvidenceBody::default(),
+        })
     }
 }
 
@@ -397,29 +450,41 @@ fn sort_dedup<T: Ord>(v: &mut Vec<T>) {
     v.dedup();
 }
 
+thread_local! {
+    /// The writer deferred evidence is encoded with (its plans are cached per event shape).
+    static ENCODER: RefCell<EcsWriter> = RefCell::new(EcsWriter::new());
+}
+
+/// The ECS JSON of `ev` and its `related.*` contributions.
+fn encode(ev: &Event, writer: &mut EcsWriter) -> EvidenceBody {
+    let mut json = Vec::with_capacity(256);
+    writer.write_event(ev, &mut json);
+    let mut sets = RelatedSets::default();
+    for (key, value) in ev.fields() {
+        if let Some(kind) = related_of(ev.key_name(*key)) {
+            sets.add(kind, ev.resolve(value), Some(ev));
+        }
+    }
+    let sets = sets.finish();
+    EvidenceBody {
+        // The writer emits UTF-8 only (every string it copies is a `&str`).
+        json: String::from_utf8(json).unwrap_or_default(),
+        ips: sets.ips,
+        users: sets.users,
+        hosts: sets.hosts,
+    }
+}
+
 impl EvidenceEvent {
-    /// Encodes `ev` with `writer` and extracts its `related.*` contributions.
+    /// Encodes `ev` with `writer` now, and extracts its `related.*` contributions.
     pub fn from_event(ev: &Event, writer: &mut EcsWriter) -> EvidenceEvent {
-        let mut json = Vec::with_capacity(256);
-        writer.write_event(ev, &mut json);
-        let mut sets = RelatedSets::default();
-        for (key, value) in ev.fields() {
-            if let Some(kind) = related_of(ev.key_name(*key)) {
-                sets.add(kind, ev.resolve(value), Some(ev));
-            }
-        }
-        let sets = sets.finish();
-        EvidenceEvent {
-            ts: ev.ts,
-            origin: ev.origin,
-            body: Arc::new(EvidenceBody {
-                // The writer emits UTF-8 only (every string it copies is a `&str`).
-                json: String::from_utf8(json).unwrap_or_default(),
-                ips: sets.ips,
-                users: sets.users,
-                hosts: sets.hosts,
-            }),
-        }
+        let body = Deferred { event: None, encoded: OnceLock::from(encode(ev, writer)) };
+        EvidenceEvent { ts: ev.ts, origin: ev.origin, body: Arc::new(body) }
+    }
+
+    /// Keeps `ev` as it is, to be encoded only if the evidence is ever read.
+    pub fn deferred(ev: Event) -> EvidenceEvent {
+        EvidenceEvent { ts: ev.ts, origin: ev.origin, body: Arc::new(Deferred { event: Some(ev), encoded: OnceLock::new() }) }
     }
 
     /// The order key of evidence: event time, then origin.

@@ -52,7 +52,6 @@ use crate::baseline::{
     TableStats,
 };
 use crate::correlate::Alert;
-use crate::event::ecs::EcsWriter;
 use crate::event::entity::hash_bytes;
 use crate::event::field;
 use crate::event::{Event, Origin, Value};
@@ -562,7 +561,7 @@ fn anomaly_event(plan: &Plan, c: usize, key: &GroupKey, start: i64, end: i64, in
     if let Some(v) = &info.value {
         put("vigil.baseline.value", v, &mut ev);
     }
-    EvidenceEvent::from_event(&ev, &mut EcsWriter::new())
+    EvidenceEvent::deferred(ev)
 }
 
 /// The peer-group judges of the baseline correlations of `depth`: each correlation's tables

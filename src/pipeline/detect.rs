@@ -45,10 +45,10 @@ pub fn detect<'s>(
         let mut projected: Vec<(u32, GroupKey, Measured)> = Vec::new();
         let mut emitted = Emitted::default();
         // Shared by the projections of baseline rules that keep no evidence.
-        let placeholder = EvidenceEvent::from_event(&Event::at(0), &mut writer);
+        let placeholder = EvidenceEvent::deferred(Event::at(0));
         move |_frontiers| {
             input.for_each(|cap, data: &mut Vec<Event>| {
-                for ev in data.iter() {
+                for ev in data.iter_mut() {
                     let mut evidence: Option<EvidenceEvent> = None;
                     hits.clear();
                     matcher.matching(ev, &mut hits);
@@ -97,18 +97,20 @@ pub fn detect<'s>(
                             }
                         }
                     }
+                    let (ts, origin) = (ev.ts, ev.origin);
                     for (c, key, measured) in projected.drain(..) {
-                        // Encoded once per event, however many correlations it feeds;
-                        // baseline rules other than new values carry none.
+                        // The event itself, moved out of the batch (which is done with it) and
+                        // shared by every correlation it feeds; encoded only if it ends up in an
+                        // alert. Baseline rules other than new values carry none.
                         let bare = plan.correlations[c as usize].baseline.as_ref().is_some_and(|b| !b.needs_evidence());
                         let evidence = if bare {
                             let mut e = placeholder.clone();
-                            (e.ts, e.origin) = (ev.ts, ev.origin);
+                            (e.ts, e.origin) = (ts, origin);
                             e
                         } else {
-                            evidence.get_or_insert_with(|| EvidenceEvent::from_event(ev, &mut writer)).clone()
+                            evidence.get_or_insert_with(|| EvidenceEvent::deferred(std::mem::take(ev))).clone()
                         };
-                        emitted.forward.push(Projection { correlation: c, key, ts: ev.ts, origin: ev.origin, measured, evidence, born: ev.ts });
+                        emitted.forward.push(Projection { correlation: c, key, ts, origin, measured, evidence, born: ts });
                     }
                 }
                 if !emitted.incidents.is_empty() {
