@@ -187,6 +187,60 @@ impl GroupValue {
     }
 }
 
+impl GroupValue {
+    /// Appends the canonical encoding of an event value, exactly as
+    /// `from_value_ref(ev, v).encode(buf)` would, without building the owned value (no
+    /// allocation but for lists, which are rare in group keys).
+    pub fn encode_ref(ev: &Event, v: ValueRef<'_>, buf: &mut Vec<u8>) {
+        match v {
+            ValueRef::Str(s) | ValueRef::Raw(s) => {
+                buf.push(4);
+                encode_str(buf, s);
+            }
+            ValueRef::Null => buf.push(0),
+            ValueRef::Bool(b) => GroupValue::Bool(b).encode(buf),
+            ValueRef::Int(i) => GroupValue::Int(i).encode(buf),
+            ValueRef::Float(f) => GroupValue::Float(f).encode(buf),
+            ValueRef::Ip(ip) => GroupValue::Ip(ip).encode(buf),
+            ValueRef::List(_) => GroupValue::from_value_ref(ev, v).encode(buf),
+        }
+    }
+
+    /// Appends the canonical encoding (the one incident ids hash): equal values, and only
+    /// equal values, encode alike (`-0.0` as `0.0`, every NaN as one NaN).
+    pub fn encode_into(&self, buf: &mut Vec<u8>) {
+        self.encode(buf);
+    }
+
+    /// Decodes values encoded back to back; `None` when the bytes are not such an encoding.
+    pub fn decode_all(mut bytes: &[u8]) -> Option<Vec<GroupValue>> {
+        fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+            let (head, rest) = (bytes.get(..n)?, bytes.get(n..)?);
+            *bytes = rest;
+            Some(head)
+        }
+        let mut out = Vec::new();
+        while let Some((&tag, rest)) = bytes.split_first() {
+            bytes = rest;
+            let v = match tag {
+                0 => GroupValue::Null,
+                1 => GroupValue::Bool(take(&mut bytes, 1)?[0] != 0),
+                2 => GroupValue::Int(i64::from_le_bytes(take(&mut bytes, 8)?.try_into().ok()?)),
+                3 => GroupValue::Float(f64::from_bits(u64::from_le_bytes(take(&mut bytes, 8)?.try_into().ok()?))),
+                4 => {
+                    let len = u32::from_le_bytes(take(&mut bytes, 4)?.try_into().ok()?) as usize;
+                    GroupValue::Str(std::str::from_utf8(take(&mut bytes, len)?).ok()?.to_owned())
+                }
+                5 => GroupValue::Ip(IpAddr::from(<[u8; 4]>::try_from(take(&mut bytes, 4)?).ok()?)),
+                6 => GroupValue::Ip(IpAddr::from(<[u8; 16]>::try_from(take(&mut bytes, 16)?).ok()?)),
+                _ => return None,
+            };
+            out.push(v);
+        }
+        Some(out)
+    }
+}
+
 impl From<&str> for GroupValue {
     fn from(s: &str) -> Self {
         GroupValue::Str(s.to_owned())

@@ -13,11 +13,11 @@ use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::Stream;
 
 use super::plan::Plan;
-use super::project::{group_value, measure, number, Emitted, GroupKey, Measured, Projection};
+use super::project::{encode_group, measure, number, Emitted, GroupKey, Measured, Projection};
 use super::stats::EngineStats;
 use crate::event::ecs::EcsWriter;
 use crate::event::Event;
-use crate::incident::{EvidenceEvent, GroupValue, Incident};
+use crate::incident::{EvidenceEvent, Incident};
 use crate::rules::correlation::CorrelationKind;
 use crate::rules::logsource::RuleMatcher;
 use crate::rules::RuleSet;
@@ -44,6 +44,8 @@ pub fn detect<'s>(
         let mut missing = 0u64;
         let mut projected: Vec<(u32, GroupKey, Measured)> = Vec::new();
         let mut emitted = Emitted::default();
+        // Reused for every group key and counted value: a key allocates only once it is kept.
+        let (mut key_buf, mut value_buf) = (Vec::with_capacity(64), Vec::with_capacity(64));
         // Shared by the projections of baseline rules that keep no evidence.
         let placeholder = EvidenceEvent::deferred(Event::at(0));
         move |_frontiers| {
@@ -61,11 +63,10 @@ pub fn detect<'s>(
                         for &(c, pos) in &plan.feeds[r as usize] {
                             let planned = &plan.correlations[c as usize];
                             let fields = &planned.group_fields[pos as usize];
-                            let values: Option<Vec<GroupValue>> = fields.iter().map(|f| group_value(ev, *f)).collect();
-                            let Some(values) = values else {
+                            if !encode_group(ev, fields, &mut key_buf) {
                                 missing += 1;
                                 continue;
-                            };
+                            }
                             let measured = match planned.kind {
                                 CorrelationKind::Baseline => match planned.baseline.as_ref().and_then(|b| measure(b, ev)) {
                                     Some(m) => m,
@@ -73,27 +74,26 @@ pub fn detect<'s>(
                                 },
                                 CorrelationKind::EventCount => Measured::Nothing,
                                 CorrelationKind::Temporal | CorrelationKind::TemporalOrdered | CorrelationKind::Absence => Measured::Rules(1u64 << pos),
-                                CorrelationKind::ValueCount => match group_value(ev, planned.value_field) {
-                                    Some(v) => Measured::Value(bincode::serialize(&v).unwrap_or_default().into_boxed_slice()),
-                                    None => continue,
+                                CorrelationKind::ValueCount => match planned.value_field.map(|f| encode_group(ev, &[Some(f)], &mut value_buf)) {
+                                    Some(true) => Measured::Value(value_buf.as_slice().into()),
+                                    _ => continue,
                                 },
                                 _ => match planned.value_field.and_then(|f| ev.get(f)).and_then(number) {
                                     Some(x) => Measured::Number(x),
                                     None => continue,
                                 },
                             };
-                            let key = GroupKey::new(&values);
                             // One event is one observation per correlation and group,
                             // however many of the correlation's rules it matches: the
                             // rules' bits are merged, a count counts it once.
-                            match projected.iter_mut().find(|(pc, pk, _)| *pc == c && *pk == key) {
+                            match projected.iter_mut().find(|(pc, pk, _)| *pc == c && pk.bytes() == key_buf.as_slice()) {
                                 Some((_, _, Measured::Rules(mask))) => {
                                     if let Measured::Rules(bit) = measured {
                                         *mask |= bit;
                                     }
                                 }
                                 Some(_) => {}
-                                None => projected.push((c, key, measured)),
+                                None => projected.push((c, GroupKey::from_encoded(&key_buf), measured)),
                             }
                         }
                     }

@@ -30,24 +30,48 @@ pub struct GroupKey {
 }
 
 impl GroupKey {
+    /// The key of `values`, in group-by order.
     pub(crate) fn new(values: &[GroupValue]) -> Self {
-        GroupKey { bytes: bincode::serialize(values).unwrap_or_default().into_boxed_slice() }
+        let mut buf = Vec::with_capacity(32);
+        for v in values {
+            v.encode_into(&mut buf);
+        }
+        GroupKey { bytes: buf.into_boxed_slice() }
+    }
+
+    /// The key whose canonical bytes `encode_group` wrote (one allocation, the key's own).
+    pub(crate) fn from_encoded(bytes: &[u8]) -> Self {
+        GroupKey { bytes: bytes.into() }
     }
 
     /// The key back from its canonical bytes (`None` when they do not decode).
     pub(crate) fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        bincode::deserialize::<Vec<GroupValue>>(bytes).ok().map(|_| GroupKey { bytes: bytes.into() })
+        GroupValue::decode_all(bytes).map(|_| GroupKey { bytes: bytes.into() })
     }
 
-    /// The canonical bytes (ordering, hashing, routing).
+    /// The canonical bytes (ordering, hashing, routing): [`GroupValue`]'s canonical encoding of
+    /// each value, back to back, so keys are equal exactly when their values are.
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }
 
     /// The values, in group-by order (decoded from the bytes this key made itself).
     pub fn values(&self) -> Vec<GroupValue> {
-        bincode::deserialize(&self.bytes).unwrap_or_default()
+        GroupValue::decode_all(&self.bytes).unwrap_or_default()
     }
+}
+
+/// Writes the group key of `ev` for `fields` into `buf` (cleared first); false when the event
+/// lacks one of the fields or has it null or empty.
+pub(crate) fn encode_group(ev: &Event, fields: &[Option<FieldId>], buf: &mut Vec<u8>) -> bool {
+    buf.clear();
+    for f in fields {
+        match f.and_then(|f| ev.get(f)) {
+            None | Some(ValueRef::Null) | Some(ValueRef::Str("")) => return false,
+            Some(v) => GroupValue::encode_ref(ev, v, buf),
+        }
+    }
+    true
 }
 
 impl PartialEq for GroupKey {
@@ -142,15 +166,6 @@ impl Emitted {
     /// True when nothing was emitted.
     pub fn is_empty(&self) -> bool {
         self.incidents.is_empty() && self.forward.is_empty()
-    }
-}
-
-pub(crate) fn group_value(ev: &Event, id: Option<FieldId>) -> Option<GroupValue> {
-    let v = ev.get(id?)?;
-    match v {
-        ValueRef::Null => None,
-        ValueRef::Str("") => None,
-        v => Some(GroupValue::from_value_ref(ev, v)),
     }
 }
 
@@ -366,5 +381,66 @@ mod tests {
         assert_eq!(amount(ValueRef::Str(" 42 ")), Some(42));
         assert_eq!(amount(ValueRef::Str("-")), None);
         assert_eq!(amount(ValueRef::Float(f64::NAN)), None);
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn value() -> impl Strategy<Value = GroupValue> {
+        prop_oneof![
+            Just(GroupValue::Null),
+            any::<bool>().prop_map(GroupValue::Bool),
+            any::<i64>().prop_map(GroupValue::Int),
+            prop_oneof![any::<f64>(), Just(0.0), Just(-0.0), Just(f64::NAN)].prop_map(GroupValue::Float),
+            ".{0,12}".prop_map(GroupValue::Str),
+            any::<[u8; 4]>().prop_map(|o| GroupValue::Ip(IpAddr::from(o))),
+            any::<[u8; 16]>().prop_map(|o| GroupValue::Ip(IpAddr::from(o))),
+        ]
+    }
+
+    /// Equal as values, with the canonical rules for floats (`-0.0` is `0.0`, NaNs are one).
+    fn same(a: &GroupValue, b: &GroupValue) -> bool {
+        match (a, b) {
+            (GroupValue::Float(x), GroupValue::Float(y)) => (x.is_nan() && y.is_nan()) || x == y,
+            (GroupValue::Ip(x), GroupValue::Ip(y)) => canonical_ip(*x) == canonical_ip(*y),
+            _ => a == b,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn keys_are_equal_exactly_when_their_values_are(a in prop::collection::vec(value(), 1..4), b in prop::collection::vec(value(), 1..4)) {
+            let equal = a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| same(x, y));
+            prop_assert_eq!(GroupKey::new(&a) == GroupKey::new(&b), equal);
+            // The bytes decode back to the values.
+            let back = GroupKey::new(&a).values();
+            prop_assert!(back.len() == a.len() && back.iter().zip(&a).all(|(x, y)| same(x, y)));
+            prop_assert!(GroupKey::from_bytes(GroupKey::new(&a).bytes()).is_some());
+        }
+
+        #[test]
+        fn keys_from_events_equal_keys_from_values(user in "[a-z]{0,8}", ip in any::<[u8; 4]>(), port in any::<i64>()) {
+            let mut ev = Event::at(0);
+            let (u, s, p) = (field::intern("user.name").unwrap(), field::intern("source.ip").unwrap(), field::intern("source.port").unwrap());
+            ev.push_str(u, &user);
+            ev.push(s, crate::event::Value::Ip(IpAddr::from(ip)));
+            ev.push(p, crate::event::Value::Int(port));
+            let mut buf = Vec::new();
+            let found = encode_group(&ev, &[Some(u), Some(s), Some(p)], &mut buf);
+            // An empty text value is no group (the event is counted as missing a field).
+            prop_assert_eq!(found, !user.is_empty());
+            if found {
+                let values = [GroupValue::Str(user.clone()), GroupValue::Ip(IpAddr::from(ip)), GroupValue::Int(port)];
+                prop_assert_eq!(GroupKey::from_encoded(&buf), GroupKey::new(&values));
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic_the_decoder(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+            let _ = GroupValue::decode_all(&bytes);
+        }
     }
 }
