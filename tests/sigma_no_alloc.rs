@@ -106,3 +106,42 @@ fn matching_allocates_nothing_per_event() {
     assert_eq!(hits, 4000);
     assert_eq!(allocs, 0, "the matcher allocated {allocs} times over 4000 evaluations");
 }
+
+/// The path the pipeline takes: logsource dispatch (which rules a Windows or auth-log event is a
+/// candidate for, with channel and program names compared without case) and then the matcher.
+#[test]
+fn rule_matcher_dispatch_allocates_nothing_per_event() {
+    use vigil::rules::logsource::RuleMatcher;
+    let text = RULES.replace("title: Alloc", "title: Alloc\nlogsource:\n    product: windows\n    service: sysmon");
+    let rules = std::sync::Arc::new(RuleSet::from_str(Path::new("alloc.yml"), &text, &CompileOptions::default()).unwrap());
+    let mut matcher = RuleMatcher::new(rules);
+    let mut events = Vec::new();
+    for (i, channel) in ["Microsoft-Windows-Sysmon/Operational", "SECURITY", "security", "Microsoft-Windows-Sysmon/Operational"].iter().enumerate() {
+        let mut e = Event::at(i as i64);
+        e.push_str(intern("Channel").unwrap(), channel);
+        e.push(intern("EventID").unwrap(), Value::Int(1));
+        e.push_str(intern("Image").unwrap(), r"C:\Windows\System32\WindowsPowerShell\v1.0\POWERSHELL.EXE");
+        e.push_str(intern("message").unwrap(), "sekurlsa::logonpasswords");
+        events.push(e);
+    }
+    let mut auth = Event::at(9);
+    auth.push_str(intern("event.module").unwrap(), "system");
+    auth.push_str(intern("event.dataset").unwrap(), "system.auth");
+    auth.push_str(intern("process.name").unwrap(), "SSHD-Session");
+    events.push(auth);
+    let mut out = Vec::with_capacity(16);
+    // The first pass fills the per-source candidate cache.
+    for e in &events {
+        matcher.matching(e, &mut out);
+    }
+    out.clear();
+    let before = ALLOCS.with(Cell::get);
+    for _ in 0..1000 {
+        for e in &events {
+            matcher.matching(e, &mut out);
+            out.clear();
+        }
+    }
+    let allocs = ALLOCS.with(Cell::get) - before;
+    assert_eq!(allocs, 0, "dispatch and matching allocated {allocs} times over 5000 events");
+}

@@ -15,7 +15,7 @@
 //! is evaluated against it, because dropping rules silently would hide detections. A rule with no
 //! `logsource` fields applies to every event.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use super::{LogSource, RuleSet};
@@ -97,14 +97,8 @@ pub fn event_source(ev: &Event, fields: &SourceFields) -> EventSource {
             src.product = Some("linux");
             if ev.get_str(known::EVENT_DATASET) == Some("system.auth") {
                 src.services[0] = Some("auth");
-                let process = ev.get_str(known::PROCESS_NAME).unwrap_or("").to_ascii_lowercase();
-                src.services[1] = match process.as_str() {
-                    "sshd" | "sshd-session" | "sshd-auth" => Some("sshd"),
-                    "sudo" => Some("sudo"),
-                    "cron" | "crond" => Some("cron"),
-                    "vsftpd" | "ftpd" => Some("vsftpd"),
-                    _ => None,
-                };
+                let process = ev.get_str(known::PROCESS_NAME).unwrap_or("");
+                src.services[1] = AUTH_SERVICES.iter().find(|(name, _)| name.eq_ignore_ascii_case(process)).map(|(_, service)| *service);
             } else {
                 src.services[0] = Some("syslog");
             }
@@ -128,33 +122,44 @@ pub fn event_source(ev: &Event, fields: &SourceFields) -> EventSource {
     let Some(channel) = fields.channel.and_then(|id| ev.get_str(id)) else { return src };
     src.product = Some("windows");
     let event_id = fields.event_id.and_then(|id| int_of(ev.get(id)));
-    let lower = channel.to_ascii_lowercase();
-    match lower.as_str() {
-        "security" => {
-            src.services[0] = Some("security");
-            if event_id == Some(4688) {
-                src.category = Some("process_creation");
-            }
+    // Channel names compare without case, and without a lowercase copy per event.
+    let is = |name: &str| channel.eq_ignore_ascii_case(name);
+    if is("security") {
+        src.services[0] = Some("security");
+        if event_id == Some(4688) {
+            src.category = Some("process_creation");
         }
-        "system" => src.services[0] = Some("system"),
-        "application" => src.services[0] = Some("application"),
-        "microsoft-windows-sysmon/operational" => {
-            src.services[0] = Some("sysmon");
-            src.category = event_id.and_then(sysmon_category);
-        }
-        "windows powershell" => src.services[0] = Some("powershell-classic"),
-        "microsoft-windows-powershell/operational" | "powershellcore/operational" => {
-            src.services[0] = Some("powershell");
-            src.category = match event_id {
-                Some(4103) => Some("ps_module"),
-                Some(4104) => Some("ps_script"),
-                _ => None,
-            };
-        }
-        _ => {}
+    } else if is("system") {
+        src.services[0] = Some("system");
+    } else if is("application") {
+        src.services[0] = Some("application");
+    } else if is("microsoft-windows-sysmon/operational") {
+        src.services[0] = Some("sysmon");
+        src.category = event_id.and_then(sysmon_category);
+    } else if is("windows powershell") {
+        src.services[0] = Some("powershell-classic");
+    } else if is("microsoft-windows-powershell/operational") || is("powershellcore/operational") {
+        src.services[0] = Some("powershell");
+        src.category = match event_id {
+            Some(4103) => Some("ps_module"),
+            Some(4104) => Some("ps_script"),
+            _ => None,
+        };
     }
     src
 }
+
+/// Linux auth-log programs (`process.name`, any case) and the Sigma service they are.
+const AUTH_SERVICES: &[(&str, &str)] = &[
+    ("sshd", "sshd"),
+    ("sshd-session", "sshd"),
+    ("sshd-auth", "sshd"),
+    ("sudo", "sudo"),
+    ("cron", "cron"),
+    ("crond", "cron"),
+    ("vsftpd", "vsftpd"),
+    ("ftpd", "vsftpd"),
+];
 
 /// Zeek log names the Sigma taxonomy uses as services.
 const ZEEK_LOGS: &[&str] = &["conn", "dce_rpc", "dns", "http", "kerberos", "rdp", "smb_files", "x509", "ssl", "files", "smtp", "ssh", "weird", "notice"];
@@ -175,13 +180,13 @@ pub fn admits(rule: &LogSource, src: &EventSource) -> bool {
 pub struct RuleMatcher {
     rules: Arc<RuleSet>,
     fields: SourceFields,
-    candidates: HashMap<EventSource, Vec<u32>>,
+    candidates: FxHashMap<EventSource, Vec<u32>>,
 }
 
 impl RuleMatcher {
     /// Wraps a rule set.
     pub fn new(rules: Arc<RuleSet>) -> Self {
-        RuleMatcher { rules, fields: SourceFields::default(), candidates: HashMap::new() }
+        RuleMatcher { rules, fields: SourceFields::default(), candidates: FxHashMap::default() }
     }
 
     /// The rule set.
