@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod config;
 pub mod correlate;
 pub mod event;
+pub mod generate;
 pub mod incident;
 pub mod io;
 pub mod metrics;

@@ -10,7 +10,7 @@ use anyhow::Context;
 use super::replay::{execute, Execution};
 use vigil::cluster::ClusterArgs;
 use vigil::event::time;
-use vigil::io::generator::{ground_truth, write_split, GenFormat, GeneratorConfig, Injection, DEFAULT_START_MS};
+use vigil::generate::{ground_truth, write_split, GenFormat, GeneratorConfig, Injection, DEFAULT_START_MS};
 use vigil::io::input::{InputSource, InputSpec};
 use vigil::io::sink::OutputTarget;
 use vigil::parse::ParseOptions;

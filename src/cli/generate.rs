@@ -11,7 +11,7 @@ use std::io::IsTerminal;
 use std::time::Duration;
 use vigil::event::time;
 
-use vigil::io::generator::{ground_truth, write_all, write_split, GenFormat, Generator, GeneratorConfig, Injection, DEFAULT_START_MS};
+use vigil::generate::{ground_truth, write_all, write_split, GenFormat, Generator, GeneratorConfig, Injection, DEFAULT_START_MS};
 use vigil::io::kafka::{discover, ReliableProducer, TopicSource};
 
 /// Write synthetic security traffic, the same bytes for the same options.
