@@ -1,9 +1,11 @@
 //! vigil: distributed, deterministic correlation of security events on timely-dataflow.
 //!
-//! Data path, in module order: [`io`] sources read records, [`parse`] turns them into
-//! [`event::Event`]s with ECS field names, [`dataflow`] assigns event time, exchanges events
-//! by entity and hands each key's events in event-time order to keyed operators, and [`io`]
-//! sinks write them out.
+//! Data path, in module order: [`io`] reads records (files, Kafka), [`parse`] turns them into
+//! [`event::Event`]s with ECS field names, and [`pipeline`] runs the stages: the [`rules`]
+//! ([`topology`] names them) are compiled into a plan, matched where each event was parsed,
+//! projected and exchanged by group, correlated in event-time windows ([`correlate`],
+//! [`baseline`]), and written as [`incident`]s through [`io`]'s sinks. [`generate`] makes
+//! synthetic traffic; [`config`], [`cluster`] and [`metrics`] say where and how a run goes.
 
 pub mod baseline;
 pub mod cluster;

@@ -368,7 +368,7 @@ fn a_broker_down_longer_than_stop_when_idle_loses_no_incident() {
     // broker 2) were never read. Of replay's 7 incidents 6 are missing, and 4 incidents replay
     // does not give (computed over the partial input) were written. The source operator ends the
     // dataflow once `last_any` (the last record on any partition) is older than
-    // `stop_when_idle` (src/dataflow/kafka_source.rs), without regard to partitions that have
+    // `stop_when_idle` (src/pipeline/kafka_source.rs), without regard to partitions that have
     // returned nothing at all or whose fetches are failing; the run then waits only for the
     // incident writes to broker 2 (hence 9 s, not 4 or 5), not for its source partitions.
     broker_outage("broker-down-long", Duration::from_secs(8));

@@ -1503,7 +1503,7 @@ fn chained_correlations() {
     assert_eq!(summary(&c, &events), vec!["Brute force then success User=bob n=2 -540000..60000"]);
 }
 
-// Decision (replay.rs: an inner alert feeds the outer correlation at its window end). With an
+// Decision (pipeline/project.rs, forward_alert: an inner alert feeds the outer correlation at its window end). With an
 // inner correlation decided at close (`lte`), that is the end of its anchored window, so the
 // outer sequence starts there, not at the inner events.
 #[test]
@@ -1631,7 +1631,7 @@ fn temporal_one_event_may_satisfy_two_rules() {
 // Correlation spec (event_count "counts events"): an event matching two of the referenced rules
 // is one event. vigil counts it once per matched rule today (as rsigma's feed_detections does),
 // because replay's Detect operator sends one projection per (matched rule, correlation); the fix
-// belongs in src/dataflow/replay.rs (one projection per event and correlation). Kept here, ignored,
+// belongs in src/pipeline/detect.rs (one projection per event and correlation). Kept here, ignored,
 // as the conformance target.
 #[test]
 fn event_count_counts_an_event_once_whatever_rules_it_matches() {
@@ -1646,7 +1646,7 @@ fn event_count_counts_an_event_once_whatever_rules_it_matches() {
 // matches several steps"), so a single event cannot complete a two-step sequence, whatever the
 // order of the rules in the files. Through replay it does when the `rules` order matches the rule
 // files' order (replay sends one projection per matched rule, in rule-file order); the fix
-// belongs in src/dataflow/replay.rs (one projection per event with all its rule bits).
+// belongs in src/pipeline/detect.rs (one projection per event with all its rule bits).
 #[test]
 fn temporal_ordered_one_event_is_one_step() {
     let both = cmd("h", "whoami & net user x");

@@ -13,7 +13,7 @@
 //! - **Offsets.** Committed to the consumer group only for records whose every possible incident
 //!   has been delivered and that no live chain of windows needs: the records older than the
 //!   delivered frontier (a probe after the incident and dead-letter writers) minus the plan's
-//!   horizon (see [`super::replay::Plan::horizon_ms`]), and older than the oldest chain live at
+//!   horizon (see [`super::plan::Plan::horizon_ms`]), and older than the oldest chain live at
 //!   that frontier (see [`super::chain`]; at most `max_reread_ms` back). Each commit carries the
 //!   delivered frontier and the partition clock's greatest event time in its metadata, and in the
 //!   process's resume log. A restart resumes there, re-reads every live chain from its start with

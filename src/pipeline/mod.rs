@@ -2,7 +2,7 @@
 //! per stage in data-path order:
 //!
 //! 1. [`plan`]: the rule set compiled into what the stages evaluate;
-//! 2. [`source`] (files) and [`kafka_source`] (Kafka): records parsed into events on the worker
+//! 2. [`source`] (files) and [`mod@kafka_source`] (Kafka): records parsed into events on the worker
 //!    that reads them, event time from each partition's clock ([`watermark`]);
 //! 3. [`detect`]: the rules matched on that same worker; plain detections become incidents,
 //!    matches that feed correlations become projections;
