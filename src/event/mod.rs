@@ -86,7 +86,7 @@ pub struct Origin {
 }
 
 /// One normalized security event.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct Event {
     /// Event time in milliseconds since the Unix epoch (UTC).
     pub ts: i64,
@@ -95,6 +95,23 @@ pub struct Event {
     text: String,
     fields: Vec<(Key, Value)>,
     items: Vec<Value>,
+    /// Bit `id % 64` is set for every field id the event has (and may stay set after a
+    /// removal): most rule tests ask for fields an event does not have, and this answers
+    /// them without scanning the fields.
+    present: u64,
+}
+
+impl PartialEq for Event {
+    fn eq(&self, other: &Self) -> bool {
+        // `present` is a summary of `fields` (with possible stale bits), not content.
+        self.ts == other.ts && self.origin == other.origin && self.text == other.text && self.fields == other.fields && self.items == other.items
+    }
+}
+
+/// The presence bit of a field id.
+#[inline]
+fn presence_bit(id: FieldId) -> u64 {
+    1u64 << (id.0 & 63)
 }
 
 /// Normalizes an address so `::ffff:10.0.0.1` and `10.0.0.1` are one entity.
@@ -116,7 +133,7 @@ impl Event {
 
     /// Creates an empty event with room for `fields` fields and `text` bytes of strings.
     pub fn with_capacity(fields: usize, text: usize) -> Self {
-        Event { ts: 0, origin: Origin::default(), text: String::with_capacity(text), fields: Vec::with_capacity(fields), items: Vec::new() }
+        Event { ts: 0, origin: Origin::default(), text: String::with_capacity(text), fields: Vec::with_capacity(fields), items: Vec::new(), present: 0 }
     }
 
     /// The order key that makes output deterministic: event time, then origin.
@@ -141,6 +158,7 @@ impl Event {
     /// Appends a field without checking for an existing one (parsers that emit each key once).
     #[inline]
     pub fn push(&mut self, id: FieldId, value: Value) {
+        self.present |= presence_bit(id);
         self.fields.push((Key::Id(id), value));
     }
 
@@ -148,11 +166,15 @@ impl Event {
     #[inline]
     pub fn push_str(&mut self, id: FieldId, s: &str) {
         let span = self.alloc_str(s);
+        self.present |= presence_bit(id);
         self.fields.push((Key::Id(id), Value::Str(span)));
     }
 
     /// Appends a field under a key (id or inline name).
     pub fn push_key(&mut self, key: Key, value: Value) {
+        if let Key::Id(id) = key {
+            self.present |= presence_bit(id);
+        }
         self.fields.push((key, value));
     }
 
@@ -167,6 +189,7 @@ impl Event {
         if let Some(slot) = self.fields.iter_mut().find(|(k, _)| *k == Key::Id(id)) {
             slot.1 = value;
         } else {
+            self.present |= presence_bit(id);
             self.fields.push((Key::Id(id), value));
         }
     }
@@ -210,6 +233,9 @@ impl Event {
     /// Looks a field up by id.
     #[inline]
     pub fn get(&self, id: FieldId) -> Option<ValueRef<'_>> {
+        if self.present & presence_bit(id) == 0 {
+            return None;
+        }
         self.fields.iter().find(|(k, _)| *k == Key::Id(id)).map(|(_, v)| self.resolve(v))
     }
 

@@ -100,6 +100,7 @@ impl<'de> Deserialize<'de> for Event {
             text: w.text,
             fields: Vec::with_capacity(w.fields.len()),
             items: w.items.iter().map(from_wire).collect(),
+            present: 0,
         };
         for (k, v) in &w.fields {
             let key = match k {
@@ -110,7 +111,7 @@ impl<'de> Deserialize<'de> for Event {
                 },
                 WireKey::Inline(start, len) => Key::Inline(Span { start: *start, len: *len }),
             };
-            ev.fields.push((key, from_wire(v)));
+            ev.push_key(key, from_wire(v));
         }
         // Spans from the wire are only trusted as far as `span_str` checks them (it never panics).
         Ok(ev)
