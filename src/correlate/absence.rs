@@ -15,12 +15,10 @@
 //! [`Absence::bytes_per_key`]); a key cap evicts the expectation with the earliest deadline,
 //! counting it, and never emits for an evicted key.
 
-use std::collections::BTreeSet;
-
-use rustc_hash::FxHashMap as HashMap;
 use std::hash::Hash;
+use std::mem::size_of;
 
-use super::{Alert, Correlator, ParamError, Stats};
+use super::{Alert, Correlator, HeapBytes, ParamError, Stats, Table};
 
 struct Open<E> {
     start: i64,
@@ -30,21 +28,23 @@ struct Open<E> {
     omitted: u64,
 }
 
+impl<E> HeapBytes for Open<E> {
+    fn heap_bytes(&self) -> usize {
+        self.evidence.capacity() * size_of::<E>()
+    }
+}
+
 /// The bit of the input mask for A (the first referenced rule).
 pub const A: u64 = 1;
 /// The bit of the input mask for B (the second referenced rule).
 pub const B: u64 = 2;
 
-/// "A then no B within the span", per key.
+/// "A then no B within the span", per key, in the key table every correlation kind shares
+/// (an open expectation's deadline is its key's deadline there).
 pub struct Absence<K, E> {
     span: i64,
-    key_cap: usize,
     evidence_cap: usize,
-    open: HashMap<K, Open<E>>,
-    deadlines: BTreeSet<(i64, K)>,
-    watermark: i64,
-    evictions: u64,
-    rejected: u64,
+    table: Table<K, Open<E>>,
 }
 
 impl<K: Ord + Hash + Clone, E: Clone> Absence<K, E> {
@@ -53,24 +53,26 @@ impl<K: Ord + Hash + Clone, E: Clone> Absence<K, E> {
         if span_ms <= 0 {
             return Err(ParamError::NegativeSpan(span_ms));
         }
-        if key_cap == 0 {
-            return Err(ParamError::Limit("the key cap must be at least 1".into()));
-        }
-        Ok(Absence {
-            span: span_ms,
-            key_cap,
-            evidence_cap,
-            open: HashMap::default(),
-            deadlines: BTreeSet::new(),
-            watermark: i64::MIN,
-            evictions: 0,
-            rejected: 0,
-        })
+        Ok(Absence { span: span_ms, evidence_cap, table: Table::new(key_cap)? })
     }
 
-    /// Fixed bytes of state per open key (plus its key and evidence).
+    /// Fixed bytes of state per open key (plus its evidence).
     pub fn bytes_per_key() -> usize {
-        std::mem::size_of::<Open<E>>() + 2 * std::mem::size_of::<K>() + std::mem::size_of::<(i64, K)>() + 32
+        Table::<K, Open<E>>::bytes_per_key()
+    }
+}
+
+/// The alert of an expectation that ran out.
+fn alert_of<K, E>(key: K, open: Open<E>) -> Alert<K, E> {
+    Alert {
+        group: key,
+        window_start_ms: open.start,
+        window_end_ms: open.deadline,
+        value: 1.0,
+        first_event_ts: open.start,
+        last_event_ts: open.last,
+        evidence: open.evidence,
+        omitted: open.omitted,
     }
 }
 
@@ -79,76 +81,41 @@ impl<K: Ord + Hash + Clone, E: Clone> Correlator for Absence<K, E> {
     type Input = u64;
     type Evidence = E;
 
-    fn observe(&mut self, key: &K, ts_ms: i64, input: u64, evidence: E, _out: &mut Vec<Alert<K, E>>) {
-        if ts_ms < self.watermark {
-            self.rejected += 1;
-            return;
-        }
-        if input & A != 0 {
-            match self.open.get_mut(key) {
-                Some(open) => {
-                    open.last = ts_ms;
-                    if open.evidence.len() < self.evidence_cap {
-                        open.evidence.push(evidence.clone());
-                    } else {
-                        open.omitted += 1;
-                    }
+    fn observe(&mut self, key: &K, ts_ms: i64, input: u64, evidence: E, out: &mut Vec<Alert<K, E>>) {
+        let (span, cap) = (self.span, self.evidence_cap);
+        // A fresh state is a placeholder: it is kept only when an A opens it.
+        let make = || Open { start: i64::MIN, deadline: i64::MIN, last: ts_ms, evidence: Vec::new(), omitted: 0 };
+        self.table.update(key, ts_ms, make, |open| {
+            // Input is in event-time order, so an event after the deadline means no B came in
+            // time: the expectation is decided here, whenever the watermark would have said so
+            // (a later A opens a new one instead of joining an expired one).
+            if open.start != i64::MIN && ts_ms > open.deadline {
+                let done = std::mem::replace(open, Open { start: i64::MIN, deadline: i64::MIN, last: ts_ms, evidence: Vec::new(), omitted: 0 });
+                out.push(alert_of(key.clone(), done));
+            }
+            if input & A != 0 {
+                if open.start == i64::MIN {
+                    (open.start, open.deadline) = (ts_ms, ts_ms.saturating_add(span));
                 }
-                None => {
-                    if self.open.len() >= self.key_cap {
-                        if let Some((deadline, victim)) = self.deadlines.pop_first() {
-                            let _ = deadline;
-                            self.open.remove(&victim);
-                            self.evictions += 1;
-                        }
-                    }
-                    let deadline = ts_ms.saturating_add(self.span);
-                    let ev = if self.evidence_cap > 0 { vec![evidence.clone()] } else { Vec::new() };
-                    let omitted = u64::from(self.evidence_cap == 0);
-                    self.open.insert(key.clone(), Open { start: ts_ms, deadline, last: ts_ms, evidence: ev, omitted });
-                    self.deadlines.insert((deadline, key.clone()));
+                open.last = ts_ms;
+                if open.evidence.len() < cap {
+                    open.evidence.push(evidence);
+                } else {
+                    open.omitted += 1;
                 }
             }
-        }
-        if input & B != 0 {
-            if let Some(open) = self.open.get(key) {
-                if ts_ms <= open.deadline {
-                    let deadline = open.deadline;
-                    self.open.remove(key);
-                    self.deadlines.remove(&(deadline, key.clone()));
-                }
-            }
-        }
+            let resolved = input & B != 0 && open.start != i64::MIN && ts_ms <= open.deadline;
+            (open.start != i64::MIN && !resolved).then_some(open.deadline)
+        });
     }
 
     fn advance(&mut self, watermark_ms: i64, out: &mut Vec<Alert<K, E>>) {
-        if watermark_ms <= self.watermark {
-            return;
-        }
-        self.watermark = watermark_ms;
         // A deadline d is final once no event at or before d can still come: watermark > d.
-        while let Some((deadline, _)) = self.deadlines.first() {
-            if *deadline >= watermark_ms {
-                break;
-            }
-            let Some((_, key)) = self.deadlines.pop_first() else { break };
-            if let Some(open) = self.open.remove(&key) {
-                out.push(Alert {
-                    group: key,
-                    window_start_ms: open.start,
-                    window_end_ms: open.deadline,
-                    value: 1.0,
-                    first_event_ts: open.start,
-                    last_event_ts: open.last,
-                    evidence: open.evidence,
-                    omitted: open.omitted,
-                });
-            }
-        }
+        self.table.expire_into(watermark_ms, out, |key, open| Some(alert_of(key, open)));
     }
 
     fn stats(&self) -> Stats {
-        Stats { keys: self.open.len(), state_bytes: self.open.len() * Self::bytes_per_key(), evictions: self.evictions, rejected: self.rejected }
+        self.table.stats()
     }
 }
 
@@ -185,6 +152,14 @@ mod tests {
         assert_eq!(run(&[(0, A), (50, A), (120, B)], 1_000), vec![(0, 100)]);
         assert_eq!(run(&[(10, B)], 1_000), vec![]);
         assert_eq!(run(&[(0, A), (20, B), (30, A)], 1_000), vec![(30, 130)]);
+    }
+
+    #[test]
+    fn an_a_after_the_deadline_opens_a_new_expectation_whatever_the_watermark() {
+        // The watermark is only advanced at the end: the first expectation is decided by the
+        // later A's time, not by when the watermark happens to move.
+        assert_eq!(run(&[(0, A), (150, A)], 1_000), vec![(0, 100), (150, 250)]);
+        assert_eq!(run(&[(0, A), (150, A), (200, B)], 1_000), vec![(0, 100)]);
     }
 
     #[test]

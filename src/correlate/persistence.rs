@@ -11,12 +11,12 @@
 //! the last window's value) and the streak starts again. Distinct values are kept up to a bound
 //! per window; past it the count stays at the bound + 1 (enough for any condition operand).
 
-use std::collections::BTreeSet;
-
-use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::hash::Hash;
+use std::mem::size_of;
 
-use super::{Alert, Condition, Correlator, ParamError, Stats};
+use rustc_hash::FxHashSet as HashSet;
+
+use super::{sort_closed, Alert, Condition, Correlator, HeapBytes, ParamError, Stats, Table};
 
 /// What a window measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,21 +59,29 @@ struct Window<E> {
     last_ts: i64,
 }
 
-/// "Holds in K consecutive windows", per key.
-pub struct Persistence<K, E> {
+impl<E> HeapBytes for Window<E> {
+    fn heap_bytes(&self) -> usize {
+        self.distinct.capacity() * (size_of::<Box<[u8]>>() + 1)
+            + self.distinct.iter().map(|v| v.len()).sum::<usize>()
+            + self.evidence.capacity() * size_of::<E>()
+    }
+}
+
+/// The parameters, apart from the key table so a window can be judged while the table holds it.
+struct Params {
     span: i64,
     windows: u32,
     measure: Measure,
     condition: Condition,
     max_values: usize,
-    key_cap: usize,
     evidence_cap: usize,
-    keys: HashMap<K, Window<E>>,
-    /// (end of the key's current window, key): what the watermark closes next.
-    closing: BTreeSet<(i64, K)>,
-    watermark: i64,
-    evictions: u64,
-    rejected: u64,
+}
+
+/// "Holds in K consecutive windows", per key, in the key table every correlation kind shares
+/// (a key's deadline there is the end of its current window).
+pub struct Persistence<K, E> {
+    params: Params,
+    table: Table<K, Window<E>>,
 }
 
 impl<K: Ord + Hash + Clone, E: Clone> Persistence<K, E> {
@@ -94,27 +102,16 @@ impl<K: Ord + Hash + Clone, E: Clone> Persistence<K, E> {
         if windows < 1 || key_cap == 0 || max_values == 0 {
             return Err(ParamError::Limit("windows, the key cap and the value bound must be at least 1".into()));
         }
-        Ok(Persistence {
-            span: span_ms,
-            windows,
-            measure,
-            condition,
-            max_values,
-            key_cap,
-            evidence_cap,
-            keys: HashMap::default(),
-            closing: BTreeSet::new(),
-            watermark: i64::MIN,
-            evictions: 0,
-            rejected: 0,
-        })
+        Ok(Persistence { params: Params { span: span_ms, windows, measure, condition, max_values, evidence_cap }, table: Table::new(key_cap)? })
     }
+}
 
+impl Params {
     fn end_of(&self, index: i64) -> i64 {
         index.saturating_mul(self.span).saturating_add(self.span - 1)
     }
 
-    fn value(&self, w: &Window<E>) -> Option<f64> {
+    fn value<E>(&self, w: &Window<E>) -> Option<f64> {
         match self.measure {
             Measure::Count => Some(w.count as f64),
             Measure::Distinct => Some(w.distinct.len() as f64),
@@ -126,7 +123,7 @@ impl<K: Ord + Hash + Clone, E: Clone> Persistence<K, E> {
 
     /// Judges the key's current window and moves it to window `next` (empty windows between
     /// them are judged too, as empty). Returns an alert when the streak reaches K.
-    fn close(&self, key: &K, w: &mut Window<E>, next: i64, out: &mut Vec<Alert<K, E>>) {
+    fn close<K: Clone, E>(&self, key: &K, w: &mut Window<E>, next: i64, out: &mut Vec<Alert<K, E>>) {
         let holds = self.value(w).is_some_and(|v| self.condition.matches(v));
         if holds {
             if w.streak == 0 {
@@ -151,14 +148,36 @@ impl<K: Ord + Hash + Clone, E: Clone> Persistence<K, E> {
             });
             w.streak = 0;
         }
-        // Windows with no events between the closed one and `next` hold only if 0 satisfies
-        // the condition; judge them once each, but at most K of them (a longer gap decides).
+        // Windows with no events between the closed one and `next` are judged one by one, as
+        // the watermark would judge them: they hold only if 0 satisfies the condition, and
+        // only extend a live streak (at most K of them decide: the streak fires or breaks).
         let gap = (next - w.index - 1).clamp(0, i64::from(self.windows));
         let empty_holds = self.measure != Measure::Avg && self.condition.matches(0.0);
         if gap > 0 && !empty_holds {
             w.streak = 0;
             w.evidence.clear();
             w.omitted = 0;
+        }
+        if empty_holds {
+            for i in 1..=gap {
+                if w.streak == 0 {
+                    break;
+                }
+                w.streak += 1;
+                if w.streak >= self.windows {
+                    out.push(Alert {
+                        group: key.clone(),
+                        window_start_ms: w.streak_start,
+                        window_end_ms: self.end_of(w.index + i),
+                        value: 0.0,
+                        first_event_ts: w.streak_start,
+                        last_event_ts: w.last_ts,
+                        evidence: std::mem::take(&mut w.evidence),
+                        omitted: std::mem::take(&mut w.omitted),
+                    });
+                    w.streak = 0;
+                }
+            }
         }
         w.index = next;
         w.count = 0;
@@ -174,83 +193,65 @@ impl<K: Ord + Hash + Clone, E: Clone> Correlator for Persistence<K, E> {
     type Evidence = E;
 
     fn observe(&mut self, key: &K, ts_ms: i64, input: Input, evidence: E, out: &mut Vec<Alert<K, E>>) {
-        if ts_ms < self.watermark {
-            self.rejected += 1;
-            return;
-        }
-        let index = ts_ms.div_euclid(self.span);
-        if !self.keys.contains_key(key) && self.keys.len() >= self.key_cap {
-            if let Some((_, victim)) = self.closing.pop_first() {
-                self.keys.remove(&victim);
-                self.evictions += 1;
-            }
-        }
-        let mut w = self.keys.remove(key).unwrap_or(Window {
+        let p = &self.params;
+        let index = ts_ms.div_euclid(p.span);
+        let make = || Window {
             index,
             count: 0,
             distinct: HashSet::default(),
             rules: 0,
             sum: 0.0,
             streak: 0,
-            streak_start: index * self.span,
+            streak_start: index * p.span,
             evidence: Vec::new(),
             omitted: 0,
             last_ts: ts_ms,
-        });
-        self.closing.remove(&(self.end_of(w.index), key.clone()));
-        if index > w.index {
-            self.close(key, &mut w, index, out);
-        }
-        w.count += 1;
-        w.last_ts = ts_ms;
-        match input {
-            Input::Event => {}
-            Input::Value(v) => {
-                if w.distinct.len() <= self.max_values {
-                    w.distinct.insert(v);
-                }
+        };
+        let mut bad_number = false;
+        self.table.update(key, ts_ms, make, |w| {
+            if index > w.index {
+                p.close(key, w, index, out);
             }
-            Input::Rules(mask) => w.rules |= mask,
-            Input::Number(x) if x.is_finite() => w.sum += x,
-            Input::Number(_) => self.rejected += 1,
+            w.count += 1;
+            w.last_ts = ts_ms;
+            match input {
+                Input::Event => {}
+                Input::Value(v) => {
+                    if w.distinct.len() <= p.max_values {
+                        w.distinct.insert(v);
+                    }
+                }
+                Input::Rules(mask) => w.rules |= mask,
+                Input::Number(x) if x.is_finite() => w.sum += x,
+                Input::Number(_) => bad_number = true,
+            }
+            if w.evidence.len() < p.evidence_cap {
+                w.evidence.push(evidence);
+            } else {
+                w.omitted += 1;
+            }
+            Some(p.end_of(w.index))
+        });
+        if bad_number {
+            self.table.reject();
         }
-        if w.evidence.len() < self.evidence_cap {
-            w.evidence.push(evidence);
-        } else {
-            w.omitted += 1;
-        }
-        self.closing.insert((self.end_of(w.index), key.clone()));
-        self.keys.insert(key.clone(), w);
     }
 
     fn advance(&mut self, watermark_ms: i64, out: &mut Vec<Alert<K, E>>) {
-        if watermark_ms <= self.watermark {
-            return;
-        }
-        self.watermark = watermark_ms;
-        while let Some((end, _)) = self.closing.first() {
-            if *end >= watermark_ms {
-                break;
-            }
-            let Some((_, key)) = self.closing.pop_first() else { break };
-            let Some(mut w) = self.keys.remove(&key) else { continue };
+        let p = &self.params;
+        let mut closed = Vec::new();
+        self.table.expire_renew(watermark_ms, |key, w| {
             let next = w.index + 1;
-            self.close(&key, &mut w, next, out);
+            p.close(key, w, next, &mut closed);
             // A key whose streak is broken and whose window is empty has nothing to remember.
-            if w.streak > 0 {
-                self.closing.insert((self.end_of(w.index), key.clone()));
-                self.keys.insert(key, w);
-            }
-        }
+            (w.streak > 0).then(|| p.end_of(w.index))
+        });
+        sort_closed(&mut closed);
+        out.append(&mut closed);
     }
 
     fn stats(&self) -> Stats {
-        Stats {
-            keys: self.keys.len(),
-            state_bytes: self.keys.len() * (std::mem::size_of::<Window<E>>() + 2 * std::mem::size_of::<K>()),
-            evictions: self.evictions,
-            rejected: self.rejected,
-        }
+        self.table.stats()
     }
 }
 
@@ -283,6 +284,14 @@ mod tests {
         assert_eq!(alerts(&gap, 3, Condition::gte(2.0), 1_000_000), vec![]);
         let weak = [1_000, 2_000, 61_000, 121_000, 122_000];
         assert_eq!(alerts(&weak, 2, Condition::gte(2.0), 1_000_000), vec![]);
+    }
+
+    #[test]
+    fn empty_windows_that_hold_extend_the_streak_whatever_the_watermark() {
+        // gte 0 holds for empty windows: window 0 (an event) and the empty window 1 make two
+        // in a row, whether the watermark judged window 1 or the event in window 5 did.
+        assert_eq!(alerts(&[1_000, 301_000], 2, Condition::gte(0.0), 0), vec![(0, 119_999, 0.0)]);
+        assert_eq!(alerts(&[1_000, 301_000], 2, Condition::gte(0.0), 1_000_000), vec![(0, 119_999, 0.0), (300_000, 419_999, 0.0)]);
     }
 
     #[test]
