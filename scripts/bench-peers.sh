@@ -45,7 +45,7 @@ timed() {
     tail -5 "$DIR/stderr" >&2
     return 1
   }
-  awk '{printf "%s %.0f", $1, $2 / 1024}' "$DIR/time"
+  awk '{printf "%s %.0f\n", $1, $2 / 1024}' "$DIR/time"
 }
 
 compare() {
