@@ -150,7 +150,9 @@ impl GroupValue {
         }
     }
 
-    fn encode(&self, buf: &mut Vec<u8>) {
+    /// Appends the canonical encoding (the one incident ids hash): equal values, and only
+    /// equal values, encode alike (`-0.0` as `0.0`, every NaN as one NaN).
+    pub fn encode(&self, buf: &mut Vec<u8>) {
         match self {
             GroupValue::Null => buf.push(0),
             GroupValue::Bool(b) => buf.extend_from_slice(&[1, *b as u8]),
@@ -204,12 +206,6 @@ impl GroupValue {
             ValueRef::Ip(ip) => GroupValue::Ip(ip).encode(buf),
             ValueRef::List(_) => GroupValue::from_value_ref(ev, v).encode(buf),
         }
-    }
-
-    /// Appends the canonical encoding (the one incident ids hash): equal values, and only
-    /// equal values, encode alike (`-0.0` as `0.0`, every NaN as one NaN).
-    pub fn encode_into(&self, buf: &mut Vec<u8>) {
-        self.encode(buf);
     }
 
     /// Decodes values encoded back to back; `None` when the bytes are not such an encoding.
@@ -356,18 +352,27 @@ struct Deferred {
 }
 
 /// The wire form of an evidence event's body (between processes): the event while unread.
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 enum WireBody {
     Event(Event),
     Encoded(EvidenceBody),
 }
 
+/// [`WireBody`] borrowed, for sending (serde writes `&T` as it writes `T`), so serializing
+/// copies nothing.
+#[derive(Serialize)]
+enum WireBodyRef<'a> {
+    Event(&'a Event),
+    Encoded(&'a EvidenceBody),
+}
+
 impl Serialize for EvidenceEvent {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let empty = EvidenceBody::default();
         let body = match (&self.body.event, self.body.encoded.get()) {
-            (_, Some(b)) => WireBody::Encoded(b.clone()),
-            (Some(ev), None) => WireBody::Event(ev.clone()),
-            (None, None) => WireBody::Encoded(EvidenceBody::default()),
+            (_, Some(b)) => WireBodyRef::Encoded(b),
+            (Some(ev), None) => WireBodyRef::Event(ev),
+            (None, None) => WireBodyRef::Encoded(&empty),
         };
         (self.ts, self.origin, body).serialize(serializer)
     }
@@ -897,5 +902,18 @@ mod tests {
         let bytes = bincode::serialize(&inc).unwrap();
         let back: Incident = bincode::deserialize(&bytes).unwrap();
         assert_eq!(back, inc);
+    }
+
+    #[test]
+    fn deferred_evidence_crosses_processes_unread_and_reads_as_if_encoded_at_once() {
+        let ev = login(1_000, 7, "10.0.0.9", "alice");
+        let eager = EvidenceEvent::from_event(&ev, &mut EcsWriter::new());
+        let deferred = EvidenceEvent::deferred(ev);
+        let back: EvidenceEvent = bincode::deserialize(&bincode::serialize(&deferred).unwrap()).unwrap();
+        assert_eq!(back, eager);
+        assert_eq!(deferred, eager);
+        // Read once, it travels encoded; the result is the same.
+        let again: EvidenceEvent = bincode::deserialize(&bincode::serialize(&deferred).unwrap()).unwrap();
+        assert_eq!(again.json, eager.json);
     }
 }

@@ -34,7 +34,7 @@ impl GroupKey {
     pub(crate) fn new(values: &[GroupValue]) -> Self {
         let mut buf = Vec::with_capacity(32);
         for v in values {
-            v.encode_into(&mut buf);
+            v.encode(&mut buf);
         }
         GroupKey { bytes: buf.into_boxed_slice() }
     }
@@ -160,13 +160,6 @@ pub struct Emitted {
     pub incidents: Vec<Incident>,
     /// Projections for the correlations of the next stage.
     pub forward: Vec<Projection>,
-}
-
-impl Emitted {
-    /// True when nothing was emitted.
-    pub fn is_empty(&self) -> bool {
-        self.incidents.is_empty() && self.forward.is_empty()
-    }
 }
 
 pub(crate) fn number(v: ValueRef<'_>) -> Option<f64> {
