@@ -162,3 +162,23 @@ fn honeypot_chain_is_found_in_one_session() {
     assert_eq!(incidents[0]["vigil"]["group"]["session"], "aa11");
     assert_eq!(incidents[0]["related"]["ip"][0], "192.0.2.10");
 }
+
+/// A match whose event lacks the value its correlation measures is not dropped silently: the
+/// summary counts it.
+#[test]
+fn matches_without_the_measured_value_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.yml");
+    std::fs::write(
+        &rules,
+        "title: Failed\nname: failed\nlogsource:\n    product: linux\n    service: sshd\ndetection:\n    selection:\n        system.auth.ssh.event: Failed\n    condition: selection\n---\n\
+title: Bytes Per Source\ncorrelation:\n    type: value_sum\n    rules: [failed]\n    group-by: [source.ip]\n    timespan: 5m\n    condition:\n        field: no.such.field\n        gt: 0\n",
+    )
+    .unwrap();
+    let auth = fixtures().join("auth.log");
+    let run = vigil_ok(&["replay", "--rules", rules.to_str().unwrap(), "--year", "2017", "--output", "/dev/null", auth.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let line = stderr.lines().find(|l| l.contains("without the value their correlation measures")).unwrap_or_else(|| panic!("no count in:\n{stderr}"));
+    let n: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(n > 0, "{line}");
+}

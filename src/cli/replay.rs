@@ -169,8 +169,9 @@ pub fn run(args: ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         }
         let evicted = rstats.evictions.load(Relaxed);
         let missing = rstats.missing_group.load(Relaxed);
-        if evicted + missing > 0 {
-            eprintln!("  correlation keys evicted {evicted}; matches without their group-by fields {missing}");
+        let no_value = rstats.missing_value.load(Relaxed);
+        if evicted + missing + no_value > 0 {
+            eprintln!("  correlation keys evicted {evicted}; matches without their group-by fields {missing}; without the value their correlation measures {no_value}");
         }
         print_learning(plan.learn, &rstats);
         print_baselines(&rstats);

@@ -41,7 +41,7 @@ pub fn detect<'s>(
         let mut writer = EcsWriter::new();
         let mut hits = Vec::new();
         let mut counts = vec![0u64; rules.rules.len()];
-        let mut missing = 0u64;
+        let (mut missing, mut no_value) = (0u64, 0u64);
         let mut projected: Vec<(u32, GroupKey, Measured)> = Vec::new();
         let mut emitted = Emitted::default();
         // Reused for every group key and counted value: a key allocates only once it is kept.
@@ -70,17 +70,26 @@ pub fn detect<'s>(
                             let measured = match planned.kind {
                                 CorrelationKind::Baseline => match planned.baseline.as_ref().and_then(|b| measure(b, ev)) {
                                     Some(m) => m,
-                                    None => continue,
+                                    None => {
+                                        no_value += 1;
+                                        continue;
+                                    }
                                 },
                                 CorrelationKind::EventCount => Measured::Nothing,
                                 CorrelationKind::Temporal | CorrelationKind::TemporalOrdered | CorrelationKind::Absence => Measured::Rules(1u64 << pos),
                                 CorrelationKind::ValueCount => match planned.value_field.map(|f| encode_group(ev, &[Some(f)], &mut value_buf)) {
                                     Some(true) => Measured::Value(value_buf.as_slice().into()),
-                                    _ => continue,
+                                    _ => {
+                                        no_value += 1;
+                                        continue;
+                                    }
                                 },
                                 _ => match planned.value_field.and_then(|f| ev.get(f)).and_then(number) {
                                     Some(x) => Measured::Number(x),
-                                    None => continue,
+                                    None => {
+                                        no_value += 1;
+                                        continue;
+                                    }
                                 },
                             };
                             // One event is one observation per correlation and group,
@@ -131,6 +140,10 @@ pub fn detect<'s>(
             if missing > 0 {
                 stats.missing_group.fetch_add(missing, Relaxed);
                 missing = 0;
+            }
+            if no_value > 0 {
+                stats.missing_value.fetch_add(no_value, Relaxed);
+                no_value = 0;
             }
         }
     });

@@ -16,6 +16,10 @@ pub struct EngineStats {
     pub evictions: AtomicU64,
     /// Projections dropped because an event lacked a group-by field.
     pub missing_group: AtomicU64,
+    /// Projections dropped because an event lacked the value its correlation measures (the
+    /// `value_count` field, a number for `value_sum`/`value_avg`/`value_percentile`, a
+    /// baseline's field).
+    pub missing_value: AtomicU64,
     /// Failed deliveries of incidents to Kafka (each retried).
     pub delivery_errors: AtomicU64,
     /// Baseline rules' counters by rule title, summed over this process's workers.
