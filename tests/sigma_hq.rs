@@ -88,3 +88,52 @@ fn sigmahq_rules_on_windows_fixtures() {
     }
     println!("{fired} rule hits");
 }
+
+/// The rule index changes no result on real rules and real events: SigmaHQ's Windows rules over
+/// the OTRF recordings give, event by event, the same matches through the index as running every
+/// rule the event's logsource admits.
+#[test]
+#[ignore = "reads ../shared/data"]
+fn the_rule_index_agrees_with_running_every_rule() {
+    use std::io::Read;
+    use vigil::parse::{new_parser, Format, ParseOptions};
+    use vigil::rules::logsource::{admits, event_source, RuleMatcher, SourceFields};
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+    let set = std::sync::Arc::new(RuleSet::load(&[data.join("sigmahq-rules/rules/windows")], &CompileOptions::default()).expect("SigmaHQ compiles"));
+    let mut matcher = RuleMatcher::new(set.clone());
+    let fields = SourceFields::default();
+    let (mut events_seen, mut hits_seen) = (0usize, 0usize);
+    let mut recordings = Vec::new();
+    let zip = "otrf-purplesharp-ad-playbook-1/purplesharp_ad_playbook_I_host_full.zip";
+    let file = std::fs::File::open(data.join(zip)).unwrap_or_else(|e| panic!("{zip}: {e}"));
+    let mut archive = zip::ZipArchive::new(file).expect("a zip archive");
+    for n in 0..archive.len() {
+        let mut text = String::new();
+        archive.by_index(n).expect("an entry").read_to_string(&mut text).expect("UTF-8 JSON lines");
+        recordings.push((zip.to_string(), text));
+    }
+    let lsass = "otrf-lsass-campaign-01/host_filtered.jsonl";
+    recordings.push((lsass.to_string(), std::fs::read_to_string(data.join(lsass)).unwrap_or_else(|e| panic!("{lsass}: {e}"))));
+    for (zip, text) in &recordings {
+        {
+            let mut parser = new_parser(Format::Json, &ParseOptions::default());
+            let mut events = Vec::new();
+            for line in text.lines() {
+                let _ = parser.parse(line.as_bytes(), &mut events);
+            }
+            let (mut indexed, mut every) = (Vec::new(), Vec::new());
+            for ev in &events {
+                indexed.clear();
+                matcher.matching(ev, &mut indexed);
+                let src = event_source(ev, &fields);
+                every.clear();
+                every.extend((0..set.rules.len() as u32).filter(|&i| admits(&set.rules[i as usize].logsource, &src) && set.rules[i as usize].matches(ev)));
+                assert_eq!(indexed, every, "{zip}: {ev:?}");
+                hits_seen += every.len();
+            }
+            events_seen += events.len();
+        }
+    }
+    println!("{events_seen} events, {hits_seen} rule matches, the same with and without the index");
+    assert!(events_seen > 25_000 && hits_seen > 100, "too little to compare: {events_seen} events, {hits_seen} matches");
+}

@@ -61,7 +61,13 @@ pub fn run(args: CheckArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     if !rule_files.is_empty() || topologies.is_empty() {
         match RuleSet::load_files(&rule_files, Vec::new(), &CompileOptions::default()) {
             Ok(set) => {
-                summary.push(format!("{} detection rule(s), {} correlation rule(s)", set.rules.len(), set.correlations.len()));
+                let (texts, always, never) = set.index().counts();
+                summary.push(format!(
+                    "{} detection rule(s), {} correlation rule(s); rule index: {texts} run only on events holding one of their {} texts, {always} on every event, {never} never",
+                    set.rules.len(),
+                    set.correlations.len(),
+                    set.index().texts()
+                ));
                 warnings.extend(set.warnings);
             }
             Err(mut e) => errors.append(&mut e),

@@ -106,6 +106,69 @@ impl FieldTest {
     }
 }
 
+impl FieldTest {
+    /// See [`Detection::required`].
+    fn required(&self) -> Option<Vec<Needle>> {
+        if self.neq {
+            return None;
+        }
+        let Test::Values { sets, all } = &self.test else { return None };
+        let within = match &self.target {
+            Target::Field(f) => Within::Field(f.id?),
+            Target::Keywords => Within::AnyString,
+        };
+        // A missing field satisfies a set holding `null`; with `all`, any one set without it
+        // must match, so its texts are required.
+        let candidates = sets.iter().filter(|s| !s.has_null()).filter_map(|s| s.required());
+        let texts = if *all {
+            best(candidates.map(|t| t.into_iter().map(|text| Needle { within, text }).collect()))?
+        } else {
+            if sets.iter().any(PatSet::has_null) {
+                return None;
+            }
+            sets.first()?.required()?.into_iter().map(|text| Needle { within, text }).collect()
+        };
+        Some(texts)
+    }
+}
+
+/// Where a required text must occur.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Within {
+    /// In the text of this field's value (numbers and addresses as text, list items each).
+    Field(crate::event::FieldId),
+    /// In any string value of the event (keywords).
+    AnyString,
+}
+
+/// A text some event value must contain (lowercased: the search ignores case).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Needle {
+    /// Where.
+    pub within: Within,
+    /// The text, lowercased.
+    pub text: Box<str>,
+}
+
+/// Of several requirements that all hold, the one that rules out most: the longest shortest
+/// text (short texts occur everywhere), then the fewest texts. An empty one (never matches)
+/// wins outright.
+fn best(options: impl Iterator<Item = Vec<Needle>>) -> Option<Vec<Needle>> {
+    let score = |n: &Vec<Needle>| (n.iter().map(|x| x.text.len()).min().unwrap_or(usize::MAX), std::cmp::Reverse(n.len()));
+    options.max_by(|a, b| score(a).cmp(&score(b)))
+}
+
+/// The union of requirements of which one holds; `None` if any of them is `None`.
+fn union(options: impl Iterator<Item = Option<Vec<Needle>>>) -> Option<Vec<Needle>> {
+    let mut out = Vec::new();
+    for o in options {
+        out.extend(o?);
+    }
+    out.sort_unstable();
+    out.dedup();
+    Some(out)
+}
+
 /// A search identifier: the OR of alternatives, each the AND of its field tests.
 #[derive(Clone, Debug)]
 struct Selection {
@@ -115,6 +178,10 @@ struct Selection {
 impl Selection {
     fn matches(&self, ev: &Event) -> bool {
         self.alternatives.iter().any(|tests| tests.iter().all(|t| t.matches(ev)))
+    }
+
+    fn required(&self) -> Option<Vec<Needle>> {
+        union(self.alternatives.iter().map(|tests| best(tests.iter().filter_map(FieldTest::required))))
     }
 }
 
@@ -138,6 +205,23 @@ impl Detection {
             Cond::Not(inner) => !self.eval(inner, ev),
             Cond::And(cs) => cs.iter().all(|c| self.eval(c, ev)),
             Cond::Or(cs) => cs.iter().any(|c| self.eval(c, ev)),
+        }
+    }
+
+    /// Texts of which every event this detection matches contains at least one, each where
+    /// it must occur; `None` when no such list can be told (a condition that holds through a
+    /// `not`, a number, a regex). An empty list: the detection never matches. The rule index
+    /// runs a detection only on events holding one of its texts.
+    pub fn required(&self) -> Option<Vec<Needle>> {
+        self.required_of(&self.condition)
+    }
+
+    fn required_of(&self, c: &Cond) -> Option<Vec<Needle>> {
+        match c {
+            Cond::Sel(i) => self.selections.get(*i)?.required(),
+            Cond::Not(_) => None,
+            Cond::And(cs) => best(cs.iter().filter_map(|c| self.required_of(c))),
+            Cond::Or(cs) => union(cs.iter().map(|c| self.required_of(c))),
         }
     }
 

@@ -18,6 +18,7 @@
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
+use super::index::{Indexed, Scope, Scratch};
 use super::{LogSource, RuleSet};
 use crate::event::field::{self, known, FieldId};
 use crate::event::{Event, ValueRef};
@@ -174,19 +175,55 @@ pub fn admits(rule: &LogSource, src: &EventSource) -> bool {
     same(&rule.product, src.product) && same(&rule.category, src.category) && service_ok
 }
 
-/// Evaluates a rule set against events, only the rules whose `logsource` admits each event.
-/// Candidate lists are cached per distinct event source (there are few), so the filter costs one
-/// small hash lookup per event. One per worker.
+/// Evaluates a rule set against events: only the rules whose `logsource` admits each event, and
+/// of those only the ones the [rule index](super::index) finds a required text of in the event.
+/// What a source admits is worked out once per distinct event source (there are few), so the
+/// logsource filter costs one small hash lookup per event. One per worker.
 pub struct RuleMatcher {
     rules: Arc<RuleSet>,
     fields: SourceFields,
-    candidates: FxHashMap<EventSource, Vec<u32>>,
+    plans: FxHashMap<EventSource, SourcePlan>,
+    scratch: Scratch,
+}
+
+/// The rules one event source admits, split by how the index treats them.
+struct SourcePlan {
+    /// Every admitted rule that can match, in rule order.
+    all: Vec<u32>,
+    /// Admitted rules without a list of texts, in rule order.
+    always: Vec<u32>,
+    /// Admitted rules with texts.
+    texts: Scope,
+    /// Whether searching for texts pays: with a handful of rules, running them is cheaper than
+    /// one pass over the event's values.
+    use_index: bool,
+}
+
+/// Below this many indexed rules for a source, the rules run without the index.
+const INDEX_FROM: usize = 12;
+
+impl SourcePlan {
+    fn new(rules: &RuleSet, src: &EventSource) -> SourcePlan {
+        let index = rules.index();
+        let admitted = |i: u32| admits(&rules.rules[i as usize].logsource, src);
+        let mut plan = SourcePlan { all: Vec::new(), always: Vec::new(), texts: index.scope(admitted), use_index: false };
+        for i in (0..rules.rules.len() as u32).filter(|&i| admitted(i)) {
+            match index.kind(i) {
+                Indexed::Never => continue,
+                Indexed::Always => plan.always.push(i),
+                Indexed::Texts => {}
+            }
+            plan.all.push(i);
+        }
+        plan.use_index = plan.texts.len() >= INDEX_FROM;
+        plan
+    }
 }
 
 impl RuleMatcher {
     /// Wraps a rule set.
     pub fn new(rules: Arc<RuleSet>) -> Self {
-        RuleMatcher { rules, fields: SourceFields::default(), candidates: FxHashMap::default() }
+        RuleMatcher { rules, fields: SourceFields::default(), plans: FxHashMap::default(), scratch: Scratch::default() }
     }
 
     /// The rule set.
@@ -198,11 +235,30 @@ impl RuleMatcher {
     pub fn matching(&mut self, ev: &Event, out: &mut Vec<u32>) {
         let src = event_source(ev, &self.fields);
         let rules = &self.rules;
-        let candidates =
-            self.candidates.entry(src).or_insert_with(|| (0..rules.rules.len() as u32).filter(|&i| admits(&rules.rules[i as usize].logsource, &src)).collect());
-        for &i in candidates.iter() {
+        let plan = self.plans.entry(src).or_insert_with(|| SourcePlan::new(rules, &src));
+        let run = |i: u32, out: &mut Vec<u32>| {
             if rules.rules[i as usize].matches(ev) {
                 out.push(i);
+            }
+        };
+        if !plan.use_index {
+            plan.all.iter().for_each(|&i| run(i, out));
+            return;
+        }
+        rules.index().found(ev, &plan.texts, &mut self.scratch);
+        let found = &mut self.scratch.found;
+        found.sort_unstable();
+        // The two lists are disjoint and sorted: merged, the rules run (and report) in rule order.
+        let (mut a, mut f) = (plan.always.iter().copied().peekable(), found.iter().copied().peekable());
+        loop {
+            let next = match (a.peek(), f.peek()) {
+                (Some(&x), Some(&y)) if x < y => a.next(),
+                (_, Some(_)) => f.next(),
+                (Some(_), None) => a.next(),
+                (None, None) => break,
+            };
+            if let Some(i) = next {
+                run(i, out);
             }
         }
     }

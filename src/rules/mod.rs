@@ -11,7 +11,8 @@
 //!   field path), and evaluates all rules against an event.
 //!
 //! [`RuleSet::matching`] evaluates every rule against an event; [`logsource::RuleMatcher`]
-//! evaluates only the rules whose `logsource` admits the event's source (what a pipeline uses).
+//! evaluates only the rules whose `logsource` admits the event's source and that the
+//! [`index`] finds a required text of in the event (what a pipeline uses).
 //!
 //! ```
 //! use std::path::Path;
@@ -34,6 +35,7 @@ pub mod correlation;
 pub mod detection;
 pub mod document;
 pub mod extensions;
+pub mod index;
 pub mod logsource;
 pub mod modifiers;
 pub mod pattern;
@@ -131,6 +133,9 @@ pub struct RuleSet {
     pub resolution: Resolution,
     /// Warnings (e.g. `expand` placeholders without values).
     pub warnings: Vec<RuleError>,
+    /// The index over `rules`, built on first use (after loading, which is when `rules` is
+    /// complete) and shared by every worker matching with this set.
+    index: std::sync::OnceLock<index::RuleIndex>,
 }
 
 impl RuleSet {
@@ -152,6 +157,8 @@ impl RuleSet {
         }
         set.resolve(&mut errors);
         if errors.is_empty() {
+            // Built now, while there is one set: clones made later share it.
+            set.index();
             Ok(set)
         } else {
             Err(errors)
@@ -166,6 +173,8 @@ impl RuleSet {
         set.add(docs, opts, &mut errors);
         set.resolve(&mut errors);
         if errors.is_empty() {
+            // Built now, while there is one set: clones made later share it.
+            set.index();
             Ok(set)
         } else {
             Err(errors)
@@ -200,6 +209,11 @@ impl RuleSet {
             Ok(r) => self.resolution = r,
             Err(mut e) => errors.append(&mut e),
         }
+    }
+
+    /// The rule index over the detection rules.
+    pub fn index(&self) -> &index::RuleIndex {
+        self.index.get_or_init(|| index::RuleIndex::build(&self.rules))
     }
 
     /// Number of detection rules.

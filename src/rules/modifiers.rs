@@ -87,7 +87,19 @@ pub fn compile_str(s: SigmaStr, cased: bool) -> Result<StrPat, String> {
                 }
             }
             re.push('$');
-            StrPat::Glob(regex::Regex::new(&re).map_err(|e| format!("cannot compile wildcard pattern: {e}"))?)
+            // Only an ASCII run can serve the rule index: with `(?i)` the regex also matches `ſ`
+            // for `s` and the Kelvin sign for `k`, which an index over lowercased text must see
+            // coming, and no non-ASCII literal has such a short list of look-alikes.
+            let literal = toks
+                .iter()
+                .filter_map(|t| match t {
+                    Tok::Lit(a) if a.is_ascii() => Some(a.as_str()),
+                    _ => None,
+                })
+                .max_by_key(|a| a.len())
+                .map(|a| a.to_ascii_lowercase().into_boxed_str())
+                .unwrap_or_default();
+            StrPat::Glob { re: regex::Regex::new(&re).map_err(|e| format!("cannot compile wildcard pattern: {e}"))?, literal }
         }
     })
 }

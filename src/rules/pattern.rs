@@ -62,8 +62,9 @@ pub enum Pos {
 pub enum StrPat {
     /// A literal at a position; `needle` is lowercased unless `cased`.
     Lit { pos: Pos, needle: Box<str>, cased: bool, finder: Option<Box<memmem::Finder<'static>>> },
-    /// A pattern with inner wildcards, compiled to an anchored regex.
-    Glob(Regex),
+    /// A pattern with inner wildcards, compiled to an anchored regex; `literal` is its longest
+    /// ASCII literal run, lowercased (empty when it has none), which every match contains.
+    Glob { re: Regex, literal: Box<str> },
     /// `*`: any string.
     Any,
 }
@@ -92,7 +93,7 @@ impl StrPat {
                 Pos::Suffix => suffix_ci(hay, needle),
                 Pos::Contains => contains_ci(hay, needle),
             },
-            StrPat::Glob(re) => re.is_match(hay),
+            StrPat::Glob { re, .. } => re.is_match(hay),
             StrPat::Any => true,
         }
     }
@@ -415,6 +416,29 @@ impl PatSet {
             return self.ac.as_ref().is_some_and(|ac| ac.is_match(s));
         }
         self.ci_contains.iter().any(|n| contains_ci(s, n))
+    }
+
+    /// Texts of which a value matching the set contains at least one (lowercased, for a search
+    /// that ignores case), or `None` when some pattern of the set needs no text at all (a
+    /// number, a regex, `*`, an empty literal). An empty list means the set never matches.
+    pub fn required(&self) -> Option<Vec<Box<str>>> {
+        let mut out: Vec<Box<str>> = Vec::with_capacity(self.ci_contains.len() + self.others.len());
+        for n in &self.ci_contains {
+            if n.is_empty() {
+                return None;
+            }
+            out.push(n.clone());
+        }
+        for p in &self.others {
+            match p {
+                Pat::Never => {}
+                // A cased needle is found by a search that ignores case too (a superset).
+                Pat::Str(StrPat::Lit { needle, cased, .. }) if !needle.is_empty() => out.push(if *cased { lower(needle).into() } else { needle.clone() }),
+                Pat::Str(StrPat::Glob { literal, .. }) if !literal.is_empty() => out.push(literal.clone()),
+                _ => return None,
+            }
+        }
+        Some(out)
     }
 
     /// Tests a scalar value.
