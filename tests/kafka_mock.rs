@@ -401,3 +401,43 @@ fn transient_produce_and_fetch_errors_lose_no_incident() {
     // Duplicates under the same id are allowed (and printed by `check`).
     check(&s, "produce and fetch errors", &want, finished);
 }
+
+/// The producer never waits for acknowledgements: with a 400 ms round trip to the broker,
+/// sending and pumping return at once, the earliest undelivered time is that of the first record
+/// until its acknowledgement arrives, and then nothing is undelivered. (The writers hold their
+/// frontier there, so the Kafka source commits only what is delivered, and keeps reading.)
+#[test]
+fn deliveries_advance_as_acknowledgements_arrive_without_blocking() {
+    use vigil::io::kafka::ReliableProducer;
+    let mock: Mock = MockCluster::new(1).expect("mock cluster");
+    mock.create_topic("acks", 1, 1).expect("topic");
+    mock.broker_round_trip_time(1, Duration::from_millis(400)).expect("rtt");
+    let mut client = ClientConfig::new();
+    client.set("bootstrap.servers", mock.bootstrap_servers());
+    let mut producer = ReliableProducer::new(&client).expect("producer");
+    let started = Instant::now();
+    for time in [10u64, 20, 30] {
+        producer.send(time, "acks", Some(b"k"), format!("record {time}").as_bytes(), &[]).expect("queued");
+    }
+    let first = producer.pump().expect("pump");
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(200), "sending and pumping took {took:?}: it waited for the broker");
+    assert_eq!(first.undelivered, Some(10), "nothing can be acknowledged before a round trip");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = vec![first.undelivered];
+    loop {
+        let now = producer.pump().expect("pump");
+        if seen.last() != Some(&now.undelivered) {
+            seen.push(now.undelivered);
+        }
+        if now.undelivered.is_none() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not delivered within 30 s: {seen:?}");
+        std::thread::yield_now();
+    }
+    // The floor only moves forward, and ends with everything delivered.
+    assert!(seen.windows(2).all(|w| w[1].is_none() || w[0] < w[1]), "{seen:?}");
+    assert!(started.elapsed() >= Duration::from_millis(400), "acknowledged faster than the round trip: {seen:?}");
+    assert_eq!(producer.tracker().delivered.load(std::sync::atomic::Ordering::Relaxed), 3);
+}

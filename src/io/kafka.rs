@@ -7,10 +7,10 @@
 //! group rebalancing ever moves a partition away from the worker that holds its state; the group
 //! id is used only to store committed offsets (lag monitoring, restart).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
@@ -19,6 +19,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rustc_hash::FxHashMap;
 
 use crate::io::input::InputOverrides;
 use crate::parse::Format;
@@ -286,58 +287,111 @@ pub fn commit(consumer: &BaseConsumer, offsets: &[(&str, i32, i64, Option<String
 pub struct Undelivered {
     /// Topic.
     pub topic: String,
+    /// Partition, when the sender chose it.
+    pub partition: Option<i32>,
     /// Key.
     pub key: Option<Vec<u8>>,
     /// Payload.
     pub payload: Vec<u8>,
     /// Headers as (name, value).
     pub headers: Vec<(String, Vec<u8>)>,
+    /// The dataflow time the record belongs to.
+    pub time: u64,
+    /// Failed deliveries so far.
+    pub attempts: u32,
+    /// Not sent again before this (a back-off that grows with the attempts).
+    pub due: Instant,
 }
 
-/// Producer callbacks: counts deliveries and failures, keeps failed records to send again.
+/// Records sent and not yet acknowledged, by the sequence number each send carries to its
+/// delivery callback, and the dataflow times they belong to.
+#[derive(Debug, Default)]
+struct Outstanding {
+    /// Sequence number -> (time, failed attempts before this send).
+    by_seq: FxHashMap<usize, (u64, u32)>,
+    /// Time -> number of records of that time not yet delivered (sent or waiting to be sent again).
+    times: BTreeMap<u64, usize>,
+    failed: Vec<Undelivered>,
+    /// A record that failed more than [`MAX_REDELIVERIES`] times: the last error.
+    gave_up: Option<String>,
+}
+
+impl Outstanding {
+    fn settle(&mut self, time: u64) {
+        if let Some(n) = self.times.get_mut(&time) {
+            *n -= 1;
+            if *n == 0 {
+                self.times.remove(&time);
+            }
+        }
+    }
+}
+
+/// Producer callbacks: count deliveries and failures, settle what was acknowledged, keep failed
+/// records to send again.
 #[derive(Default)]
 pub struct DeliveryTracker {
     /// Records delivered.
     pub delivered: AtomicU64,
     /// Delivery failures (each failed attempt).
     pub errors: AtomicU64,
-    failed: Mutex<Vec<Undelivered>>,
+    state: Mutex<Outstanding>,
 }
 
 impl DeliveryTracker {
-    fn record(&self, result: &DeliveryResult<'_>) {
-        match result {
+    fn record(&self, result: &DeliveryResult<'_>, seq: usize) {
+        let Ok(mut state) = self.state.lock() else { return };
+        let (time, attempts) = state.by_seq.remove(&seq).unwrap_or((0, 0));
+        let (msg, why) = match result {
+            // An acknowledgement without an offset: the broker answered that it already had the
+            // batch's sequence. Not proof enough (librdkafka's mock broker says so of a batch it
+            // never stored), so it is sent again: at worst a duplicate under the same id.
+            Ok(msg) if msg.offset() < 0 => (msg, "acknowledged without an offset".to_string()),
             Ok(_) => {
                 self.delivered.fetch_add(1, Relaxed);
+                state.settle(time);
+                return;
             }
-            Err((e, msg)) => {
-                self.errors.fetch_add(1, Relaxed);
-                tracing::warn!("delivery to {} failed, will retry: {e}", msg.topic());
-                let headers =
-                    msg.headers().map(|h| h.iter().map(|x| (x.key.to_string(), x.value.map(<[u8]>::to_vec).unwrap_or_default())).collect()).unwrap_or_default();
-                let record = Undelivered {
-                    topic: msg.topic().to_string(),
-                    key: msg.key().map(<[u8]>::to_vec),
-                    payload: msg.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-                    headers,
-                };
-                if let Ok(mut f) = self.failed.lock() {
-                    f.push(record);
-                }
-            }
+            Err((e, msg)) => (msg, e.to_string()),
+        };
+        self.errors.fetch_add(1, Relaxed);
+        let attempts = attempts + 1;
+        if attempts > MAX_REDELIVERIES {
+            state.gave_up = Some(format!("delivery to {} failed {attempts} times: {why}", msg.topic()));
+            return;
         }
+        tracing::warn!("delivery to {} failed (attempt {attempts}), will retry: {why}", msg.topic());
+        let headers =
+            msg.headers().map(|h| h.iter().map(|x| (x.key.to_string(), x.value.map(<[u8]>::to_vec).unwrap_or_default())).collect()).unwrap_or_default();
+        // The time stays counted in `times`: the record is still undelivered.
+        state.failed.push(Undelivered {
+            topic: msg.topic().to_string(),
+            // Keyed records find their partition again by key; the others were sent to one.
+            partition: (msg.key().is_none() && msg.partition() >= 0).then(|| msg.partition()),
+            key: msg.key().map(<[u8]>::to_vec),
+            payload: msg.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+            headers,
+            time,
+            attempts,
+            due: Instant::now() + RETRY_BACKOFF * attempts,
+        });
     }
 }
 
 /// Most times one record is sent again after failed deliveries before the run gives up.
 pub const MAX_REDELIVERIES: u32 = 5;
 
-/// An idempotent producer that retries failed deliveries and can wait until everything sent
-/// has been delivered.
+/// The wait before a failed record is sent again, times its failed attempts.
+pub const RETRY_BACKOFF: Duration = Duration::from_millis(100);
+
+/// An idempotent producer that never waits for acknowledgements: each record carries the
+/// dataflow time it belongs to, and [`ReliableProducer::pump`] tells the earliest time not yet
+/// delivered, so a writer can hold its frontier there while deliveries complete; failed records
+/// are sent again after a back-off.
 pub struct ReliableProducer {
     producer: BaseProducer<SharedTracker>,
     tracker: Arc<DeliveryTracker>,
-    rounds: u32,
+    next_seq: usize,
 }
 
 /// A delivery that could not be completed.
@@ -348,6 +402,15 @@ pub struct DeliveryFailed {
     pub count: usize,
     /// The last error seen.
     pub last: String,
+}
+
+/// Where deliveries stand after [`ReliableProducer::pump`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Deliveries {
+    /// The earliest time with a record not yet delivered; `None` when all are.
+    pub undelivered: Option<u64>,
+    /// When the next failed record is due to be sent again.
+    pub retry_at: Option<Instant>,
 }
 
 impl ReliableProducer {
@@ -362,7 +425,7 @@ impl ReliableProducer {
         }
         let tracker = Arc::new(DeliveryTracker::default());
         let producer = cfg.create_with_context(SharedTracker(tracker.clone())).map_err(KafkaSetupError::Client)?;
-        Ok(ReliableProducer { producer, tracker, rounds: 0 })
+        Ok(ReliableProducer { producer, tracker, next_seq: 0 })
     }
 
     /// The delivery counters.
@@ -370,9 +433,41 @@ impl ReliableProducer {
         &self.tracker
     }
 
-    /// Queues one record; waits (serving callbacks) while the local queue is full.
-    pub fn send(&self, topic: &str, key: Option<&[u8]>, payload: &[u8], headers: &[(&str, &[u8])]) -> Result<(), KafkaError> {
-        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(payload);
+    /// Queues one record of dataflow time `time`; waits (serving callbacks) only while the
+    /// local queue is full, which is back-pressure from the brokers.
+    pub fn send(&mut self, time: u64, topic: &str, key: Option<&[u8]>, payload: &[u8], headers: &[(&str, &[u8])]) -> Result<(), KafkaError> {
+        self.send_record(time, 0, topic, None, key, payload, headers, true)
+    }
+
+    /// Queues one record for a given partition (no key), as [`Self::send`].
+    pub fn send_to(&mut self, topic: &str, partition: i32, payload: &[u8]) -> Result<(), KafkaError> {
+        self.send_record(0, 0, topic, Some(partition), None, payload, &[], true)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn send_record(
+        &mut self,
+        time: u64,
+        attempts: u32,
+        topic: &str,
+        partition: Option<i32>,
+        key: Option<&[u8]>,
+        payload: &[u8],
+        headers: &[(&str, &[u8])],
+        new: bool,
+    ) -> Result<(), KafkaError> {
+        let seq = self.next_seq;
+        self.next_seq = self.next_seq.wrapping_add(1);
+        if let Ok(mut state) = self.tracker.state.lock() {
+            state.by_seq.insert(seq, (time, attempts));
+            if new {
+                *state.times.entry(time).or_default() += 1;
+            }
+        }
+        let mut record: BaseRecord<'_, [u8], [u8], usize> = BaseRecord::with_opaque_to(topic, seq).payload(payload);
+        if let Some(p) = partition {
+            record = record.partition(p);
+        }
         if let Some(k) = key {
             record = record.key(k);
         }
@@ -383,27 +478,23 @@ impl ReliableProducer {
             }
             record = record.headers(h);
         }
-        self.enqueue(record)
-    }
-
-    /// Queues one record for a given partition (no key), waiting while the local queue is full.
-    pub fn send_to(&self, topic: &str, partition: i32, payload: &[u8]) -> Result<(), KafkaError> {
-        self.enqueue(BaseRecord::to(topic).payload(payload).partition(partition))
-    }
-
-    /// Queues a record; while librdkafka's local queue is full, serves callbacks and tries the
-    /// record it handed back again.
-    fn enqueue(&self, mut record: BaseRecord<'_, [u8], [u8]>) -> Result<(), KafkaError> {
-        loop {
+        let result = loop {
             match self.producer.send(record) {
-                Ok(()) => return Ok(()),
+                Ok(()) => break Ok(()),
                 Err((KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), back)) => {
                     self.producer.poll(Duration::from_millis(10));
                     record = back;
                 }
-                Err((e, _)) => return Err(e),
+                Err((e, _)) => break Err(e),
+            }
+        };
+        if result.is_err() {
+            if let Ok(mut state) = self.tracker.state.lock() {
+                state.by_seq.remove(&seq);
+                state.settle(time);
             }
         }
+        result
     }
 
     /// Serves delivery callbacks without blocking.
@@ -411,30 +502,46 @@ impl ReliableProducer {
         self.producer.poll(Duration::ZERO);
     }
 
-    /// Blocks until every record sent so far is delivered, sending failed ones again (up to
-    /// [`MAX_REDELIVERIES`] rounds in a row without progress).
-    pub fn flush(&mut self, timeout: Duration) -> Result<(), DeliveryFailed> {
-        loop {
-            let flushed = self.producer.flush(timeout);
-            let failed: Vec<Undelivered> = self.tracker.failed.lock().map(|mut f| std::mem::take(&mut *f)).unwrap_or_default();
-            if failed.is_empty() {
-                if let Err(e) = flushed {
-                    return Err(DeliveryFailed { count: self.producer.in_flight_count().max(1) as usize, last: e.to_string() });
+    /// Serves delivery callbacks without blocking, sends the failed records that are due again,
+    /// and tells where deliveries stand; fails once a record has failed [`MAX_REDELIVERIES`]
+    /// times after the first.
+    pub fn pump(&mut self) -> Result<Deliveries, DeliveryFailed> {
+        self.producer.poll(Duration::ZERO);
+        let now = Instant::now();
+        let due: Vec<Undelivered> = match self.tracker.state.lock() {
+            Ok(mut state) => {
+                if let Some(last) = state.gave_up.clone() {
+                    return Err(DeliveryFailed { count: state.times.values().sum::<usize>().max(1), last });
                 }
-                self.rounds = 0;
+                let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut state.failed).into_iter().partition(|r| r.due <= now);
+                state.failed = later;
+                due
+            }
+            Err(_) => Vec::new(),
+        };
+        for r in &due {
+            let headers: Vec<(&str, &[u8])> = r.headers.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
+            if let Err(e) = self.send_record(r.time, r.attempts, &r.topic, r.partition, r.key.as_deref(), &r.payload, &headers, false) {
+                return Err(DeliveryFailed { count: due.len(), last: e.to_string() });
+            }
+        }
+        let state = self.tracker.state.lock().map_err(|_| DeliveryFailed { count: 0, last: "delivery state poisoned".into() })?;
+        Ok(Deliveries { undelivered: state.times.keys().next().copied(), retry_at: state.failed.iter().map(|r| r.due).min() })
+    }
+
+    /// Blocks until every record sent so far is delivered, sending failed ones again: for the
+    /// command line (the generator), never inside the dataflow.
+    pub fn flush(&mut self, timeout: Duration) -> Result<(), DeliveryFailed> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let state = self.pump()?;
+            if state.undelivered.is_none() {
                 return Ok(());
             }
-            self.rounds += 1;
-            if self.rounds > MAX_REDELIVERIES {
-                return Err(DeliveryFailed { count: failed.len(), last: "delivery kept failing".to_string() });
+            if Instant::now() >= deadline {
+                return Err(DeliveryFailed { count: self.producer.in_flight_count().max(1) as usize, last: format!("not delivered within {timeout:?}") });
             }
-            std::thread::sleep(Duration::from_millis(100 * u64::from(self.rounds)));
-            for r in &failed {
-                let headers: Vec<(&str, &[u8])> = r.headers.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
-                if let Err(e) = self.send(&r.topic, r.key.as_deref(), &r.payload, &headers) {
-                    return Err(DeliveryFailed { count: failed.len(), last: e.to_string() });
-                }
-            }
+            self.producer.poll(Duration::from_millis(50));
         }
     }
 }
@@ -445,9 +552,9 @@ pub struct SharedTracker(Arc<DeliveryTracker>);
 impl ClientContext for SharedTracker {}
 
 impl ProducerContext for SharedTracker {
-    type DeliveryOpaque = ();
+    type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        self.0.record(result)
+    fn delivery(&self, result: &DeliveryResult<'_>, seq: usize) {
+        self.0.record(result, seq)
     }
 }

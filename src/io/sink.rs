@@ -246,20 +246,15 @@ pub enum RecordSink {
         topic: String,
         /// The producer, once opened.
         producer: Option<crate::io::kafka::ReliableProducer>,
-        /// Records sent since the last flush.
-        unflushed: bool,
         /// Set once opening or delivering failed.
         failed: bool,
     },
 }
 
-/// How long a flush may wait for deliveries before the run fails.
-pub const KAFKA_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
-
 impl RecordSink {
     /// A sink writing to a Kafka topic.
     pub fn kafka(client: rdkafka::ClientConfig, topic: String) -> Self {
-        RecordSink::Kafka { client, topic, producer: None, unflushed: false, failed: false }
+        RecordSink::Kafka { client, topic, producer: None, failed: false }
     }
 
     /// Opens the sink if needed; false once it has failed (the failure is already recorded).
@@ -282,8 +277,10 @@ impl RecordSink {
         }
     }
 
-    /// Writes one record (`line` without its newline; `key` used by Kafka, `headers` too).
-    pub fn write(&mut self, key: &[u8], line: &[u8], headers: &[(&str, &[u8])]) -> io::Result<()> {
+    /// Writes one record of dataflow time `time` (`line` without its newline; `key` used by
+    /// Kafka, `headers` too). Kafka only queues it: [`RecordSink::progress`] tells when it is
+    /// delivered.
+    pub fn write(&mut self, time: u64, key: &[u8], line: &[u8], headers: &[(&str, &[u8])]) -> io::Result<()> {
         match self {
             RecordSink::File(out) => match out.out.as_deref_mut() {
                 Some(w) => {
@@ -292,33 +289,25 @@ impl RecordSink {
                 }
                 None => Ok(()),
             },
-            RecordSink::Kafka { topic, producer, unflushed, .. } => match producer {
-                Some(p) => {
-                    p.send(topic, Some(key), line, headers).map_err(io::Error::other)?;
-                    p.poll();
-                    *unflushed = true;
-                    Ok(())
-                }
+            RecordSink::Kafka { topic, producer, .. } => match producer {
+                Some(p) => p.send(time, topic, Some(key), line, headers).map_err(io::Error::other),
                 None => Ok(()),
             },
         }
     }
 
-    /// Makes what was written durable: Kafka waits for every delivery (so the delivered frontier
-    /// is truthful); a file is flushed only at the end (`end`).
-    pub fn flush(&mut self, end: bool) -> io::Result<()> {
+    /// Where delivery stands, without waiting: Kafka serves acknowledgements and sends failed
+    /// records again when due; a file is flushed at the end (`end`), and what was written to it
+    /// counts as delivered. A writer holds its frontier at the earliest undelivered time.
+    pub fn progress(&mut self, end: bool) -> io::Result<crate::io::kafka::Deliveries> {
         match self {
             RecordSink::File(out) => match out.out.as_deref_mut() {
-                Some(w) if end => w.flush(),
-                _ => Ok(()),
+                Some(w) if end => w.flush().map(|_| Default::default()),
+                _ => Ok(Default::default()),
             },
-            RecordSink::Kafka { producer, unflushed, .. } => match producer {
-                Some(p) if *unflushed || end => {
-                    p.flush(KAFKA_FLUSH_TIMEOUT).map_err(io::Error::other)?;
-                    *unflushed = false;
-                    Ok(())
-                }
-                _ => Ok(()),
+            RecordSink::Kafka { producer, .. } => match producer {
+                Some(p) => p.pump().map_err(io::Error::other),
+                None => Ok(Default::default()),
             },
         }
     }

@@ -41,47 +41,60 @@ pub fn write_dead_letters<'s>(
     discard: Arc<AtomicBool>,
 ) -> Stream<'s, u64, Vec<()>> {
     let cancel = AtomicBool::new(false);
-    dead.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(Exchange::new(move |_: &DeadLetter| leader), "WriteDeadLetters", move |_cap, _info| {
+    let scope = dead.scope();
+    dead.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(Exchange::new(move |_: &DeadLetter| leader), "WriteDeadLetters", move |cap, info| {
+        // Held at the earliest time not yet delivered (see the incident writer).
+        let mut held = (is_leader && sink.is_some()).then_some(cap);
+        let activator = scope.activator_for(info.address);
         move |(input, frontier), _output| {
-            let mut batch: Vec<DeadLetter> = Vec::new();
-            input.for_each(|_cap, data| batch.append(data));
+            let mut batch: Vec<(u64, DeadLetter)> = Vec::new();
+            input.for_each(|cap, data| {
+                let time = cap.least().copied().unwrap_or_default();
+                batch.extend(data.drain(..).map(|d| (time, d)))
+            });
             stats.dead_letters.fetch_add(batch.len() as u64, Relaxed);
-            if !is_leader || discard.load(Relaxed) {
+            if !is_leader {
                 return;
             }
             let Some(target) = sink.as_mut() else { return };
+            let bound = frontier.frontier().first().copied();
             let out = match target {
                 DeadLetterSink::File(s) | DeadLetterSink::Kafka { sink: s, .. } => s,
             };
-            if !out.open(&stats, &cancel) {
-                return;
-            }
-            batch.sort_by_key(DeadLetter::order_key);
-            let mut result = Ok(());
-            for d in &batch {
-                result = result.and_then(|_| match target {
-                    DeadLetterSink::File(s) => s.write(b"", d.to_json().as_bytes(), &[]),
-                    DeadLetterSink::Kafka { sink, partitions } => {
-                        let (topic, partition) = partitions.get(d.partition as usize).map_or(("", -1), |p| (p.topic.as_str(), p.partition));
-                        let (part, offset) = (partition.to_string(), d.line.to_string());
-                        let headers: [(&str, &[u8]); 5] = [
-                            ("vigil.reason", d.reason.as_bytes()),
-                            ("vigil.detail", d.detail.as_bytes()),
-                            ("vigil.source.topic", topic.as_bytes()),
-                            ("vigil.source.partition", part.as_bytes()),
-                            ("vigil.source.offset", offset.as_bytes()),
-                        ];
-                        sink.write(format!("{topic}/{partition}/{offset}").as_bytes(), d.record.as_bytes(), &headers)
+            if !discard.load(Relaxed) && !batch.is_empty() && out.open(&stats, &cancel) {
+                batch.sort_by_key(|(_, d)| d.order_key());
+                let mut result = Ok(());
+                for (time, d) in &batch {
+                    result = result.and_then(|_| match target {
+                        DeadLetterSink::File(s) => s.write(*time, b"", d.to_json().as_bytes(), &[]),
+                        DeadLetterSink::Kafka { sink, partitions } => {
+                            let (topic, partition) = partitions.get(d.partition as usize).map_or(("", -1), |p| (p.topic.as_str(), p.partition));
+                            let (part, offset) = (partition.to_string(), d.line.to_string());
+                            let headers: [(&str, &[u8]); 5] = [
+                                ("vigil.reason", d.reason.as_bytes()),
+                                ("vigil.detail", d.detail.as_bytes()),
+                                ("vigil.source.topic", topic.as_bytes()),
+                                ("vigil.source.partition", part.as_bytes()),
+                                ("vigil.source.offset", offset.as_bytes()),
+                            ];
+                            sink.write(*time, format!("{topic}/{partition}/{offset}").as_bytes(), d.record.as_bytes(), &headers)
+                        }
+                    });
+                }
+                if let Err(e) = result {
+                    match target {
+                        DeadLetterSink::File(s) | DeadLetterSink::Kafka { sink: s, .. } => s.fail(e, &stats, &cancel),
                     }
-                });
+                }
             }
             let out = match target {
                 DeadLetterSink::File(s) | DeadLetterSink::Kafka { sink: s, .. } => s,
             };
-            result = result.and_then(|_| out.flush(frontier.frontier().is_empty()));
-            if let Err(e) = result {
+            let deliveries = out.progress(bound.is_none()).unwrap_or_else(|e| {
                 out.fail(e, &stats, &cancel);
-            }
+                Default::default()
+            });
+            super::incidents::hold(&mut held, [bound, deliveries.undelivered].into_iter().flatten().min(), &deliveries, &activator);
         }
     })
 }

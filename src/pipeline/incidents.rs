@@ -9,9 +9,13 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 
+use std::time::{Duration, Instant};
+
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::Capability;
 use timely::dataflow::Stream;
+use timely::scheduling::Activator;
 
 use super::plan::{Learn, Plan, StateLimits};
 use super::stats::EngineStats;
@@ -20,6 +24,7 @@ use crate::event::{Event, Origin, Timed};
 use crate::incident::ecs::write_incident;
 use crate::incident::suppress::SuppressConfig;
 use crate::incident::{Incident, Suppressor};
+use crate::io::kafka::{Deliveries, RETRY_BACKOFF};
 use crate::io::sink::RecordSink;
 use crate::metrics::RunStats;
 
@@ -79,115 +84,153 @@ pub fn write_incidents<'s>(
     // The learning cut-off: unknown until every worker's mark is in (`None` until then).
     let mut marks_seen: Vec<i64> = Vec::new();
     let mut cutoff: Option<Option<i64>> = None;
+    let scope = incidents.scope();
     incidents.binary_frontier::<_, timely::container::CapacityContainerBuilder<Vec<()>>, _, _, _, _>(
         marks,
         Exchange::new(move |_: &Incident| leader),
         Pipeline,
         "WriteIncidents",
-        move |_cap, _info| {
+        move |cap, info| {
+            // Held at the earliest time not yet delivered (nothing written waits for its
+            // acknowledgement; the frontier waits instead), dropped once everything is.
+            let mut held = is_leader.then_some(cap);
+            let activator = scope.activator_for(info.address);
             move |(input, frontier), (marks_in, marks_frontier), _output| {
                 input.for_each(|_cap, data| pending.append(data));
                 marks_in.for_each(|_cap, data| marks_seen.append(data));
                 if !is_leader {
                     return;
                 }
-                if discard_incidents.load(Relaxed) {
-                    // A graceful stop: what is still open is recomputed after the restart.
-                    pending.clear();
-                    suppressors.clear();
-                    return;
-                }
-                if cutoff.is_none() && learn == Learn::Off {
-                    // Nothing to learn: write as the frontier passes (a Kafka run never ends).
-                    cutoff = Some(None);
-                }
-                if cutoff.is_none() {
-                    // Incidents wait (unwritten) until the cut-off is known.
-                    if !marks_frontier.frontier().is_empty() {
-                        return;
-                    }
-                    let c = match learn {
-                        Learn::Off => None,
-                        Learn::Inputs(_) => marks_seen.iter().max().copied(),
-                        Learn::WarmUp(d) => marks_seen.iter().min().map(|first| first.saturating_add(d)),
-                    };
-                    if let Some(c) = c {
-                        rstats.cutoff_ms.store(c, Relaxed);
-                    }
-                    cutoff = Some(c);
-                }
-                if let Some(Some(c)) = cutoff {
-                    let before = pending.len();
-                    pending.retain(|inc| inc.timestamp_ms > c);
-                    rstats.before_cutoff.fetch_add((before - pending.len()) as u64, Relaxed);
-                }
                 let bound = frontier.frontier().first().copied();
-                if !out.open(&wstats, &cancel) {
-                    return;
-                }
-                let mut keep = Vec::new();
-                let mut ready: Vec<(i64, Incident)> = Vec::new();
-                for inc in pending.drain(..) {
-                    if let Some(&cooldown) = suppress.get(&inc.rule.id) {
-                        let sup = match suppressors.entry(inc.rule.id.clone()) {
-                            Entry::Occupied(e) => e.into_mut(),
-                            Entry::Vacant(e) => match Suppressor::new(SuppressConfig { cooldown_ms: Some(cooldown), evidence_cap, ..Default::default() }) {
-                                Ok(s) => e.insert(s),
-                                Err(err) => {
-                                    // Checked when the rules loaded; should it fail here, the run
-                                    // stops rather than write the rule's incidents unsuppressed.
-                                    wstats.fatal(|| format!("{}: x-vigil suppress: {err}", inc.rule.title));
-                                    cancel.store(true, Relaxed);
-                                    continue;
-                                }
-                            },
+                'work: {
+                    if discard_incidents.load(Relaxed) {
+                        // A graceful stop: what is still open is recomputed after the restart.
+                        pending.clear();
+                        suppressors.clear();
+                        break 'work;
+                    }
+                    if cutoff.is_none() && learn == Learn::Off {
+                        // Nothing to learn: write as the frontier passes (a Kafka run never ends).
+                        cutoff = Some(None);
+                    }
+                    if cutoff.is_none() {
+                        // Incidents wait (unwritten) until the cut-off is known.
+                        if !marks_frontier.frontier().is_empty() {
+                            break 'work;
+                        }
+                        let c = match learn {
+                            Learn::Off => None,
+                            Learn::Inputs(_) => marks_seen.iter().max().copied(),
+                            Learn::WarmUp(d) => marks_seen.iter().min().map(|first| first.saturating_add(d)),
                         };
-                        sup.offer(inc);
-                    } else if bound.is_none_or(|f| to_timely(inc.timestamp_ms) < f) {
-                        ready.push((inc.timestamp_ms, inc));
-                    } else {
-                        keep.push(inc);
+                        if let Some(c) = c {
+                            rstats.cutoff_ms.store(c, Relaxed);
+                        }
+                        cutoff = Some(c);
+                    }
+                    if let Some(Some(c)) = cutoff {
+                        let before = pending.len();
+                        pending.retain(|inc| inc.timestamp_ms > c);
+                        rstats.before_cutoff.fetch_add((before - pending.len()) as u64, Relaxed);
+                    }
+                    if !out.open(&wstats, &cancel) {
+                        break 'work;
+                    }
+                    let mut keep = Vec::new();
+                    let mut ready: Vec<(i64, Incident)> = Vec::new();
+                    for inc in pending.drain(..) {
+                        if let Some(&cooldown) = suppress.get(&inc.rule.id) {
+                            let sup = match suppressors.entry(inc.rule.id.clone()) {
+                                Entry::Occupied(e) => e.into_mut(),
+                                Entry::Vacant(e) => match Suppressor::new(SuppressConfig { cooldown_ms: Some(cooldown), evidence_cap, ..Default::default() }) {
+                                    Ok(s) => e.insert(s),
+                                    Err(err) => {
+                                        // Checked when the rules loaded; should it fail here, the run
+                                        // stops rather than write the rule's incidents unsuppressed.
+                                        wstats.fatal(|| format!("{}: x-vigil suppress: {err}", inc.rule.title));
+                                        cancel.store(true, Relaxed);
+                                        continue;
+                                    }
+                                },
+                            };
+                            sup.offer(inc);
+                        } else if bound.is_none_or(|f| to_timely(inc.timestamp_ms) < f) {
+                            ready.push((inc.timestamp_ms, inc));
+                        } else {
+                            keep.push(inc);
+                        }
+                    }
+                    pending = keep;
+                    let mut emitted = Vec::new();
+                    for (rule, sup) in suppressors.iter_mut() {
+                        emitted.clear();
+                        match bound {
+                            Some(f) => sup.advance(f as i64, &mut emitted),
+                            None => sup.finish(&mut emitted),
+                        }
+                        let cooldown = suppress.get(rule).copied().unwrap_or(0);
+                        ready.extend(emitted.drain(..).map(|inc| (inc.timestamp_ms.saturating_add(cooldown), inc)));
+                    }
+                    ready.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
+                    // After a restart, what the re-read gives before the previous run's delivered
+                    // frontier was delivered then (and may differ for chains that ended there).
+                    let ready = ready.into_iter().filter(|(t, _)| delivered_before.is_none_or(|d| to_timely(*t) >= to_timely(d)));
+                    let mut result = Ok(());
+                    for (time, inc) in ready {
+                        let key = (inc.timestamp_ms, inc.id.clone());
+                        if last_written.as_ref() == Some(&key) {
+                            continue; // the same incident twice (one event matched twice): written once
+                        }
+                        line.clear();
+                        write_incident(&inc, &mut line);
+                        result = result.and_then(|_| out.write(to_timely(time), inc.id.as_bytes(), &line[..line.len().saturating_sub(1)], &[]));
+                        if let Ok(mut per_rule) = rstats.incidents.lock() {
+                            *per_rule.entry(inc.rule.title.clone()).or_default() += 1;
+                        }
+                        wstats.written.fetch_add(1, Relaxed);
+                        last_written = Some(key);
+                    }
+                    if let Err(e) = result {
+                        out.fail(e, &wstats, &cancel);
                     }
                 }
-                pending = keep;
-                let mut emitted = Vec::new();
-                for (rule, sup) in suppressors.iter_mut() {
-                    emitted.clear();
-                    match bound {
-                        Some(f) => sup.advance(f as i64, &mut emitted),
-                        None => sup.finish(&mut emitted),
-                    }
-                    let cooldown = suppress.get(rule).copied().unwrap_or(0);
-                    ready.extend(emitted.drain(..).map(|inc| (inc.timestamp_ms.saturating_add(cooldown), inc)));
-                }
-                ready.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
-                // After a restart, what the re-read gives before the previous run's delivered
-                // frontier was delivered then (and may differ for chains that ended there).
-                let ready = ready.into_iter().filter(|(t, _)| delivered_before.is_none_or(|d| to_timely(*t) >= to_timely(d))).map(|(_, inc)| inc);
-                let mut result = Ok(());
-                for inc in ready {
-                    let key = (inc.timestamp_ms, inc.id.clone());
-                    if last_written.as_ref() == Some(&key) {
-                        continue; // the same incident twice (one event matched twice): written once
-                    }
-                    line.clear();
-                    write_incident(&inc, &mut line);
-                    result = result.and_then(|_| out.write(inc.id.as_bytes(), &line[..line.len().saturating_sub(1)], &[]));
-                    if let Ok(mut per_rule) = rstats.incidents.lock() {
-                        *per_rule.entry(inc.rule.title.clone()).or_default() += 1;
-                    }
-                    wstats.written.fetch_add(1, Relaxed);
-                    last_written = Some(key);
-                }
-                result = result.and_then(|_| out.flush(bound.is_none()));
-                if let Err(e) = result {
+                let deliveries = out.progress(bound.is_none()).unwrap_or_else(|e| {
                     out.fail(e, &wstats, &cancel);
-                }
+                    Default::default()
+                });
                 rstats.delivery_errors.store(out.delivery_errors(), Relaxed);
+                let waiting = pending.iter().map(|inc| to_timely(inc.timestamp_ms)).min();
+                hold(&mut held, [bound, deliveries.undelivered, waiting].into_iter().flatten().min(), &deliveries, &activator);
             }
         },
     )
 }
+
+/// Moves a writer's capability to `floor` (the earliest time it has not finished with), drops
+/// it when there is none, and asks to run again while deliveries are outstanding: soon to serve
+/// acknowledgements, or when the next failed record is due to be sent again.
+pub(super) fn hold(held: &mut Option<Capability<u64>>, floor: Option<u64>, deliveries: &Deliveries, activator: &Activator) {
+    match floor {
+        Some(t) => {
+            if let Some(cap) = held.as_mut() {
+                // Never backwards: a floor before the capability would mean a record of an
+                // earlier time was written after the frontier passed it, which the writers
+                // rule out (they write what the frontier has passed, in time order).
+                if t > *cap.time() {
+                    cap.downgrade(&t);
+                }
+            }
+        }
+        None => *held = None,
+    }
+    if deliveries.undelivered.is_some() {
+        let wait = deliveries.retry_at.map_or(ACK_POLL, |at| at.saturating_duration_since(Instant::now()).clamp(ACK_POLL, RETRY_BACKOFF));
+        activator.activate_after(wait);
+    }
+}
+
+/// How soon a writer with records in flight looks for their acknowledgements again.
+const ACK_POLL: Duration = Duration::from_millis(2);
 
 /// The learning cut-off marks of one worker (see [`Learn`]): with `Learn::Inputs`, the latest
 /// event time of the history inputs it read, once they are all read everywhere; with

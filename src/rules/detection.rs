@@ -431,15 +431,8 @@ impl Cx<'_> {
         if !ok {
             return None;
         }
-        let sets: Result<Vec<PatSet>, String> =
-            if m.all { groups.into_iter().map(PatSet::new).collect() } else { PatSet::new(groups.into_iter().flatten().collect()).map(|s| vec![s]) };
-        match sets {
-            Ok(sets) => Some(FieldTest { target, test: Test::Values { sets, all: m.all }, neq: m.neq }),
-            Err(e) => {
-                self.err(node, path, e);
-                None
-            }
-        }
+        let sets: Vec<PatSet> = if m.all { groups.into_iter().map(PatSet::new).collect() } else { vec![PatSet::new(groups.into_iter().flatten().collect())] };
+        Some(FieldTest { target, test: Test::Values { sets, all: m.all }, neq: m.neq })
     }
 
     /// Compiles one value into its alternatives.

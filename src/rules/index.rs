@@ -112,6 +112,26 @@ fn set_bit(set: &mut [u64], i: usize) {
     }
 }
 
+/// The longest text the automaton holds, in bytes; a longer one is cut to its last bytes.
+///
+/// Any part of a required text is required too, and the automaton's size grows with the length
+/// of its texts: SigmaHQ's 16,000 texts in full make a DFA of tens of megabytes that misses the
+/// cache on every byte searched. The tail of a text (an image name, a script's last words) is
+/// what sets it apart. Overridable for measurements with `VIGIL_INDEX_TEXT_BYTES`.
+const TEXT_BYTES: usize = 16;
+
+fn window(text: Box<str>) -> Box<str> {
+    let max = std::env::var("VIGIL_INDEX_TEXT_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(TEXT_BYTES);
+    if text.len() <= max {
+        return text;
+    }
+    let mut start = text.len() - max;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    text[start..].into()
+}
+
 /// A bit set over rule indexes.
 #[derive(Clone, Debug, Default)]
 pub struct RuleBits(Vec<u64>);
@@ -156,6 +176,7 @@ impl RuleIndex {
             places.dedup();
             within.push(places.into_boxed_slice());
             for Needle { text, within } in needles {
+                let text = window(text);
                 let id = *ids.entry(text.clone()).or_insert_with(|| {
                     texts.push(text);
                     rules_of.push(Vec::new());

@@ -371,15 +371,17 @@ fn fieldref_match(hay: &str, needle: &str, pos: Pos, cased: bool) -> bool {
 pub struct PatSet {
     /// Lowercased needles of case-insensitive `contains` literals.
     ci_contains: Vec<Box<str>>,
-    /// ASCII-case-insensitive automaton over the ASCII ones among `ci_contains`.
-    ac: Option<AhoCorasick>,
+    /// ASCII-case-insensitive automaton over the ASCII ones among `ci_contains`, built when the
+    /// set is first tested: behind the rule index most sets of a large rule set never are, and
+    /// building thousands of automata was most of the time it took to load SigmaHQ.
+    ac: std::sync::OnceLock<Option<AhoCorasick>>,
     /// Everything else.
     others: Vec<Pat>,
 }
 
 impl PatSet {
-    /// Builds the set; fails only if the automaton cannot be built.
-    pub fn new(pats: Vec<Pat>) -> Result<PatSet, String> {
+    /// Builds the set.
+    pub fn new(pats: Vec<Pat>) -> PatSet {
         let mut ci_contains = Vec::new();
         let mut others = Vec::new();
         for p in pats {
@@ -388,13 +390,21 @@ impl PatSet {
                 p => others.push(p),
             }
         }
-        let ascii: Vec<&str> = ci_contains.iter().map(|s| &**s).filter(|s| s.is_ascii()).collect();
-        let ac = if ascii.is_empty() {
-            None
-        } else {
-            Some(AhoCorasick::builder().ascii_case_insensitive(true).build(&ascii).map_err(|e| format!("cannot build matcher: {e}"))?)
-        };
-        Ok(PatSet { ci_contains, ac, others })
+        PatSet { ci_contains, ac: std::sync::OnceLock::new(), others }
+    }
+
+    /// The automaton over the ASCII needles; `None` when there are none, or (it cannot happen
+    /// with plain literals) it could not be built, when the needles are tried one by one.
+    fn automaton(&self) -> Option<&AhoCorasick> {
+        self.ac
+            .get_or_init(|| {
+                let ascii: Vec<&str> = self.ci_contains.iter().map(|s| &**s).filter(|s| s.is_ascii()).collect();
+                if ascii.is_empty() {
+                    return None;
+                }
+                AhoCorasick::builder().ascii_case_insensitive(true).build(&ascii).ok()
+            })
+            .as_ref()
     }
 
     /// True when the set can never match anything.
@@ -413,7 +423,10 @@ impl PatSet {
         }
         if s.is_ascii() {
             // Non-ASCII needles cannot occur in an ASCII haystack (its lowercase is ASCII).
-            return self.ac.as_ref().is_some_and(|ac| ac.is_match(s));
+            return match self.automaton() {
+                Some(ac) => ac.is_match(s),
+                None => self.ci_contains.iter().any(|n| n.is_ascii() && contains_ci(s, n)),
+            };
         }
         self.ci_contains.iter().any(|n| contains_ci(s, n))
     }
@@ -480,7 +493,7 @@ mod tests {
             for pos in [Pos::Exact, Pos::Prefix, Pos::Suffix, Pos::Contains] {
                 let p = StrPat::lit(pos, &needle, false);
                 proptest::prop_assert_eq!(p.matches(&hay), naive(pos, &hay, &needle), "{:?} {:?} {:?}", pos, hay, needle);
-                let set = PatSet::new(vec![Pat::Str(StrPat::lit(pos, &needle, false))]).unwrap();
+                let set = PatSet::new(vec![Pat::Str(StrPat::lit(pos, &needle, false))]);
                 let ev = Event::at(0);
                 proptest::prop_assert_eq!(set.matches(&ev, ValueRef::Str(&hay)), naive(pos, &hay, &needle));
             }
