@@ -28,8 +28,8 @@ V="${CARGO_TARGET_DIR:-target}/release/vigil"
 mkdir -p "$DIR"
 
 events="$DIR/purplesharp-x$COPIES.jsonl"
+[ -s "$DIR/one.jsonl" ] || unzip -p "$DATA/otrf-purplesharp-ad-playbook-1/purplesharp_ad_playbook_I_host_full.zip" >"$DIR/one.jsonl"
 if [ ! -s "$events" ]; then
-  unzip -p "$DATA/otrf-purplesharp-ad-playbook-1/purplesharp_ad_playbook_I_host_full.zip" >"$DIR/one.jsonl"
   for _ in $(seq "$COPIES"); do cat "$DIR/one.jsonl"; done >"$events"
 fi
 n=$(wc -l <"$events")
@@ -60,32 +60,51 @@ compare() {
   printf '\n%s\n' "$name"
   printf '  %-7s %8s s %10s events/s %6s MB peak\n' vigil "$vs" "$vr" "$vmb" rsigma "$rs" "$rr" "$rmb"
   awk -v a="$vr" -v b="$rr" -v m="$vmb" -v r="$rmb" 'BEGIN {printf "  ratio   x%.2f events/s (vigil / rsigma), memory x%.2f\n", a / b, m / r}'
-  # Fired rules (by title) on each side; one line per difference.
-  python3 - "$DIR/vigil.json" "$DIR/rsigma.json" <<'EOF'
+  # What fired, compared on one copy of the recording (vigil writes an incident once however
+  # many copies repeat it; rsigma reports every copy): vigil, rsigma, and vigil again with
+  # --ignore-logsource, which runs every rule on every event as rsigma does. Every difference
+  # is then either logsource (vigil with --ignore-logsource agrees with rsigma), a correlation's
+  # alerting (rsigma alerts on every event past the threshold, vigil once per group and window),
+  # or listed as unexplained.
+  "$V" replay --quiet --rules "$rules" --lateness 3650d --workers 1 "$DIR/one.jsonl" >"$DIR/vigil-one.json" 2>"$DIR/stderr"
+  "$V" replay --quiet --ignore-logsource --rules "$rules" --lateness 3650d --workers 1 "$DIR/one.jsonl" >"$DIR/vigil-all.json" 2>"$DIR/stderr"
+  "$RSIGMA" engine eval -r "$rules" -e "@$DIR/one.jsonl" >"$DIR/rsigma-one.json" 2>"$DIR/stderr"
+  python3 - "$DIR/vigil-one.json" "$DIR/vigil-all.json" "$DIR/rsigma-one.json" <<'PY'
 import json, sys, collections
-def titles(path, pick):
-    c = collections.Counter()
+def read(path, pick):
+    c, kinds = collections.Counter(), {}
     for line in open(path, encoding="utf-8", errors="replace"):
         line = line.strip()
         if not line.startswith("{"):
             continue
         try:
-            c[pick(json.loads(line))] += 1
+            o = json.loads(line)
+            t = pick(o)
         except (ValueError, KeyError, TypeError):
-            pass
-    return c
-v = titles(sys.argv[1], lambda o: o["rule"]["name"])
-r = titles(sys.argv[2], lambda o: o.get("rule_title") or o.get("title") or o["rule"]["title"])
-both = sorted(set(v) & set(r))
-print(f"  fired: vigil {len(v)} rules ({sum(v.values())} incidents), rsigma {len(r)} rules ({sum(r.values())} matches), both {len(both)}")
-for t in both:
-    if v[t] != r[t]:
-        print(f"    count differs: {t}: vigil {v[t]}, rsigma {r[t]}")
-for t in sorted(set(v) - set(r)):
-    print(f"    vigil only: {t} ({v[t]})")
-for t in sorted(set(r) - set(v)):
-    print(f"    rsigma only: {t} ({r[t]})")
-EOF
+            continue
+        c[t] += 1
+        kinds[t] = ((o.get("vigil") or {}).get("correlation") or {}).get("type", "detection")
+    return c, kinds
+v, kinds = read(sys.argv[1], lambda o: o["rule"]["name"])
+a, kinds_all = read(sys.argv[2], lambda o: o["rule"]["name"])
+kinds.update({k: x for k, x in kinds_all.items() if k not in kinds})
+r, _ = read(sys.argv[3], lambda o: o.get("rule_title") or o.get("title") or o["rule"]["title"])
+print(f"  one copy: vigil {len(v)} rules ({sum(v.values())} incidents), rsigma {len(r)} rules ({sum(r.values())} matches)")
+why = collections.Counter()
+for t in sorted(set(v) | set(r)):
+    if v[t] == r[t]:
+        why["same"] += 1
+        continue
+    if kinds.get(t, "detection") != "detection":
+        reason = "correlation: rsigma alerts on every event past the threshold, vigil once per group and window"
+    elif a[t] == r[t]:
+        reason = "logsource: rsigma ignores it; vigil --ignore-logsource gives rsigma's count"
+    else:
+        reason = f"UNEXPLAINED (vigil --ignore-logsource: {a[t]})"
+    why[reason.split(":")[0]] += 1
+    print(f"    {t}: vigil {v[t]}, rsigma {r[t]} ({reason})")
+print("  rules: " + ", ".join(f"{n} {k}" for k, n in sorted(why.items())))
+PY
 }
 
 compare "vigil's Windows rules (topologies/rules/windows_credential_access.yml)" topologies/rules/windows_credential_access.yml

@@ -83,6 +83,11 @@ pub struct ReplayArgs {
     /// [default: 1000000, or the topology's limits.key_cap]
     #[arg(long)]
     key_cap: Option<usize>,
+    /// Run every rule on every event, whatever its `logsource` says, as engines that ignore
+    /// logsource do: for comparing results with them, not for production (a process-creation
+    /// rule then also fires on image loads that name the same image).
+    #[arg(long)]
+    ignore_logsource: bool,
     #[command(flatten)]
     cluster: ClusterArgs,
 }
@@ -106,7 +111,8 @@ pub fn run(args: ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         Some(t) => t.load_rules(&args.rules),
         None => RuleSet::load(&args.rules, &CompileOptions::default()),
     };
-    let rules = loaded.map_err(|e| report_errors(&e, "rules"))?;
+    let mut rules = loaded.map_err(|e| report_errors(&e, "rules"))?;
+    rules.ignore_logsource = args.ignore_logsource;
     for w in &rules.warnings {
         tracing::warn!("{w}");
     }

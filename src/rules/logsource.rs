@@ -9,7 +9,7 @@
 //! | syslog, `event.dataset: system.syslog` | `linux` | `syslog` | |
 //! | Apache/nginx access logs | | | `webserver` |
 //! | Zeek, `event.dataset: zeek.<log>` | `zeek` | `<log>` (`conn` for `zeek.connection`) | |
-//! | Windows JSON with `Channel` | `windows` | from the channel: `security`, `system`, `application`, `sysmon`, `powershell`, `powershell-classic` | Sysmon event ids and Security 4688 per the appendix (`process_creation`, `network_connection`, `process_access`, ...) |
+//! | Windows JSON with `Channel` | `windows` | from the channel: `security`, `system`, `application`, `sysmon`, `powershell`, `powershell-classic` | Sysmon event ids, Security 4688 and PowerShell 400/600/800/4103/4104 per the appendix (`process_creation`, `network_connection`, `registry_event` and `registry_set`, `ps_classic_start`, ...) |
 //!
 //! An event whose source cannot be told (JSON of another shape) is **not filtered**: every rule
 //! is evaluated against it, because dropping rules silently would hide detections. A rule with no
@@ -28,8 +28,9 @@ use crate::event::{Event, ValueRef};
 pub struct EventSource {
     /// Sigma `product`.
     pub product: Option<&'static str>,
-    /// Sigma `category`.
-    pub category: Option<&'static str>,
+    /// Sigma `category` values the event belongs to (Sysmon's registry event 13 is both
+    /// `registry_event` and `registry_set`).
+    pub categories: [Option<&'static str>; 3],
     /// Sigma `service` values the event belongs to (e.g. `auth` and `sshd`).
     pub services: [Option<&'static str>; 2],
 }
@@ -37,7 +38,7 @@ pub struct EventSource {
 impl EventSource {
     /// True when nothing is known about the source.
     pub fn is_unknown(&self) -> bool {
-        self.product.is_none() && self.category.is_none() && self.services == [None, None]
+        self.product.is_none() && self.categories == [None; 3] && self.services == [None, None]
     }
 }
 
@@ -63,31 +64,40 @@ fn int_of(v: Option<ValueRef<'_>>) -> Option<i64> {
     }
 }
 
-fn sysmon_category(id: i64) -> Option<&'static str> {
-    Some(match id {
-        1 => "process_creation",
-        2 => "file_change",
-        3 => "network_connection",
-        4 | 16 => "sysmon_status",
-        5 => "process_termination",
-        6 => "driver_load",
-        7 => "image_load",
-        8 => "create_remote_thread",
-        9 => "raw_access_thread",
-        10 => "process_access",
-        11 => "file_event",
-        12..=14 => "registry_event",
-        15 => "create_stream_hash",
-        17 | 18 => "pipe_created",
-        19..=21 => "wmi_event",
-        22 => "dns_query",
-        23 => "file_delete",
-        24 => "clipboard_capture",
-        25 => "process_tampering",
-        26 => "file_delete_detected",
-        255 => "sysmon_error",
-        _ => return None,
-    })
+/// The categories of a Sysmon event id, per the taxonomy appendix (registry events belong to
+/// `registry_event` and to the category of their kind).
+fn sysmon_categories(id: i64) -> [Option<&'static str>; 3] {
+    let one = |c| [Some(c), None, None];
+    match id {
+        1 => one("process_creation"),
+        2 => one("file_change"),
+        3 => one("network_connection"),
+        4 | 16 => one("sysmon_status"),
+        5 => one("process_termination"),
+        6 => one("driver_load"),
+        7 => one("image_load"),
+        8 => one("create_remote_thread"),
+        9 => one("raw_access_thread"),
+        10 => one("process_access"),
+        11 => one("file_event"),
+        // Key and value creation and deletion share event id 12.
+        12 => [Some("registry_event"), Some("registry_add"), Some("registry_delete")],
+        13 => [Some("registry_event"), Some("registry_set"), None],
+        14 => [Some("registry_event"), Some("registry_rename"), None],
+        15 => one("create_stream_hash"),
+        17 | 18 => one("pipe_created"),
+        19..=21 => one("wmi_event"),
+        22 => one("dns_query"),
+        23 => one("file_delete"),
+        24 => one("clipboard_capture"),
+        25 => one("process_tampering"),
+        26 => one("file_delete_detected"),
+        27 => one("file_block_executable"),
+        28 => one("file_block_shredding"),
+        29 => one("file_executable_detected"),
+        255 => one("sysmon_error"),
+        _ => [None; 3],
+    }
 }
 
 /// Tells the source of an event from the fields its parser set.
@@ -106,7 +116,7 @@ pub fn event_source(ev: &Event, fields: &SourceFields) -> EventSource {
             return src;
         }
         Some("apache") => {
-            src.category = Some("webserver");
+            src.categories[0] = Some("webserver");
             return src;
         }
         Some("zeek") => {
@@ -128,7 +138,7 @@ pub fn event_source(ev: &Event, fields: &SourceFields) -> EventSource {
     if is("security") {
         src.services[0] = Some("security");
         if event_id == Some(4688) {
-            src.category = Some("process_creation");
+            src.categories[0] = Some("process_creation");
         }
     } else if is("system") {
         src.services[0] = Some("system");
@@ -136,12 +146,18 @@ pub fn event_source(ev: &Event, fields: &SourceFields) -> EventSource {
         src.services[0] = Some("application");
     } else if is("microsoft-windows-sysmon/operational") {
         src.services[0] = Some("sysmon");
-        src.category = event_id.and_then(sysmon_category);
+        src.categories = event_id.map_or([None; 3], sysmon_categories);
     } else if is("windows powershell") {
         src.services[0] = Some("powershell-classic");
+        src.categories[0] = match event_id {
+            Some(400) => Some("ps_classic_start"),
+            Some(600) => Some("ps_classic_provider_start"),
+            Some(800) => Some("ps_classic_script"),
+            _ => None,
+        };
     } else if is("microsoft-windows-powershell/operational") || is("powershellcore/operational") {
         src.services[0] = Some("powershell");
-        src.category = match event_id {
+        src.categories[0] = match event_id {
             Some(4103) => Some("ps_module"),
             Some(4104) => Some("ps_script"),
             _ => None,
@@ -172,7 +188,8 @@ pub fn admits(rule: &LogSource, src: &EventSource) -> bool {
     }
     let same = |want: &Option<String>, have: Option<&str>| want.as_deref().is_none_or(|w| have.is_some_and(|h| h.eq_ignore_ascii_case(w)));
     let service_ok = rule.service.as_deref().is_none_or(|w| src.services.iter().flatten().any(|s| s.eq_ignore_ascii_case(w)));
-    same(&rule.product, src.product) && same(&rule.category, src.category) && service_ok
+    let category_ok = rule.category.as_deref().is_none_or(|w| src.categories.iter().flatten().any(|c| c.eq_ignore_ascii_case(w)));
+    same(&rule.product, src.product) && category_ok && service_ok
 }
 
 /// Evaluates a rule set against events: only the rules whose `logsource` admits each event, and
@@ -233,7 +250,8 @@ impl RuleMatcher {
 
     /// Appends the indexes of the rules that admit and match `ev`, in rule order.
     pub fn matching(&mut self, ev: &Event, out: &mut Vec<u32>) {
-        let src = event_source(ev, &self.fields);
+        // An unknown source is admitted by every rule.
+        let src = if self.rules.ignore_logsource { EventSource::default() } else { event_source(ev, &self.fields) };
         let rules = &self.rules;
         let plan = self.plans.entry(src).or_insert_with(|| SourcePlan::new(rules, &src));
         let run = |i: u32, out: &mut Vec<u32>| {
@@ -296,6 +314,19 @@ mod tests {
         let src = event_source(&ev, &f);
         assert!(admits(&ls(Some("windows"), Some("process_access"), None), &src));
         assert!(!admits(&ls(Some("windows"), Some("process_creation"), None), &src));
+        let mut reg = Event::at(0);
+        reg.push_str(field::intern("Channel").unwrap(), "Microsoft-Windows-Sysmon/Operational");
+        reg.push(field::intern("EventID").unwrap(), Value::Int(13));
+        let src = event_source(&reg, &f);
+        assert!(admits(&ls(Some("windows"), Some("registry_set"), None), &src));
+        assert!(admits(&ls(Some("windows"), Some("registry_event"), None), &src));
+        assert!(!admits(&ls(Some("windows"), Some("registry_add"), None), &src));
+        let mut classic = Event::at(0);
+        classic.push_str(field::intern("Channel").unwrap(), "Windows PowerShell");
+        classic.push(field::intern("EventID").unwrap(), Value::Int(400));
+        let src = event_source(&classic, &f);
+        assert!(admits(&ls(Some("windows"), Some("ps_classic_start"), None), &src));
+        assert!(admits(&ls(Some("windows"), None, Some("powershell-classic")), &src));
         let mut sec = Event::at(0);
         sec.push_str(field::intern("Channel").unwrap(), "Security");
         sec.push_str(field::intern("EventID").unwrap(), "4688");

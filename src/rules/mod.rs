@@ -133,6 +133,9 @@ pub struct RuleSet {
     pub resolution: Resolution,
     /// Warnings (e.g. `expand` placeholders without values).
     pub warnings: Vec<RuleError>,
+    /// Every rule runs on every event, whatever its `logsource` (`replay --ignore-logsource`,
+    /// for comparisons with engines that ignore it).
+    pub ignore_logsource: bool,
     /// The index over `rules`, built on first use (after loading, which is when `rules` is
     /// complete) and shared by every worker matching with this set.
     index: std::sync::OnceLock<index::RuleIndex>,
