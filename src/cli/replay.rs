@@ -179,6 +179,10 @@ pub fn run(args: ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         if evicted + missing + no_value > 0 {
             eprintln!("  correlation keys evicted {evicted}; matches without their group-by fields {missing}; without the value their correlation measures {no_value}");
         }
+        let (keys, bytes) = (rstats.correlation_peak_keys.load(Relaxed), rstats.correlation_peak_bytes.load(Relaxed));
+        if keys > 0 {
+            eprintln!("  correlation state: at most {keys} live key(s) at once, about {bytes} bytes, {} bytes per key", bytes / keys);
+        }
         print_learning(plan.learn, &rstats);
         print_baselines(&rstats);
     }

@@ -18,7 +18,7 @@
 use std::hash::Hash;
 use std::mem::size_of;
 
-use super::{Alert, Correlator, HeapBytes, ParamError, Stats, Table};
+use super::{Alert, Correlator, HeapBytes, KeyBytes, ParamError, Stats, Table};
 
 struct Open<E> {
     start: i64,
@@ -47,7 +47,7 @@ pub struct Absence<K, E> {
     table: Table<K, Open<E>>,
 }
 
-impl<K: Ord + Hash + Clone, E: Clone> Absence<K, E> {
+impl<K: Ord + Hash + Clone + KeyBytes, E: Clone> Absence<K, E> {
     /// An absence correlation over `span_ms`, at most `key_cap` open keys.
     pub fn new(span_ms: i64, key_cap: usize, evidence_cap: usize) -> Result<Self, ParamError> {
         if span_ms <= 0 {
@@ -76,7 +76,7 @@ fn alert_of<K, E>(key: K, open: Open<E>) -> Alert<K, E> {
     }
 }
 
-impl<K: Ord + Hash + Clone, E: Clone> Correlator for Absence<K, E> {
+impl<K: Ord + Hash + Clone + KeyBytes, E: Clone> Correlator for Absence<K, E> {
     type Key = K;
     type Input = u64;
     type Evidence = E;

@@ -27,7 +27,7 @@
 use std::hash::Hash;
 use std::mem::size_of;
 
-use super::{check_span, Alert, Condition, Correlator, Evidence, HeapBytes, ParamError, Stats, Table};
+use super::{check_span, Alert, Condition, Correlator, Evidence, HeapBytes, KeyBytes, ParamError, Stats, Table};
 
 /// Which aggregate.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -87,7 +87,7 @@ pub struct ValueAggregate<K, E> {
     table: Table<K, AggState<E>>,
 }
 
-impl<K: Ord + Hash + Clone, E: Clone> ValueAggregate<K, E> {
+impl<K: Ord + Hash + Clone + KeyBytes, E: Clone> ValueAggregate<K, E> {
     /// A correlation over `span_ms` windows with at most `key_cap` live keys, `max_values`
     /// values kept per window for percentiles, and `evidence_cap` evidence values per alert.
     pub fn new(span_ms: i64, aggregate: Aggregate, condition: Condition, key_cap: usize, max_values: usize, evidence_cap: usize) -> Result<Self, ParamError> {
@@ -137,7 +137,7 @@ fn close_agg<K, E>(span: i64, aggregate: Aggregate, condition: &Condition, trunc
     })
 }
 
-impl<K: Ord + Hash + Clone, E: Clone> Correlator for ValueAggregate<K, E> {
+impl<K: Ord + Hash + Clone + KeyBytes, E: Clone> Correlator for ValueAggregate<K, E> {
     type Key = K;
     type Input = f64;
     type Evidence = E;

@@ -24,7 +24,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::hash::Hash;
 use std::mem::size_of;
 
-use super::{check_span, Alert, Condition, Correlator, Evidence, HeapBytes, Mode, ParamError, Stats, Table};
+use super::{check_span, Alert, Condition, Correlator, Evidence, HeapBytes, KeyBytes, Mode, ParamError, Stats, Table};
 
 /// The values of a key's window.
 pub(crate) enum Values<V, E> {
@@ -75,7 +75,7 @@ pub struct ValueCount<K, V, E> {
     table: Table<K, DistinctState<V, E>>,
 }
 
-impl<K: Ord + Hash + Clone, V: Hash + Eq + Clone, E: Clone> ValueCount<K, V, E> {
+impl<K: Ord + Hash + Clone + KeyBytes, V: Hash + Eq + Clone, E: Clone> ValueCount<K, V, E> {
     /// A correlation over `span_ms` windows, with at most `key_cap` live keys, `max_values`
     /// distinct values kept per key (more than any operand of `condition`) and `evidence_cap`
     /// evidence values per alert.
@@ -121,7 +121,7 @@ fn close_distinct<K, V, E>(span: i64, max_values: usize, condition: &Condition, 
     })
 }
 
-impl<K: Ord + Hash + Clone, V: Hash + Eq + Clone, E: Clone> Correlator for ValueCount<K, V, E> {
+impl<K: Ord + Hash + Clone + KeyBytes, V: Hash + Eq + Clone, E: Clone> Correlator for ValueCount<K, V, E> {
     type Key = K;
     type Input = V;
     type Evidence = E;

@@ -283,6 +283,28 @@ pub(crate) trait HeapBytes {
     fn heap_bytes(&self) -> usize;
 }
 
+/// Heap bytes a group key owns (counted twice: the key table and its expiry index each hold
+/// one).
+pub trait KeyBytes {
+    /// Bytes on the heap, not counting the key's inline size.
+    fn key_bytes(&self) -> usize {
+        0
+    }
+}
+
+impl KeyBytes for u32 {}
+impl KeyBytes for u64 {}
+impl KeyBytes for String {
+    fn key_bytes(&self) -> usize {
+        self.capacity()
+    }
+}
+impl KeyBytes for Box<[u8]> {
+    fn key_bytes(&self) -> usize {
+        self.len()
+    }
+}
+
 struct Slot<S> {
     state: S,
     last_ts: i64,
@@ -303,7 +325,7 @@ pub(crate) struct Table<K, S> {
     rejected: u64,
 }
 
-impl<K: Ord + Hash + Clone, S: HeapBytes> Table<K, S> {
+impl<K: Ord + Hash + Clone + KeyBytes, S: HeapBytes> Table<K, S> {
     pub(crate) fn new(cap: usize) -> Result<Self, ParamError> {
         if cap == 0 {
             return Err(ParamError::Limit("the key cap must be at least 1".into()));
@@ -347,7 +369,7 @@ impl<K: Ord + Hash + Clone, S: HeapBytes> Table<K, S> {
                     self.index.insert((d, self.seq), key.clone());
                 }
                 None => {
-                    self.heap -= slot.state.heap_bytes();
+                    self.heap -= slot.state.heap_bytes() + 2 * key.key_bytes();
                     self.map.remove(key);
                 }
             }
@@ -358,13 +380,13 @@ impl<K: Ord + Hash + Clone, S: HeapBytes> Table<K, S> {
             if self.map.len() >= self.cap {
                 if let Some((_, victim)) = self.index.pop_first() {
                     if let Some(slot) = self.map.remove(&victim) {
-                        self.heap -= slot.state.heap_bytes();
+                        self.heap -= slot.state.heap_bytes() + 2 * victim.key_bytes();
                     }
                     self.evictions += 1;
                 }
             }
             self.seq += 1;
-            self.heap += state.heap_bytes();
+            self.heap += state.heap_bytes() + 2 * key.key_bytes();
             self.index.insert((d, self.seq), key.clone());
             self.map.insert(key.clone(), Slot { state, last_ts: ts, deadline: d, seq: self.seq });
         }
@@ -381,7 +403,7 @@ impl<K: Ord + Hash + Clone, S: HeapBytes> Table<K, S> {
             }
             let key = entry.remove();
             if let Some(slot) = self.map.remove(&key) {
-                self.heap -= slot.state.heap_bytes();
+                self.heap -= slot.state.heap_bytes() + 2 * key.key_bytes();
                 close(key, slot.state);
             }
         }
@@ -408,7 +430,7 @@ impl<K: Ord + Hash + Clone, S: HeapBytes> Table<K, S> {
                     self.index.insert((d, self.seq), key);
                 }
                 None => {
-                    self.heap -= before;
+                    self.heap -= before + 2 * key.key_bytes();
                     self.map.remove(&key);
                 }
             }

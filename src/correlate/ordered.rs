@@ -28,7 +28,7 @@ use std::hash::Hash;
 use std::mem::size_of;
 
 use super::temporal::{check_rules, rule_mask};
-use super::{check_span, Alert, Correlator, HeapBytes, ParamError, Stats, Table};
+use super::{check_span, Alert, Correlator, HeapBytes, KeyBytes, ParamError, Stats, Table};
 
 /// The chain with the latest start reaching a step: its start and its events.
 type Chain<E> = Option<(i64, Vec<(i64, E)>)>;
@@ -52,7 +52,7 @@ pub struct TemporalOrdered<K, E> {
     table: Table<K, OrderedState<E>>,
 }
 
-impl<K: Ord + Hash + Clone, E: Clone> TemporalOrdered<K, E> {
+impl<K: Ord + Hash + Clone + KeyBytes, E: Clone> TemporalOrdered<K, E> {
     /// A correlation of `steps` ordered rules within `span_ms`.
     pub fn new(span_ms: i64, steps: usize, key_cap: usize, evidence_cap: usize) -> Result<Self, ParamError> {
         check_rules(steps)?;
@@ -65,7 +65,7 @@ impl<K: Ord + Hash + Clone, E: Clone> TemporalOrdered<K, E> {
     }
 }
 
-impl<K: Ord + Hash + Clone, E: Clone> Correlator for TemporalOrdered<K, E> {
+impl<K: Ord + Hash + Clone + KeyBytes, E: Clone> Correlator for TemporalOrdered<K, E> {
     type Key = K;
     type Input = u64;
     type Evidence = E;

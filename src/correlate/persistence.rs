@@ -16,7 +16,7 @@ use std::mem::size_of;
 
 use rustc_hash::FxHashSet as HashSet;
 
-use super::{sort_closed, Alert, Condition, Correlator, HeapBytes, ParamError, Stats, Table};
+use super::{sort_closed, Alert, Condition, Correlator, HeapBytes, KeyBytes, ParamError, Stats, Table};
 
 /// What a window measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,7 +84,7 @@ pub struct Persistence<K, E> {
     table: Table<K, Window<E>>,
 }
 
-impl<K: Ord + Hash + Clone, E: Clone> Persistence<K, E> {
+impl<K: Ord + Hash + Clone + KeyBytes, E: Clone> Persistence<K, E> {
     /// Holds `windows` times in a row over windows of `span_ms`.
     pub fn new(
         span_ms: i64,
@@ -187,7 +187,7 @@ impl Params {
     }
 }
 
-impl<K: Ord + Hash + Clone, E: Clone> Correlator for Persistence<K, E> {
+impl<K: Ord + Hash + Clone + KeyBytes, E: Clone> Correlator for Persistence<K, E> {
     type Key = K;
     type Input = Input;
     type Evidence = E;

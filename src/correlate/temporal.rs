@@ -20,7 +20,7 @@
 use std::hash::Hash;
 use std::mem::size_of;
 
-use super::{check_span, Alert, Condition, Correlator, Evidence, HeapBytes, Mode, ParamError, Stats, Table};
+use super::{check_span, Alert, Condition, Correlator, Evidence, HeapBytes, KeyBytes, Mode, ParamError, Stats, Table};
 
 /// The most rules a `temporal` or `temporal_ordered` correlation may reference.
 pub const MAX_RULES: usize = 64;
@@ -72,7 +72,7 @@ pub(crate) fn check_rules(rules: usize) -> Result<(), ParamError> {
     Ok(())
 }
 
-impl<K: Ord + Hash + Clone, E: Clone> Temporal<K, E> {
+impl<K: Ord + Hash + Clone + KeyBytes, E: Clone> Temporal<K, E> {
     /// A correlation of `rules` referenced rules over `span_ms` windows; `condition` `None`
     /// means all of them (`gte: rules`).
     pub fn new(span_ms: i64, rules: usize, condition: Option<Condition>, key_cap: usize, evidence_cap: usize) -> Result<Self, ParamError> {
@@ -112,7 +112,7 @@ fn close_temporal<K, E>(span: i64, condition: &Condition, group: K, st: &mut Tem
     })
 }
 
-impl<K: Ord + Hash + Clone, E: Clone> Correlator for Temporal<K, E> {
+impl<K: Ord + Hash + Clone + KeyBytes, E: Clone> Correlator for Temporal<K, E> {
     type Key = K;
     type Input = u64;
     type Evidence = E;

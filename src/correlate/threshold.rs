@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::hash::Hash;
 use std::mem::size_of;
 
-use super::{check_span, Alert, Condition, Correlator, Evidence, HeapBytes, Mode, ParamError, Stats, Table};
+use super::{check_span, Alert, Condition, Correlator, Evidence, HeapBytes, KeyBytes, Mode, ParamError, Stats, Table};
 
 /// Per-key state.
 pub(crate) struct CountState<E> {
@@ -46,7 +46,7 @@ pub struct EventCount<K, E> {
     table: Table<K, CountState<E>>,
 }
 
-impl<K: Ord + Hash + Clone, E: Clone> EventCount<K, E> {
+impl<K: Ord + Hash + Clone + KeyBytes, E: Clone> EventCount<K, E> {
     /// A correlation over `span_ms` windows, at most `key_cap` live keys and `evidence_cap`
     /// evidence values per alert.
     pub fn new(span_ms: i64, condition: Condition, key_cap: usize, evidence_cap: usize) -> Result<Self, ParamError> {
@@ -66,7 +66,7 @@ impl<K: Ord + Hash + Clone, E: Clone> EventCount<K, E> {
     }
 }
 
-impl<K: Ord + Hash + Clone, E: Clone> Correlator for EventCount<K, E> {
+impl<K: Ord + Hash + Clone + KeyBytes, E: Clone> Correlator for EventCount<K, E> {
     type Key = K;
     type Input = ();
     type Evidence = E;

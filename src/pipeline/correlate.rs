@@ -137,6 +137,20 @@ impl State {
         }
     }
 
+    /// Estimated bytes of a correlation's state (baselines report theirs apart).
+    fn state_bytes(&self) -> usize {
+        match self {
+            State::Count(s) => s.state_bytes(),
+            State::Distinct(s) => s.state_bytes(),
+            State::Temporal(s) => s.state_bytes(),
+            State::Ordered(s) => s.state_bytes(),
+            State::Aggregate(s) => s.state_bytes(),
+            State::Absence(s) => s.state_bytes(),
+            State::Persist(s) => s.state_bytes(),
+            State::Baseline(_) => 0,
+        }
+    }
+
     fn evictions(&self) -> u64 {
         match self {
             State::Count(s) => s.stats().evictions,
@@ -225,6 +239,7 @@ pub fn correlate_stage<'s>(
         let mut alerts: Alerts = Vec::new();
         let mut evictions_seen = 0u64;
         let mut reported = false;
+        let mut peak = (0usize, 0usize);
         let mut emitted = Emitted::default();
         let mut peer_msgs: Vec<PeerMsg> = Vec::new();
         let mut reports: Vec<ChainReport> = Vec::new();
@@ -268,8 +283,16 @@ pub fn correlate_stage<'s>(
                     None => {}
                 }
             }
+            // The most live correlation keys at once (baselines apart), and their bytes then.
+            let (keys, bytes) =
+                states.iter().flatten().filter(|s| !matches!(s, State::Baseline(_))).fold((0usize, 0usize), |(k, b), s| (k + s.keys(), b + s.state_bytes()));
+            if keys > peak.0 {
+                peak = (keys, bytes);
+            }
             if bound.is_none() && !reported {
                 reported = true;
+                stats.correlation_peak_keys.fetch_add(peak.0 as u64, Relaxed);
+                stats.correlation_peak_bytes.fetch_add(peak.1 as u64, Relaxed);
                 if let Ok(mut all) = stats.baselines.lock() {
                     for (c, slot) in states.iter().enumerate() {
                         if let Some(State::Baseline(b)) = slot {

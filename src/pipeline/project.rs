@@ -29,6 +29,12 @@ pub struct GroupKey {
     bytes: Box<[u8]>,
 }
 
+impl crate::correlate::KeyBytes for GroupKey {
+    fn key_bytes(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
 impl GroupKey {
     /// The key of `values`, in group-by order.
     pub(crate) fn new(values: &[GroupValue]) -> Self {

@@ -20,6 +20,10 @@ pub struct EngineStats {
     /// `value_count` field, a number for `value_sum`/`value_avg`/`value_percentile`, a
     /// baseline's field).
     pub missing_value: AtomicU64,
+    /// The most live correlation keys at once (summed over workers and stages; baselines apart).
+    pub correlation_peak_keys: AtomicU64,
+    /// The estimated state bytes of those keys then (their tables, keys and windows).
+    pub correlation_peak_bytes: AtomicU64,
     /// Failed deliveries of incidents to Kafka (each retried).
     pub delivery_errors: AtomicU64,
     /// Baseline rules' counters by rule title, summed over this process's workers.
