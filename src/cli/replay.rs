@@ -180,8 +180,8 @@ pub fn run(args: ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             eprintln!("  correlation keys evicted {evicted}; matches without their group-by fields {missing}; without the value their correlation measures {no_value}");
         }
         let (keys, bytes) = (rstats.correlation_peak_keys.load(Relaxed), rstats.correlation_peak_bytes.load(Relaxed));
-        if keys > 0 {
-            eprintln!("  correlation state: at most {keys} live key(s) at once, about {bytes} bytes, {} bytes per key", bytes / keys);
+        if let Some(per) = bytes.checked_div(keys) {
+            eprintln!("  correlation state: at most {keys} live key(s) at once, about {bytes} bytes, {per} bytes per key");
         }
         print_learning(plan.learn, &rstats);
         print_baselines(&rstats);

@@ -292,8 +292,10 @@ pub trait KeyBytes {
     }
 }
 
-impl KeyBytes for u32 {}
-impl KeyBytes for u64 {}
+macro_rules! inline_keys {
+    ($($t:ty),*) => { $(impl KeyBytes for $t {})* };
+}
+inline_keys!(u8, u16, u32, u64, u128, usize, i32, i64);
 impl KeyBytes for String {
     fn key_bytes(&self) -> usize {
         self.capacity()
