@@ -14,6 +14,7 @@ use vigil::io::input::{InputOverrides, InputSource, InputSpec};
 use vigil::metrics::{RunStats, ERROR_KINDS};
 use vigil::parse::{sniff, Format, ParseOptions};
 use vigil::pipeline::source::owner_of;
+use vigil::pipeline::EngineStats;
 use vigil::topology::Topology;
 
 /// How to read the inputs.
@@ -182,6 +183,23 @@ pub fn local_input_bytes(specs: &[InputSpec], cluster: &ClusterArgs) -> Option<u
         }
     }
     Some(total)
+}
+
+/// What the correlators dropped and held (stderr): evicted keys, matches that could not be
+/// projected and why, and the correlation state at its largest.
+pub fn print_correlation_state(rstats: &EngineStats) {
+    let evicted = rstats.evictions.load(Relaxed);
+    let missing = rstats.missing_group.load(Relaxed);
+    let no_value = rstats.missing_value.load(Relaxed);
+    if evicted + missing + no_value > 0 {
+        eprintln!(
+            "  correlation keys evicted {evicted}; matches without their group-by fields {missing}; without the value their correlation measures {no_value}"
+        );
+    }
+    let (keys, bytes) = (rstats.correlation_peak_keys.load(Relaxed), rstats.correlation_peak_bytes.load(Relaxed));
+    if let Some(per) = bytes.checked_div(keys) {
+        eprintln!("  correlation state: at most {keys} live key(s) and about {bytes} bytes at once, {per} bytes per key");
+    }
 }
 
 /// Prints the run summary to stderr.

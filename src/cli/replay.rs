@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use super::common::{install_interrupt, local_input_bytes, print_summary, resolve_inputs, topology_inputs, InputArgs, Progress};
+use super::common::{install_interrupt, local_input_bytes, print_correlation_state, print_summary, resolve_inputs, topology_inputs, InputArgs, Progress};
 use vigil::cluster::ClusterArgs;
 use vigil::event::time::{parse_duration_ms, to_iso8601};
 use vigil::io::sink::OutputTarget;
@@ -173,16 +173,7 @@ pub fn run(args: ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         for (title, n) in by_rule.iter().take(30) {
             eprintln!("    {n:>7}  {title}");
         }
-        let evicted = rstats.evictions.load(Relaxed);
-        let missing = rstats.missing_group.load(Relaxed);
-        let no_value = rstats.missing_value.load(Relaxed);
-        if evicted + missing + no_value > 0 {
-            eprintln!("  correlation keys evicted {evicted}; matches without their group-by fields {missing}; without the value their correlation measures {no_value}");
-        }
-        let (keys, bytes) = (rstats.correlation_peak_keys.load(Relaxed), rstats.correlation_peak_bytes.load(Relaxed));
-        if let Some(per) = bytes.checked_div(keys) {
-            eprintln!("  correlation state: at most {keys} live key(s) at once, about {bytes} bytes, {per} bytes per key");
-        }
+        print_correlation_state(&rstats);
         print_learning(plan.learn, &rstats);
         print_baselines(&rstats);
     }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use super::common::install_interrupt;
+use super::common::{install_interrupt, print_correlation_state};
 use super::replay::report_errors;
 use vigil::cluster::ClusterArgs;
 use vigil::config::Config;
@@ -257,6 +257,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         for (title, n) in by_rule.iter().take(30) {
             eprintln!("    {n:>7}  {title}");
         }
+        print_correlation_state(&rstats);
         if let Ok(samples) = stats.samples.lock() {
             for s in samples.iter() {
                 eprintln!("    {s}");

@@ -283,12 +283,11 @@ pub fn correlate_stage<'s>(
                     None => {}
                 }
             }
-            // The most live correlation keys at once (baselines apart), and their bytes then.
+            // The most live correlation keys and the most state bytes at once (baselines
+            // apart), seen between activations: a diagnostic, which batching may move a little.
             let (keys, bytes) =
                 states.iter().flatten().filter(|s| !matches!(s, State::Baseline(_))).fold((0usize, 0usize), |(k, b), s| (k + s.keys(), b + s.state_bytes()));
-            if keys > peak.0 {
-                peak = (keys, bytes);
-            }
+            peak = (peak.0.max(keys), peak.1.max(bytes));
             if bound.is_none() && !reported {
                 reported = true;
                 stats.correlation_peak_keys.fetch_add(peak.0 as u64, Relaxed);

@@ -22,7 +22,7 @@ pub struct EngineStats {
     pub missing_value: AtomicU64,
     /// The most live correlation keys at once (summed over workers and stages; baselines apart).
     pub correlation_peak_keys: AtomicU64,
-    /// The estimated state bytes of those keys then (their tables, keys and windows).
+    /// The most estimated state bytes at once (their tables, keys and windows).
     pub correlation_peak_bytes: AtomicU64,
     /// Failed deliveries of incidents to Kafka (each retried).
     pub delivery_errors: AtomicU64,
