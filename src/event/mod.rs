@@ -289,6 +289,14 @@ impl Event {
         self.fields.is_empty()
     }
 
+    /// Gives back the spare capacity of its buffers (parsers size them for the longest
+    /// line): for an event that is kept, as evidence, for a window's length.
+    pub fn shrink_to_fit(&mut self) {
+        self.text.shrink_to_fit();
+        self.fields.shrink_to_fit();
+        self.items.shrink_to_fit();
+    }
+
     /// Heap bytes held by this event (for memory accounting).
     pub fn heap_bytes(&self) -> usize {
         self.text.capacity() + self.fields.capacity() * std::mem::size_of::<(Key, Value)>() + self.items.capacity() * std::mem::size_of::<Value>()

@@ -542,7 +542,8 @@ impl EvidenceEvent {
     }
 
     /// Keeps `ev` as it is, to be encoded only if the evidence is ever read.
-    pub fn deferred(ev: Event) -> EvidenceEvent {
+    pub fn deferred(mut ev: Event) -> EvidenceEvent {
+        ev.shrink_to_fit();
         EvidenceEvent { ts: ev.ts, origin: ev.origin, body: Arc::new(Deferred { event: Some(ev), encoded: OnceLock::new() }) }
     }
 
