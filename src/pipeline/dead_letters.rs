@@ -28,6 +28,15 @@ pub enum DeadLetterSink {
     },
 }
 
+impl DeadLetterSink {
+    /// The record sink underneath.
+    fn records(&mut self) -> &mut RecordSink {
+        match self {
+            DeadLetterSink::File(s) | DeadLetterSink::Kafka { sink: s, .. } => s,
+        }
+    }
+}
+
 /// The dead-letter sink: each process's first worker writes its workers' dead letters, sorted
 /// by input and line within each batch. Without a target they are only counted. Returns a
 /// stream that never carries data, whose frontier tells what has been written (and, for Kafka,
@@ -58,10 +67,7 @@ pub fn write_dead_letters<'s>(
             }
             let Some(target) = sink.as_mut() else { return };
             let bound = frontier.frontier().first().copied();
-            let out = match target {
-                DeadLetterSink::File(s) | DeadLetterSink::Kafka { sink: s, .. } => s,
-            };
-            if !discard.load(Relaxed) && !batch.is_empty() && out.open(&stats, &cancel) {
+            if !discard.load(Relaxed) && !batch.is_empty() && target.records().open(&stats, &cancel) {
                 batch.sort_by_key(|(_, d)| d.order_key());
                 let mut result = Ok(());
                 for (time, d) in &batch {
@@ -82,19 +88,15 @@ pub fn write_dead_letters<'s>(
                     });
                 }
                 if let Err(e) = result {
-                    match target {
-                        DeadLetterSink::File(s) | DeadLetterSink::Kafka { sink: s, .. } => s.fail(e, &stats, &cancel),
-                    }
+                    target.records().fail(e, &stats, &cancel);
                 }
             }
-            let out = match target {
-                DeadLetterSink::File(s) | DeadLetterSink::Kafka { sink: s, .. } => s,
-            };
+            let out = target.records();
             let deliveries = out.progress(bound.is_none()).unwrap_or_else(|e| {
                 out.fail(e, &stats, &cancel);
                 Default::default()
             });
-            super::incidents::hold(&mut held, [bound, deliveries.undelivered].into_iter().flatten().min(), &deliveries, &activator);
+            super::frontier::hold_undelivered(&mut held, [bound, deliveries.undelivered].into_iter().flatten().min(), &deliveries, &activator);
         }
     })
 }

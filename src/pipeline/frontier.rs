@@ -2,8 +2,17 @@
 //! port, all at the same time, taken from the earliest input seen, moved up as the input
 //! frontier advances, and let go when the stage has nothing left that could produce output.
 //! Every stateful operator of the pipeline (correlate, judge) holds its outputs this way.
+//!
+//! The writers (incidents, dead letters) hold one capability instead, at the earliest time they
+//! have not finished with: not yet written, or written and not yet acknowledged
+//! ([`hold_undelivered`]).
+
+use std::time::{Duration, Instant};
 
 use timely::dataflow::operators::{Capability, InputCapability};
+use timely::scheduling::Activator;
+
+use crate::io::kafka::{Deliveries, RETRY_BACKOFF};
 
 /// One capability per output port, at one time.
 #[derive(Debug, Default)]
@@ -44,3 +53,29 @@ impl Held {
         self.caps.clear();
     }
 }
+
+/// Moves a writer's capability to `floor` (the earliest time it has not finished with), drops
+/// it when there is none, and asks to run again while deliveries are outstanding: soon to serve
+/// acknowledgements, or when the next failed record is due to be sent again.
+pub(super) fn hold_undelivered(held: &mut Option<Capability<u64>>, floor: Option<u64>, deliveries: &Deliveries, activator: &Activator) {
+    match floor {
+        Some(t) => {
+            if let Some(cap) = held.as_mut() {
+                // Never backwards: a floor before the capability would mean a record of an
+                // earlier time was written after the frontier passed it, which the writers
+                // rule out (they write what the frontier has passed, in time order).
+                if t > *cap.time() {
+                    cap.downgrade(&t);
+                }
+            }
+        }
+        None => *held = None,
+    }
+    if deliveries.undelivered.is_some() {
+        let wait = deliveries.retry_at.map_or(ACK_POLL, |at| at.saturating_duration_since(Instant::now()).clamp(ACK_POLL, RETRY_BACKOFF));
+        activator.activate_after(wait);
+    }
+}
+
+/// How soon a writer with records in flight looks for their acknowledgements again.
+const ACK_POLL: Duration = Duration::from_millis(2);

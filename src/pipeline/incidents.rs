@@ -9,14 +9,11 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 
-use std::time::{Duration, Instant};
-
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::Capability;
 use timely::dataflow::Stream;
-use timely::scheduling::Activator;
 
+use super::frontier::hold_undelivered;
 use super::plan::{Learn, Plan, StateLimits};
 use super::stats::EngineStats;
 use super::watermark::to_timely;
@@ -24,7 +21,6 @@ use crate::event::{Event, Origin, Timed};
 use crate::incident::ecs::write_incident;
 use crate::incident::suppress::SuppressConfig;
 use crate::incident::{Incident, Suppressor};
-use crate::io::kafka::{Deliveries, RETRY_BACKOFF};
 use crate::io::sink::RecordSink;
 use crate::metrics::RunStats;
 
@@ -80,7 +76,7 @@ pub fn write_incidents<'s>(
     let mut suppressors: HashMap<String, Suppressor> = HashMap::new();
     let evidence_cap = limits.evidence_cap;
     // An operator rather than a sink, so a probe after it tells the Kafka source what has
-    // been delivered (it holds no capability: its frontier is what it has finished with).
+    // been delivered: its frontier is what it has finished with (written and acknowledged).
     // The learning cut-off: unknown until every worker's mark is in (`None` until then).
     let mut marks_seen: Vec<i64> = Vec::new();
     let mut cutoff: Option<Option<i64>> = None;
@@ -200,37 +196,11 @@ pub fn write_incidents<'s>(
                 });
                 rstats.delivery_errors.store(out.delivery_errors(), Relaxed);
                 let waiting = pending.iter().map(|inc| to_timely(inc.timestamp_ms)).min();
-                hold(&mut held, [bound, deliveries.undelivered, waiting].into_iter().flatten().min(), &deliveries, &activator);
+                hold_undelivered(&mut held, [bound, deliveries.undelivered, waiting].into_iter().flatten().min(), &deliveries, &activator);
             }
         },
     )
 }
-
-/// Moves a writer's capability to `floor` (the earliest time it has not finished with), drops
-/// it when there is none, and asks to run again while deliveries are outstanding: soon to serve
-/// acknowledgements, or when the next failed record is due to be sent again.
-pub(super) fn hold(held: &mut Option<Capability<u64>>, floor: Option<u64>, deliveries: &Deliveries, activator: &Activator) {
-    match floor {
-        Some(t) => {
-            if let Some(cap) = held.as_mut() {
-                // Never backwards: a floor before the capability would mean a record of an
-                // earlier time was written after the frontier passed it, which the writers
-                // rule out (they write what the frontier has passed, in time order).
-                if t > *cap.time() {
-                    cap.downgrade(&t);
-                }
-            }
-        }
-        None => *held = None,
-    }
-    if deliveries.undelivered.is_some() {
-        let wait = deliveries.retry_at.map_or(ACK_POLL, |at| at.saturating_duration_since(Instant::now()).clamp(ACK_POLL, RETRY_BACKOFF));
-        activator.activate_after(wait);
-    }
-}
-
-/// How soon a writer with records in flight looks for their acknowledgements again.
-const ACK_POLL: Duration = Duration::from_millis(2);
 
 /// The learning cut-off marks of one worker (see [`Learn`]): with `Learn::Inputs`, the latest
 /// event time of the history inputs it read, once they are all read everywhere; with

@@ -117,18 +117,12 @@ impl FieldTest {
             Target::Field(f) => Within::Field(f.id?),
             Target::Keywords => Within::AnyString,
         };
-        // A missing field satisfies a set holding `null`; with `all`, any one set without it
-        // must match, so its texts are required.
-        let candidates = sets.iter().filter(|s| !s.has_null()).filter_map(|s| s.required());
-        let texts = if *all {
-            best(candidates.map(|t| t.into_iter().map(|text| Needle { within, text }).collect()))?
-        } else {
-            if sets.iter().any(PatSet::has_null) {
-                return None;
-            }
-            sets.first()?.required()?.into_iter().map(|text| Needle { within, text }).collect()
-        };
-        Some(texts)
+        // A missing field satisfies a set holding `null`, so such a set requires nothing; with
+        // `all` every set must match, so any one set without `null` will do.
+        if !*all && sets.iter().any(PatSet::has_null) {
+            return None;
+        }
+        best(sets.iter().filter(|s| !s.has_null()).filter_map(PatSet::required).map(|texts| texts.into_iter().map(|text| Needle { within, text }).collect()))
     }
 }
 

@@ -55,9 +55,9 @@ pub struct RuleIndex {
 /// named by none of them).
 #[derive(Clone, Debug)]
 pub struct Scope {
-    rules: RuleBits,
-    /// Bit set over field ids.
-    fields: Vec<u64>,
+    rules: Bits,
+    /// Field ids.
+    fields: Bits,
     /// Some rule has keywords: every string value is searched.
     any_string: bool,
     len: usize,
@@ -102,55 +102,46 @@ pub struct Scratch {
     pub found: Vec<u32>,
 }
 
-fn bit(set: &[u64], i: usize) -> bool {
-    set.get(i / 64).is_some_and(|w| w & (1u64 << (i % 64)) != 0)
-}
-
-fn set_bit(set: &mut [u64], i: usize) {
-    if let Some(w) = set.get_mut(i / 64) {
-        *w |= 1u64 << (i % 64);
-    }
-}
-
 /// The longest text the automaton holds, in bytes; a longer one is cut to its last bytes.
 ///
 /// Any part of a required text is required too, and the automaton's size grows with the length
 /// of its texts: SigmaHQ's 16,000 texts in full make a DFA of tens of megabytes that misses the
 /// cache on every byte searched. The tail of a text (an image name, a script's last words) is
-/// what sets it apart. Overridable for measurements with `VIGIL_INDEX_TEXT_BYTES`.
+/// what sets it apart.
 const TEXT_BYTES: usize = 16;
 
 fn window(text: Box<str>) -> Box<str> {
-    let max = std::env::var("VIGIL_INDEX_TEXT_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(TEXT_BYTES);
-    if text.len() <= max {
+    if text.len() <= TEXT_BYTES {
         return text;
     }
-    let mut start = text.len() - max;
+    let mut start = text.len() - TEXT_BYTES;
     while !text.is_char_boundary(start) {
         start += 1;
     }
     text[start..].into()
 }
 
-/// A bit set over rule indexes.
+/// A bit set over small indexes (rules, field ids).
 #[derive(Clone, Debug, Default)]
-pub struct RuleBits(Vec<u64>);
+pub struct Bits(Vec<u64>);
 
-impl RuleBits {
-    /// An empty set for `n` rules.
+impl Bits {
+    /// An empty set for indexes below `n`.
     pub fn new(n: usize) -> Self {
-        RuleBits(vec![0; n.div_ceil(64)])
+        Bits(vec![0; n.div_ceil(64)])
     }
 
-    /// Adds rule `i`.
+    /// Adds `i` (ignored when out of range).
     pub fn insert(&mut self, i: u32) {
-        set_bit(&mut self.0, i as usize);
+        if let Some(w) = self.0.get_mut(i as usize / 64) {
+            *w |= 1u64 << (i % 64);
+        }
     }
 
-    /// Whether rule `i` is in the set.
+    /// Whether `i` is in the set.
     #[inline]
     pub fn contains(&self, i: u32) -> bool {
-        bit(&self.0, i as usize)
+        self.0.get(i as usize / 64).is_some_and(|w| w & (1u64 << (i % 64)) != 0)
     }
 }
 
@@ -217,7 +208,7 @@ impl RuleIndex {
 
     /// The scope of the indexed rules for which `admit` holds.
     pub fn scope(&self, admit: impl Fn(u32) -> bool) -> Scope {
-        let mut scope = Scope { rules: RuleBits::new(self.kind.len()), fields: vec![0u64; MAX_FIELDS.div_ceil(64)], any_string: false, len: 0 };
+        let mut scope = Scope { rules: Bits::new(self.kind.len()), fields: Bits::new(MAX_FIELDS), any_string: false, len: 0 };
         for (i, k) in self.kind.iter().enumerate() {
             let i = i as u32;
             if *k != Indexed::Texts || !admit(i) {
@@ -227,7 +218,7 @@ impl RuleIndex {
             scope.len += 1;
             for w in self.within[i as usize].iter() {
                 match w {
-                    Within::Field(f) => set_bit(&mut scope.fields, f.0 as usize),
+                    Within::Field(f) => scope.fields.insert(f.0),
                     Within::AnyString => scope.any_string = true,
                 }
             }
@@ -299,7 +290,7 @@ impl RuleIndex {
         };
         let keywords = if scope.any_string { self.keywords.as_ref() } else { None };
         for (k, v) in ev.fields() {
-            let named = matches!(k, Key::Id(id) if bit(&scope.fields, id.0 as usize));
+            let named = matches!(k, Key::Id(id) if scope.fields.contains(id.0));
             if named {
                 match ev.resolve(v) {
                     ValueRef::List(items) => {
@@ -307,7 +298,6 @@ impl RuleIndex {
                             with_text(ev.resolve(item), |t| search(all, t));
                         }
                     }
-                    ValueRef::Raw(t) => search(all, t),
                     other => {
                         with_text(other, |t| search(all, t));
                     }

@@ -268,16 +268,12 @@ impl RuleMatcher {
         found.sort_unstable();
         // The two lists are disjoint and sorted: merged, the rules run (and report) in rule order.
         let (mut a, mut f) = (plan.always.iter().copied().peekable(), found.iter().copied().peekable());
-        loop {
-            let next = match (a.peek(), f.peek()) {
-                (Some(&x), Some(&y)) if x < y => a.next(),
-                (_, Some(_)) => f.next(),
-                (Some(_), None) => a.next(),
-                (None, None) => break,
-            };
-            if let Some(i) = next {
-                run(i, out);
-            }
+        while let Some(i) = match (a.peek(), f.peek()) {
+            (Some(x), Some(y)) if x < y => a.next(),
+            (_, Some(_)) => f.next(),
+            _ => a.next(),
+        } {
+            run(i, out);
         }
     }
 }
