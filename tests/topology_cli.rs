@@ -107,3 +107,62 @@ fn samples_topology_runs_without_arguments() {
     assert!(err.contains("6 input(s)"), "{err}");
     assert!(!String::from_utf8_lossy(&out.stdout).is_empty(), "{err}");
 }
+
+/// The most live correlation keys a replay's summary reports.
+fn peak_keys(stderr: &[u8]) -> u64 {
+    let text = String::from_utf8_lossy(stderr);
+    let line = text.lines().find(|l| l.contains("correlation state: at most")).unwrap_or_else(|| panic!("no correlation state line: {text}"));
+    line.split_whitespace().skip_while(|w| *w != "most").nth(1).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{line}"))
+}
+
+#[test]
+fn a_slow_source_does_not_hold_back_correlations_over_fast_ones() {
+    // A hundred SSH failures a second, each from a new address, for 20 minutes, beside one Zeek
+    // record a second. The brute-force correlation (5 minutes) can only be fed by the syslog
+    // source, so it waits for that source's lateness alone: its keys are freed 5 minutes after
+    // their event (about 30,000 live, plus what one read of the source adds) whatever Zeek's
+    // lateness. With one frontier for the run, a Zeek lateness of 5 minutes held every key 5
+    // minutes longer (about 60,000 live), as a lateness of 5 minutes for the syslog source does.
+    let dir = tempfile::tempdir().unwrap();
+    let (mut auth, mut zeek) = (String::new(), String::new());
+    for i in 0..120_000u32 {
+        let (m, s) = (i / 100 / 60, i / 100 % 60);
+        let ip = format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255);
+        auth.push_str(&format!("Mar  1 10:{m:02}:{s:02} srv sshd[{i}]: Failed password for root from {ip} port 5000 ssh2\n"));
+    }
+    for t in 0..1200u32 {
+        // 2019-03-01T10:00:00Z is 1551434400.
+        zeek.push_str(&format!(
+            "{{\"ts\":{}.0,\"uid\":\"C{t}\",\"id.orig_h\":\"10.0.0.1\",\"id.orig_p\":4000,\"id.resp_h\":\"10.0.0.2\",\"id.resp_p\":80,\"proto\":\"tcp\"}}\n",
+            1551434400 + t
+        ));
+    }
+    std::fs::write(dir.path().join("auth.log"), auth).unwrap();
+    std::fs::write(dir.path().join("conn.log"), zeek).unwrap();
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        "title: SSH Failure\nname: ssh_failure\nlogsource: {product: linux, service: sshd}\n\
+         detection:\n  sel:\n    event.outcome: failure\n  condition: sel\n---\n\
+         title: SSH Brute Force\ncorrelation:\n  type: event_count\n  rules: [ssh_failure]\n  group-by: [source.ip]\n  timespan: 5m\n  condition: {gte: 3}\n",
+    )
+    .unwrap();
+    let topo = |auth: &str, zeek: &str| {
+        format!(
+            "name: t\nrules: [rules.yml]\nsources:\n  - name: auth\n    format: syslog\n    path: auth.log\n    year: 2019\n    lateness: {auth}\n  \
+             - name: zeek\n    format: zeek\n    path: conn.log\n    lateness: {zeek}\n"
+        )
+    };
+    let run = |name: &str, auth: &str, zeek: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, topo(auth, zeek)).unwrap();
+        let out = vigil_ok(&["replay", "--topology", path.to_str().unwrap(), "--workers", "2"]);
+        assert_eq!(summary_events(&out.stderr), 121_200, "{}", String::from_utf8_lossy(&out.stderr));
+        peak_keys(&out.stderr)
+    };
+    let alone = run("alone.yaml", "5s", "5s");
+    let beside_slow = run("slow.yaml", "5s", "5m");
+    let slow_itself = run("self.yaml", "5m", "5m");
+    assert!(alone >= 30_000, "at least 5 minutes of keys live at once: {alone}");
+    assert!(beside_slow * 4 <= alone * 5, "a 5-minute Zeek source held the SSH correlation back: {beside_slow} keys against {alone}");
+    assert!(slow_itself * 10 >= alone * 13, "the measure cannot tell waiting from not waiting: {slow_itself} against {alone}");
+}

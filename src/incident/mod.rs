@@ -596,6 +596,8 @@ const ID_CORRELATION: u8 = 1;
 const ID_DETECTION: u8 = 2;
 /// Kind byte of the (rule, group) key used by the suppressor (never an incident id).
 const ID_SUPPRESSION_KEY: u8 = 3;
+/// Kind byte of the id of a later incident that would have had an earlier one's id.
+const ID_REPEAT: u8 = 4;
 
 fn encode_head(buf: &mut Vec<u8>, kind: u8, rule_id: &str, group: &[(String, GroupValue)]) {
     buf.extend_from_slice(ID_MAGIC);
@@ -630,6 +632,18 @@ pub fn detection_id(rule_id: &str, ts_ms: i64, event_json: &[u8]) -> String {
     buf.extend_from_slice(&ts_ms.to_le_bytes());
     buf.extend_from_slice(&(event_json.len() as u64).to_le_bytes());
     buf.extend_from_slice(event_json);
+    hex_id(&buf)
+}
+
+/// The id of the `n`-th (from 1) further incident that has the id `first` and the same time but
+/// other content: two alerts of one group completing in the same millisecond (a burst of
+/// records sharing a timestamp) share (rule, group, window start). The first keeps its id.
+pub fn repeat_id(first: &str, n: u32) -> String {
+    let mut buf = Vec::with_capacity(64);
+    buf.extend_from_slice(ID_MAGIC);
+    buf.push(ID_REPEAT);
+    encode_str(&mut buf, first);
+    buf.extend_from_slice(&n.to_le_bytes());
     hex_id(&buf)
 }
 

@@ -42,8 +42,8 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::Stream;
 
-use super::correlate::give;
-use super::frontier::Held;
+use super::frontier::{give, Held};
+use super::lateness::Stage;
 use super::plan::{Plan, PlannedBaseline, StateLimits};
 use super::project::{forward_alert, Emitted, GroupKey, Measured, Projection};
 use super::stats::{BaselineStats, EngineStats};
@@ -564,12 +564,12 @@ fn anomaly_event(plan: &Plan, c: usize, key: &GroupKey, start: i64, end: i64, in
     EvidenceEvent::deferred(ev)
 }
 
-/// The peer-group judges of the baseline correlations of `depth`: each correlation's tables
+/// The peer-group judges of the baseline correlations of `stage`: each correlation's tables
 /// (on every worker) send their complete stages and peer verdicts to one worker, which folds
 /// and judges them in event time. Returns the incidents and the projections for deeper stages.
 pub fn judge_stage<'s>(
     msgs: Stream<'s, u64, Vec<PeerMsg>>,
-    depth: u32,
+    stage: &Stage,
     plan: Arc<Plan>,
     limits: StateLimits,
     stats: Arc<EngineStats>,
@@ -584,7 +584,8 @@ pub fn judge_stage<'s>(
         let mut judges: Vec<Option<JudgeState>> = plan
             .correlations
             .iter()
-            .map(|p| p.baseline.as_ref().filter(|b| p.depth == depth && b.peer_group()).and_then(|b| JudgeState::new(b).ok()))
+            .enumerate()
+            .map(|(c, p)| p.baseline.as_ref().filter(|b| stage.evaluates(&plan, c) && b.peer_group()).and_then(|b| JudgeState::new(b).ok()))
             .collect();
         let mut held = Held::default();
         let mut reported = false;

@@ -135,8 +135,8 @@ impl ChainTracker {
 pub struct ChainReport {
     /// The worker of the stage.
     pub worker: u32,
-    /// The stage (correlation depth).
-    pub depth: u32,
+    /// The stage ([`super::lateness::Stage::id`]).
+    pub stage: u32,
     /// Oldest born time of its live chains (`None`: no live chain).
     pub oldest: Option<i64>,
 }
@@ -184,8 +184,8 @@ pub fn chain_frontier<'s>(reports: Stream<'s, u64, Vec<ChainReport>>, history: R
                 let t = *entry.key();
                 for r in entry.remove() {
                     match r.oldest {
-                        Some(o) => latest.insert((r.worker, r.depth), o),
-                        None => latest.remove(&(r.worker, r.depth)),
+                        Some(o) => latest.insert((r.worker, r.stage), o),
+                        None => latest.remove(&(r.worker, r.stage)),
                     };
                 }
                 h.points.push_back((t, latest.values().min().copied()));

@@ -1,5 +1,6 @@
 //! The correlate stage: one driver over the per-kind correlators of `crate::correlate`. Each
-//! depth of a chain of correlations is one stage; it receives its projections in event-time
+//! depth of a chain of correlations and each lateness class ([`super::lateness`]) is one stage;
+//! it receives its projections in event-time
 //! order on the worker that owns their group, feeds them to their correlation's state, and
 //! turns alerts into incidents and, for correlations that feed deeper ones, into projections
 //! for the next stage. Baseline correlations keep their entity tables here too (see
@@ -17,7 +18,8 @@ use timely::dataflow::Stream;
 
 use super::baseline::{BaselineState, JudgeState, PeerMsg};
 use super::chain::{ChainReport, ChainTracker};
-use super::frontier::Held;
+use super::frontier::{give, Held};
+use super::lateness::Stage;
 use super::plan::{Plan, PlannedCorrelation, StateLimits};
 use super::project::{forward_alert, Emitted, GroupKey, Measured, Projection};
 use super::stats::EngineStats;
@@ -197,14 +199,14 @@ pub struct StageStreams<'s> {
     pub chains: Stream<'s, u64, Vec<ChainReport>>,
 }
 
-/// One correlate stage: evaluates the correlations of `depth` over in-order projections; passes
-/// projections for deeper correlations through; turns alerts into incidents and, for
+/// One correlate stage: evaluates the correlations of `stage` (one depth, one lateness class) over
+/// in-order projections; passes projections for deeper correlations through; turns alerts into incidents and, for
 /// correlations that feed deeper ones, into projections for the next stage. With `track` (the
 /// worker's index, in a Kafka run) it also tracks the chains of windows of its correlations and
 /// reports the oldest live one whenever that changes (see [`super::chain`]).
 pub fn correlate_stage<'s>(
     ordered: Stream<'s, u64, Vec<Projection>>,
-    depth: u32,
+    stage: Stage,
     plan: Arc<Plan>,
     rules: Arc<RuleSet>,
     limits: StateLimits,
@@ -223,8 +225,9 @@ pub fn correlate_stage<'s>(
     let mut chain_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<ChainReport>>>::from(chain_out);
 
     builder.build(move |_initial| {
+        let depth = stage.depth;
         let mut states: Vec<Option<State>> =
-            plan.correlations.iter().map(|p| if p.depth == depth { State::new(&rules, p, limits).ok() } else { None }).collect();
+            plan.correlations.iter().enumerate().map(|(c, p)| if stage.evaluates(&plan, c) { State::new(&rules, p, limits).ok() } else { None }).collect();
         // Baselines are left out: their learned history is not re-read on restart anyway.
         let mut chains: Vec<Option<ChainTracker>> = states
             .iter()
@@ -311,7 +314,7 @@ pub fn correlate_stage<'s>(
                     // chains that ended before it forgotten.
                     let oldest = chains.iter().flatten().filter_map(ChainTracker::oldest).min();
                     if let (Some(worker), true) = (track, oldest != last_report) {
-                        reports.push(ChainReport { worker, depth, oldest });
+                        reports.push(ChainReport { worker, stage: stage.id, oldest });
                         give(&held, 3, &mut reports, &mut chain_out);
                         last_report = oldest;
                     }
@@ -328,19 +331,6 @@ pub fn correlate_stage<'s>(
         }
     });
     StageStreams { incidents, forward, peer, chains: chains_stream }
-}
-
-type Out<C> = OutputBuilder<u64, CapacityContainerBuilder<Vec<C>>>;
-
-/// Sends `data` on output `port` at the held time (nothing without a held capability).
-pub(crate) fn give<C: Clone + 'static>(held: &Held, port: usize, data: &mut Vec<C>, out: &mut Out<C>) {
-    if data.is_empty() {
-        return;
-    }
-    if let Some(cap) = held.port(port) {
-        out.activate().session(cap).give_container(data);
-    }
-    data.clear();
 }
 
 /// Turns alerts of planned correlation `c` into incidents (if it emits) and into projections

@@ -12,6 +12,7 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::Stream;
 
+use super::lateness::LatenessClasses;
 use super::plan::Plan;
 use super::project::{encode_group, measure, number, Emitted, GroupKey, Measured, Projection};
 use super::stats::EngineStats;
@@ -22,21 +23,31 @@ use crate::rules::correlation::CorrelationKind;
 use crate::rules::logsource::RuleMatcher;
 use crate::rules::RuleSet;
 
+/// What detection gives: incidents of plain detection rules, and projections per lateness class.
+pub type Detected<'s> = (Stream<'s, u64, Vec<Incident>>, Vec<Stream<'s, u64, Vec<Projection>>>);
+
 /// Matches every event against the rules; returns the incidents of plain detection rules and
-/// the projections for correlations.
+/// the projections for correlations, one stream per lateness class of the correlations (a
+/// projection goes to its correlation's class).
 pub fn detect<'s>(
     events: Stream<'s, u64, Vec<Event>>,
     rules: Arc<RuleSet>,
     plan: Arc<Plan>,
+    classes: Arc<LatenessClasses>,
     stats: Arc<EngineStats>,
-) -> (Stream<'s, u64, Vec<Incident>>, Stream<'s, u64, Vec<Projection>>) {
+) -> Detected<'s> {
     let mut builder = OperatorBuilder::new("Detect".to_owned(), events.scope());
     let mut input = builder.new_input(events, Pipeline);
     let (inc_out, incidents) = builder.new_output::<Vec<Incident>>();
-    let (fwd_out, forward) = builder.new_output::<Vec<Projection>>();
     let mut inc_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<Incident>>>::from(inc_out);
-    let mut fwd_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<Projection>>>::from(fwd_out);
+    let (mut fwd_outs, mut forward) = (Vec::new(), Vec::new());
+    for _ in 0..classes.count() {
+        let (out, stream) = builder.new_output::<Vec<Projection>>();
+        fwd_outs.push(OutputBuilder::<_, CapacityContainerBuilder<Vec<Projection>>>::from(out));
+        forward.push(stream);
+    }
     builder.build(move |_initial| {
+        let mut by_class: Vec<Vec<Projection>> = vec![Vec::new(); classes.count()];
         let mut matcher = RuleMatcher::new(rules.clone());
         let mut writer = EcsWriter::new();
         let mut hits = Vec::new();
@@ -119,16 +130,18 @@ pub fn detect<'s>(
                         } else {
                             evidence.get_or_insert_with(|| EvidenceEvent::deferred(std::mem::take(ev))).clone()
                         };
-                        emitted.forward.push(Projection { correlation: c, key, ts, origin, measured, evidence, born: ts });
+                        by_class[classes.correlation(c as usize)].push(Projection { correlation: c, key, ts, origin, measured, evidence, born: ts });
                     }
                 }
                 if !emitted.incidents.is_empty() {
                     inc_out.activate().session(&cap).give_container(&mut emitted.incidents);
                     emitted.incidents.clear();
                 }
-                if !emitted.forward.is_empty() {
-                    fwd_out.activate().session(&cap).give_container(&mut emitted.forward);
-                    emitted.forward.clear();
+                for (out, batch) in fwd_outs.iter_mut().zip(by_class.iter_mut()) {
+                    if !batch.is_empty() {
+                        out.activate().session(&cap).give_container(batch);
+                        batch.clear();
+                    }
                 }
             });
             for (i, n) in counts.iter_mut().enumerate() {

@@ -110,7 +110,8 @@ pub fn in_event_time_order_gauged<'s>(events: Stream<'s, u64, Vec<Event>>, key: 
 
 /// The general form: any timed record, routed to the worker `route(record) % peers`, released
 /// in order once the frontier passes it. Correlation operators route small projections of
-/// events this way, so only what a rule needs crosses workers.
+/// events this way, so only what a rule needs crosses workers. Several of these may share one
+/// `gauge` (one per lateness class): each adds its own waiting records to it.
 pub fn in_order_by<'s, T, R>(records: Stream<'s, u64, Vec<T>>, route: R, gauge: Rc<Cell<usize>>) -> Stream<'s, u64, Vec<T>>
 where
     T: Timed + timely::ExchangeData,
@@ -121,6 +122,12 @@ where
         let mut pending: Pending<T> = Pending::default();
         let mut held: Option<Capability<u64>> = None;
         let mut released_to: Option<u64> = None;
+        // This operator's share of the gauge.
+        let mut counted = 0usize;
+        let mut publish = move |now: usize| {
+            gauge.set(gauge.get().saturating_sub(counted) + now);
+            counted = now;
+        };
         move |(input, frontier), output| {
             input.for_each(|cap, data| {
                 if let Some(c) = cap.retain_least(0) {
@@ -130,7 +137,7 @@ where
                 }
                 pending.extend(data.drain(..));
             });
-            gauge.set(pending.len());
+            publish(pending.len());
             let Some(cap) = held.as_mut() else { return };
             let bound = frontier.frontier().first().copied();
             // Data arriving at time t holds events at or after t, so nothing new is releasable
@@ -142,7 +149,7 @@ where
             let mut session = output.session(&*cap);
             pending.release(bound, |batch| session.give_container(batch));
             drop(session);
-            gauge.set(pending.len());
+            publish(pending.len());
             match bound {
                 Some(f) if !pending.is_empty() => {
                     if f > *cap.time() {

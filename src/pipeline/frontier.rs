@@ -9,6 +9,8 @@
 
 use std::time::{Duration, Instant};
 
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::{Capability, InputCapability};
 use timely::scheduling::Activator;
 
@@ -79,3 +81,16 @@ pub(super) fn hold_undelivered(held: &mut Option<Capability<u64>>, floor: Option
 
 /// How soon a writer with records in flight looks for their acknowledgements again.
 const ACK_POLL: Duration = Duration::from_millis(2);
+
+type Out<C> = OutputBuilder<u64, CapacityContainerBuilder<Vec<C>>>;
+
+/// Sends `data` on output `port` at the held time (nothing without a held capability).
+pub(crate) fn give<C: Clone + 'static>(held: &Held, port: usize, data: &mut Vec<C>, out: &mut Out<C>) {
+    if data.is_empty() {
+        return;
+    }
+    if let Some(cap) = held.port(port) {
+        out.activate().session(cap).give_container(data);
+    }
+    data.clear();
+}

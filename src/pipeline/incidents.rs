@@ -20,7 +20,7 @@ use super::watermark::to_timely;
 use crate::event::{Event, Origin, Timed};
 use crate::incident::ecs::write_incident;
 use crate::incident::suppress::SuppressConfig;
-use crate::incident::{Incident, Suppressor};
+use crate::incident::{repeat_id, Incident, Suppressor};
 use crate::io::sink::RecordSink;
 use crate::metrics::RunStats;
 
@@ -63,7 +63,8 @@ pub fn write_incidents<'s>(
     w: Writer,
 ) -> Stream<'s, u64, Vec<()>> {
     let mut pending: Vec<Incident> = Vec::new();
-    let mut last_written: Option<(i64, String)> = None;
+    // The last write's (time, id as computed), its bytes, and how many repeats of it followed.
+    let mut last_written: Option<((i64, String), Vec<u8>, u32)> = None;
     let mut line = Vec::with_capacity(4096);
     let (wstats, rstats) = (w.run_stats, w.stats);
     let (cancel, discard_incidents, delivered_before, leader, is_leader) = (w.cancel, w.discard, w.delivered_before, w.leader, w.is_leader);
@@ -172,19 +173,31 @@ pub fn write_incidents<'s>(
                     // frontier was delivered then (and may differ for chains that ended there).
                     let ready = ready.into_iter().filter(|(t, _)| delivered_before.is_none_or(|d| to_timely(*t) >= to_timely(d)));
                     let mut result = Ok(());
-                    for (time, inc) in ready {
+                    for (time, mut inc) in ready {
                         let key = (inc.timestamp_ms, inc.id.clone());
-                        if last_written.as_ref() == Some(&key) {
-                            continue; // the same incident twice (one event matched twice): written once
-                        }
                         line.clear();
                         write_incident(&inc, &mut line);
+                        let mut repeat = 0;
+                        if let Some((last_key, last_line, repeats)) = last_written.as_mut().filter(|(k, _, _)| *k == key) {
+                            if *last_line == line {
+                                continue; // the same incident twice (a record delivered twice): written once
+                            }
+                            // Another alert of the group in the same millisecond: its own id.
+                            *repeats += 1;
+                            repeat = *repeats;
+                            last_line.clone_from(&line);
+                            inc.id = repeat_id(&last_key.1, repeat);
+                            line.clear();
+                            write_incident(&inc, &mut line);
+                        }
                         result = result.and_then(|_| out.write(to_timely(time), inc.id.as_bytes(), &line[..line.len().saturating_sub(1)], &[]));
                         if let Ok(mut per_rule) = rstats.incidents.lock() {
                             *per_rule.entry(inc.rule.title.clone()).or_default() += 1;
                         }
                         wstats.written.fetch_add(1, Relaxed);
-                        last_written = Some(key);
+                        if repeat == 0 {
+                            last_written = Some((key, line.clone(), 0));
+                        }
                     }
                     if let Err(e) = result {
                         out.fail(e, &wstats, &cancel);

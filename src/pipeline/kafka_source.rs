@@ -44,7 +44,8 @@ use timely::dataflow::operators::Capability;
 use timely::dataflow::{Scope, Stream};
 
 use super::chain::ChainHistory;
-use super::source::{owner_of, Backpressure, Ingest, IngestCounts};
+use super::lateness::LatenessClasses;
+use super::source::{owner_of, Backpressure, ClassOutputs, Ingest, IngestCounts};
 use super::watermark::to_timely;
 use crate::event::Event;
 use crate::io::dead_letter::DeadLetter;
@@ -115,6 +116,8 @@ impl KafkaPosition {
 
 struct Part {
     spec: AssignedPartition,
+    /// Its lateness class.
+    class: usize,
     ingest: Ingest,
     /// Next offset to read (`None` before the first record).
     next: Option<i64>,
@@ -131,8 +134,9 @@ struct Part {
 
 impl Part {
     /// Global partition `index`, not read yet.
-    fn new(spec: &AssignedPartition, index: u32, parse: &ParseOptions, lateness_ms: i64, now: Instant) -> Part {
+    fn new(spec: &AssignedPartition, index: u32, class: usize, parse: &ParseOptions, lateness_ms: i64, now: Instant) -> Part {
         Part {
+            class,
             ingest: Ingest::new(
                 format!("{}/{}", spec.topic, spec.partition),
                 index,
@@ -203,14 +207,16 @@ const MAX_MARKS: usize = 4096;
 /// Wall-clock spacing of commit marks.
 const MARK_EVERY: Duration = Duration::from_millis(100);
 
-/// The Kafka source's outputs: events, dead letters, and the position for the final commit.
-pub type KafkaStreams<'s> = (Stream<'s, u64, Vec<Event>>, Stream<'s, u64, Vec<DeadLetter>>, Rc<RefCell<KafkaPosition>>);
+/// The Kafka source's outputs: events (one stream per lateness class), dead letters, and the
+/// position for the final commit.
+pub type KafkaStreams<'s> = (Vec<Stream<'s, u64, Vec<Event>>>, Stream<'s, u64, Vec<DeadLetter>>, Rc<RefCell<KafkaPosition>>);
 
-/// Builds the Kafka source. Returns the on-time events, the dead letters, and the position
-/// shared with the worker for the final commit.
+/// Builds the Kafka source. Returns the on-time events (one stream per lateness class of
+/// `classes`), the dead letters, and the position shared with the worker for the final commit.
 pub fn kafka_source<'s>(
     scope: Scope<'s, u64>,
     cfg: KafkaSourceConfig,
+    classes: Arc<LatenessClasses>,
     delivered: ProbeHandle<u64>,
     chains: Option<Rc<RefCell<ChainHistory>>>,
     backpressure: Option<Backpressure>,
@@ -218,24 +224,25 @@ pub fn kafka_source<'s>(
     let mut builder = OperatorBuilder::new("KafkaSource".to_owned(), scope);
     let info = builder.operator_info();
     let activator = scope.activator_for(info.address);
-    let (events_out, events) = builder.new_output::<Vec<Event>>();
+    let (event_outs, events) = ClassOutputs::outputs(&mut builder, classes.count());
     let (dead_out, dead) = builder.new_output::<Vec<DeadLetter>>();
-    let mut events_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<Event>>>::from(events_out);
     let mut dead_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<DeadLetter>>>::from(dead_out);
     let (index, peers) = (scope.index(), scope.peers());
     let position = Rc::new(RefCell::new(KafkaPosition { consumer: None, next: Vec::new(), completed: false }));
     let shared = position.clone();
 
     builder.build(move |mut caps| {
+        let mut out = ClassOutputs::new(event_outs, &mut caps);
+        // The dead letters' capability is at the least watermark of all partitions: while it is
+        // held, the source is live.
         let mut dead_cap: Option<Capability<u64>> = caps.pop();
-        let mut event_cap: Option<Capability<u64>> = caps.pop();
         let now = Instant::now();
         let mut parts: Vec<Part> = cfg
             .partitions
             .iter()
             .enumerate()
             .filter(|(i, _)| owner_of(*i as u32, peers) == index)
-            .map(|(i, spec)| Part::new(spec, i as u32, &cfg.parse, cfg.lateness_ms, now))
+            .map(|(i, spec)| Part::new(spec, i as u32, classes.input(i), &cfg.parse, cfg.lateness_ms, now))
             .collect();
         let stats = cfg.stats.clone();
         // A worker without partitions must not hold the frontier back.
@@ -252,11 +259,10 @@ pub fn kafka_source<'s>(
             }
         };
         if consumer.is_none() {
-            event_cap = None;
+            out.finish();
             dead_cap = None;
         }
         shared.borrow_mut().consumer = consumer;
-        let mut batch: Vec<Event> = Vec::with_capacity(4096);
         let mut dead_batch: Vec<DeadLetter> = Vec::new();
         let mut last_commit = Instant::now();
         let mut last_time = 0u64;
@@ -264,8 +270,7 @@ pub fn kafka_source<'s>(
         let mut last_any = Instant::now();
 
         move |_frontiers| {
-            let Some(cap) = event_cap.as_ref() else { return };
-            let cap_time = *cap.time();
+            let Some(cap_time) = dead_cap.as_ref().map(|c| *c.time()) else { return };
             let pos = shared.clone();
             let mut pos = pos.borrow_mut();
             let Some(consumer) = pos.consumer.as_ref() else { return };
@@ -282,7 +287,7 @@ pub fn kafka_source<'s>(
                 let safe = restart_point(target, &cfg, chains.as_ref());
                 commit_safe(consumer, &mut parts, safe, target, cfg.resume.as_deref(), &stats, CommitMode::Sync);
                 cfg.discard.store(true, Relaxed);
-                event_cap = None;
+                out.finish();
                 dead_cap = None;
                 return;
             }
@@ -325,13 +330,14 @@ pub fn kafka_source<'s>(
                 let payload = msg.payload().unwrap_or_default();
                 bytes[i] += payload.len() as u64;
                 let record_no = u64::try_from(offset).unwrap_or(0);
+                let batch = &mut out.batches[part.class];
                 let before = batch.len();
                 if payload.len() > MAX_MESSAGE_BYTES {
                     part.ingest.too_long(payload.len(), record_no, &mut dead_batch, &stats, &mut counts[i]);
                 } else {
                     // One record per message; producers that pack several lines into one
                     // message get each line parsed (events keep the offset, numbered by `sub`).
-                    ingest_payload(&mut part.ingest, payload, record_no, &mut batch, &mut dead_batch, &stats, &mut counts[i]);
+                    ingest_payload(&mut part.ingest, payload, record_no, batch, &mut dead_batch, &stats, &mut counts[i]);
                 }
                 if let Some(max) = batch[before..].iter().map(|e| e.ts).max() {
                     part.max_ts = part.max_ts.max(max);
@@ -366,10 +372,7 @@ pub fn kafka_source<'s>(
                     pstats.position.store(next, Relaxed);
                 }
             }
-            if !batch.is_empty() {
-                events_out.activate().session(cap).give_container(&mut batch);
-                batch.clear();
-            }
+            out.send_all();
             if let Some(dcap) = dead_cap.as_ref() {
                 if !dead_batch.is_empty() {
                     dead_out.activate().session(dcap).give_container(&mut dead_batch);
@@ -405,17 +408,28 @@ pub fn kafka_source<'s>(
                 // Only the final commit needs the positions: collected once, here.
                 pos.next = parts.iter().filter_map(|p| p.next.map(|n| (p.spec.topic.clone(), p.spec.partition, n))).collect();
                 pos.completed = true;
-                event_cap = None;
+                out.finish();
                 dead_cap = None;
                 return;
             }
             let active = parts.iter().filter(|p| !p.ingest.clock.is_idle()).map(|p| p.ingest.clock.watermark()).min();
             if let Some(wm) = active {
                 let t = to_timely(wm);
-                for c in [event_cap.as_mut(), dead_cap.as_mut()].into_iter().flatten() {
-                    if t > *c.time() {
-                        c.downgrade(&t);
-                    }
+                if let Some(c) = dead_cap.as_mut().filter(|c| t > *c.time()) {
+                    c.downgrade(&t);
+                }
+            }
+            for k in 0..out.count() {
+                // A class whose partitions on this worker are all idle follows the active ones,
+                // as the single frontier did before classes; one without partitions here ends.
+                let mut of_class = parts.iter().filter(|p| p.class == k).peekable();
+                if of_class.peek().is_none() {
+                    out.advance(k, None);
+                    continue;
+                }
+                let own = of_class.filter(|p| !p.ingest.clock.is_idle()).map(|p| p.ingest.clock.watermark()).min();
+                if let Some(wm) = own.or(active) {
+                    out.advance(k, Some(wm));
                 }
             }
             if any {
@@ -572,7 +586,7 @@ mod tests {
     fn part() -> Part {
         let spec =
             AssignedPartition { source: "s".into(), topic: "t".into(), partition: 0, format: crate::parse::Format::Syslog, overrides: Default::default() };
-        Part::new(&spec, 0, &ParseOptions::default(), 0, Instant::now())
+        Part::new(&spec, 0, 0, &ParseOptions::default(), 0, Instant::now())
     }
 
     #[test]

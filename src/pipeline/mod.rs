@@ -29,6 +29,7 @@ pub mod exchange;
 pub mod frontier;
 pub mod incidents;
 pub mod kafka_source;
+pub mod lateness;
 pub mod normalize;
 pub mod plan;
 pub mod project;
@@ -41,8 +42,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use timely::dataflow::operators::probe::{Handle as ProbeHandle, Probe};
-use timely::dataflow::operators::vec::{Broadcast, ToStream};
-use timely::dataflow::operators::Concat;
+use timely::dataflow::operators::vec::{Broadcast, Partition, ToStream};
+use timely::dataflow::operators::{Concat, Concatenate};
+use timely::dataflow::Stream;
 use timely::worker::Worker;
 
 pub use correlate::validate;
@@ -50,11 +52,14 @@ pub use plan::{Learn, Plan, StateLimits};
 pub use stats::{incidents_per_rule, matches_per_rule, EngineStats};
 
 use crate::io::sink::{LazyOutput, OutputTarget, RecordSink};
+use crate::parse::Format;
 use crate::rules::RuleSet;
 use chain::{chain_frontier, ChainHistory};
 use dead_letters::{write_dead_letters, DeadLetterSink};
 use kafka_source::{kafka_source, KafkaPosition, KafkaSourceConfig};
+use lateness::{LatenessClasses, Stage};
 use plan::PlannedBaseline;
+use project::Projection;
 use source::{file_source, Backpressure, SourceConfig, MAX_PENDING_EVENTS};
 
 /// What a worker needs to build the pipeline.
@@ -111,6 +116,19 @@ fn build_with(worker: &mut Worker, cfg: &EngineConfig, plan: Arc<Plan>, kafka: O
     let cfg = cfg.clone();
     let kafka = kafka.cloned();
 
+    // The same on every worker: computed from the whole run's inputs, not the worker's own.
+    let inputs: Vec<(Format, i64)> = match &kafka {
+        Some(k) => k.source.partitions.iter().map(|p| (p.format, p.overrides.lateness_ms.unwrap_or(k.source.lateness_ms))).collect(),
+        None => cfg.source.inputs.iter().map(|i| (i.format, i.overrides.lateness_ms.unwrap_or(cfg.source.lateness_ms))).collect(),
+    };
+    let classes = Arc::new(LatenessClasses::new(&plan, &cfg.rules, &inputs));
+    let n = classes.count();
+    if index == 0 {
+        if let Some(line) = classes.describe() {
+            tracing::info!("{line}");
+        }
+    }
+
     worker.dataflow::<u64, _, _>(move |scope| {
         let probe = ProbeHandle::new();
         let delivered = ProbeHandle::new();
@@ -120,10 +138,10 @@ fn build_with(worker: &mut Worker, cfg: &EngineConfig, plan: Arc<Plan>, kafka: O
         // Where the oldest live chain of windows starts, for the Kafka source's commits.
         let chains = kafka.as_ref().map(|_| Rc::new(RefCell::new(ChainHistory::default())));
 
-        // 2. Sources.
+        // 2. Sources: one stream of events per lateness class.
         let (events, dead, position) = match &kafka {
             Some(k) => {
-                let (e, d, pos) = kafka_source(scope, k.source.clone(), delivered.clone(), chains.clone(), Some(backpressure));
+                let (e, d, pos) = kafka_source(scope, k.source.clone(), classes.clone(), delivered.clone(), chains.clone(), Some(backpressure));
                 (e, d, Some(pos))
             }
             None => match plan.learn {
@@ -134,13 +152,13 @@ fn build_with(worker: &mut Worker, cfg: &EngineConfig, plan: Arc<Plan>, kafka: O
                     let (mut learn, mut then) = (cfg.source.clone(), cfg.source.clone());
                     learn.inputs.retain(|i| i.partition < n);
                     then.inputs.retain(|i| i.partition >= n);
-                    let (le, ld) = file_source(scope, learn, Some(backpressure.clone()));
-                    let (te, td) = file_source(scope, then, Some(backpressure));
-                    marks_from = Some(le.clone());
-                    (le.concat(te), ld.concat(td), None)
+                    let (le, ld) = file_source(scope, learn, classes.clone(), Some(backpressure.clone()));
+                    let (te, td) = file_source(scope, then, classes.clone(), Some(backpressure));
+                    marks_from = Some(scope.concatenate(le.clone()));
+                    (le.into_iter().zip(te).map(|(l, t)| l.concat(t)).collect(), ld.concat(td), None)
                 }
                 _ => {
-                    let (e, d) = file_source(scope, cfg.source.clone(), Some(backpressure));
+                    let (e, d) = file_source(scope, cfg.source.clone(), classes.clone(), Some(backpressure));
                     (e, d, None)
                 }
             },
@@ -150,42 +168,67 @@ fn build_with(worker: &mut Worker, cfg: &EngineConfig, plan: Arc<Plan>, kafka: O
         // of the events (timely copies every batch for each extra reader of a stream).
         let marks = match (plan.learn, marks_from) {
             (Learn::Off, _) => std::iter::empty::<i64>().to_stream(scope),
-            (_, from) => incidents::cutoff_marks(from.unwrap_or_else(|| events.clone()), plan.learn).broadcast(),
+            (_, from) => incidents::cutoff_marks(from.unwrap_or_else(|| scope.concatenate(events.clone())), plan.learn).broadcast(),
         };
         let discard = kafka.as_ref().map(|k| k.source.discard.clone()).unwrap_or_default();
 
-        // 3. Detection where the event was parsed.
-        let (detected, projections) = detect::detect(events, cfg.rules.clone(), plan.clone(), cfg.stats.clone());
-        let detected = detected.probe_with(&probe);
-        let projections = projections.probe_with(&probe);
-
-        // 4-5. One exchange-and-correlate stage per depth of the chains: projections reach the
-        // worker that owns (correlation, group), in order; alerts of correlations that feed
-        // deeper ones become projections for the next stage.
-        let mut incident_streams = detected;
-        let mut chain_reports = None;
-        let mut stage_input = projections;
-        let mut gauge = Some(gauge);
-        for depth in 1..=plan.depth.max(1) {
-            let ordered = exchange::in_order_by(stage_input, project::route, gauge.take().unwrap_or_default());
-            let track = chains.is_some().then_some(index as u32);
-            let stage = correlate::correlate_stage(ordered, depth, plan.clone(), cfg.rules.clone(), cfg.limits, cfg.stats.clone(), track);
-            let (mut incidents, mut forward) = (stage.incidents, stage.forward);
-            chain_reports = Some(match chain_reports {
-                None => stage.chains,
-                Some(all) => stage.chains.concat(all),
-            });
-            if plan.correlations.iter().any(|p| p.depth == depth && p.baseline.as_ref().is_some_and(PlannedBaseline::peer_group)) {
-                let (judged_incidents, judged_forward) = baseline::judge_stage(stage.peer, depth, plan.clone(), cfg.limits, cfg.stats.clone());
-                incidents = incidents.concat(judged_incidents);
-                forward = forward.concat(judged_forward);
+        // 3. Detection where the event was parsed. Events of class s feed only correlations of
+        // class s or slower (a correlation's class is the slowest input that can feed it), so
+        // stage k reads the projections of classes up to k: its frontier is the least of theirs.
+        let mut incident_streams = Vec::new();
+        let mut stage_inputs: Vec<Vec<Stream<'_, u64, Vec<Projection>>>> = (0..n).map(|_| Vec::new()).collect();
+        for (s, events) in events.into_iter().enumerate() {
+            let (detected, projections) = detect::detect(events, cfg.rules.clone(), plan.clone(), classes.clone(), cfg.stats.clone());
+            incident_streams.push(detected.probe_with(&probe));
+            for (k, p) in projections.into_iter().enumerate().skip(s) {
+                stage_inputs[k].push(p.probe_with(&probe));
             }
-            incident_streams = incident_streams.concat(incidents);
-            stage_input = forward;
         }
-        if let (Some(history), Some(reports)) = (&chains, chain_reports) {
-            chain_frontier(reports.broadcast(), history.clone());
+
+        // 4-5. One exchange-and-correlate stage per depth of the chains and lateness class:
+        // projections reach the worker that owns (correlation, group), in order; alerts of
+        // correlations that feed deeper ones become projections for the next depth, in the
+        // class of the correlation they feed.
+        let mut chain_reports = Vec::new();
+        let mut id = 0u32;
+        for depth in 1..=plan.depth.max(1) {
+            let mut next: Vec<Vec<Stream<'_, u64, Vec<Projection>>>> = (0..n).map(|_| Vec::new()).collect();
+            for (k, inputs) in stage_inputs.into_iter().enumerate() {
+                let needed = (0..plan.correlations.len()).any(|c| plan.correlations[c].depth >= depth && classes.correlation(c) == k);
+                if inputs.is_empty() || !needed {
+                    continue;
+                }
+                // The first depth's exchanges hold the events the sources' flow control counts.
+                let pending = if depth == 1 { gauge.clone() } else { Rc::default() };
+                let ordered = exchange::in_order_by(scope.concatenate(inputs), project::route, pending);
+                let track = chains.is_some().then_some(index as u32);
+                let stage = Stage { depth, class: k, id, classes: classes.clone() };
+                id += 1;
+                let streams = correlate::correlate_stage(ordered, stage.clone(), plan.clone(), cfg.rules.clone(), cfg.limits, cfg.stats.clone(), track);
+                let (mut incidents, mut forward) = (streams.incidents, streams.forward);
+                chain_reports.push(streams.chains);
+                let judged = (0..plan.correlations.len())
+                    .any(|c| stage.evaluates(&plan, c) && plan.correlations[c].baseline.as_ref().is_some_and(PlannedBaseline::peer_group));
+                if judged {
+                    let (judged_incidents, judged_forward) = baseline::judge_stage(streams.peer, &stage, plan.clone(), cfg.limits, cfg.stats.clone());
+                    incidents = incidents.concat(judged_incidents);
+                    forward = forward.concat(judged_forward);
+                }
+                incident_streams.push(incidents);
+                if depth < plan.depth {
+                    let by_class = classes.clone();
+                    let parts = forward.partition(n as u64, move |p: Projection| (by_class.correlation(p.correlation as usize) as u64, p));
+                    for (k2, part) in parts.into_iter().enumerate().skip(k) {
+                        next[k2].push(part);
+                    }
+                }
+            }
+            stage_inputs = next;
         }
+        if let Some(history) = &chains {
+            chain_frontier(scope.concatenate(chain_reports).broadcast(), history.clone());
+        }
+        let incident_streams = scope.concatenate(incident_streams);
 
         // 6. One ordered writer per process, and the dead letters.
         let sink = match &kafka {

@@ -12,6 +12,7 @@ use timely::worker::Worker;
 
 use super::dead_letters::{write_dead_letters, DeadLetterSink};
 use super::exchange::{in_event_time_order_gauged, in_order_by};
+use super::lateness::LatenessClasses;
 use super::source::{file_source, Backpressure, SourceConfig, MAX_PENDING_EVENTS};
 use super::watermark::to_timely;
 use crate::event::ecs::EcsWriter;
@@ -56,7 +57,9 @@ pub fn build(worker: &mut Worker, cfg: &NormalizeConfig) {
         let probe = ProbeHandle::new();
         let gauge = Rc::new(Cell::new(0));
         let backpressure = Backpressure { probe: probe.clone(), pending: gauge.clone(), max_pending: MAX_PENDING_EVENTS };
-        let (events, dead) = file_source(scope, source_cfg, Some(backpressure));
+        // No correlations wait on event time here: one class.
+        let (mut events, dead) = file_source(scope, source_cfg, Arc::new(LatenessClasses::single()), Some(backpressure));
+        let events = events.remove(0);
         let chunks = if peers == 1 {
             // One worker: nothing crosses cores, so order whole events and encode each sorted
             // batch straight into a chunk (no per-event line buffer).

@@ -1,5 +1,7 @@
 //! The file source: each worker reads the inputs (partitions) assigned to it, parses them, judges
-//! lateness per partition, and sends events at its watermark. No exchange happens here.
+//! lateness per partition, and sends events at its watermark: one output per lateness class
+//! (see [`super::lateness`]), each at the least watermark of that class's partitions. No exchange
+//! happens here.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -14,6 +16,7 @@ use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::{Scope, Stream};
 
+use super::lateness::LatenessClasses;
 use super::watermark::{to_timely, worker_watermark, Arrival, PartitionClock};
 use crate::event::{time, Event, Origin};
 use crate::io::dead_letter::DeadLetter;
@@ -57,7 +60,80 @@ pub fn owner_of(partition: u32, peers: usize) -> usize {
     partition as usize % peers.max(1)
 }
 
+/// A source's event outputs, one per lateness class, each with its own capability and batch.
+pub(super) struct ClassOutputs {
+    outs: Vec<EventOut>,
+    caps: Vec<Option<Capability<u64>>>,
+    /// Events read and not yet sent, per class.
+    pub batches: Vec<Vec<Event>>,
+}
+
+type EventOut = OutputBuilder<u64, CapacityContainerBuilder<Vec<Event>>>;
+
+impl ClassOutputs {
+    /// Adds `classes` event outputs to `builder` (before any other output, so their
+    /// capabilities come first); returns them and their streams.
+    pub(super) fn outputs<'s>(builder: &mut OperatorBuilder<'s, u64>, classes: usize) -> (Vec<EventOut>, Vec<Stream<'s, u64, Vec<Event>>>) {
+        (0..classes.max(1))
+            .map(|_| {
+                let (out, stream) = builder.new_output::<Vec<Event>>();
+                (EventOut::from(out), stream)
+            })
+            .unzip()
+    }
+
+    /// The outputs with their initial capabilities (the first `outs.len()` of `caps`).
+    pub(super) fn new(outs: Vec<EventOut>, caps: &mut Vec<Capability<u64>>) -> Self {
+        let caps: Vec<Option<Capability<u64>>> = caps.drain(..outs.len()).map(Some).collect();
+        let batches = vec![Vec::new(); outs.len()];
+        ClassOutputs { outs, caps, batches }
+    }
+
+    /// Sends the batch of `class` at its capability.
+    pub(super) fn send(&mut self, class: usize) {
+        let (Some(batch), Some(Some(cap)), Some(out)) = (self.batches.get_mut(class), self.caps.get(class), self.outs.get_mut(class)) else { return };
+        if !batch.is_empty() {
+            out.activate().session(cap).give_container(batch);
+            batch.clear();
+        }
+    }
+
+    /// Sends every class's batch.
+    pub(super) fn send_all(&mut self) {
+        (0..self.outs.len()).for_each(|k| self.send(k));
+    }
+
+    /// Moves the capability of `class` forward to `watermark`, or drops it (`None`: the class
+    /// has no partition left on this worker).
+    pub(super) fn advance(&mut self, class: usize, watermark: Option<i64>) {
+        let Some(slot) = self.caps.get_mut(class) else { return };
+        match watermark {
+            None => *slot = None,
+            Some(wm) => {
+                if let Some(cap) = slot.as_mut() {
+                    let t = to_timely(wm);
+                    if t > *cap.time() {
+                        cap.downgrade(&t);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drops every capability: the source is finished.
+    pub(super) fn finish(&mut self) {
+        self.caps.iter_mut().for_each(|c| *c = None);
+    }
+
+    /// Number of classes.
+    pub(super) fn count(&self) -> usize {
+        self.outs.len()
+    }
+}
+
 struct Partition {
+    /// Its lateness class.
+    class: usize,
     spec: InputSpec,
     reader: Option<LineReader>,
     ingest: Ingest,
@@ -192,29 +268,31 @@ const TURN_RECORDS: usize = 1024;
 /// Time a source activation may take before yielding to the rest of the dataflow.
 const ACTIVATION_BUDGET: Duration = Duration::from_millis(5);
 
-/// Builds the source. Returns the on-time events and the dead letters (unparsable and late).
-pub fn file_source<'s>(
-    scope: Scope<'s, u64>,
-    cfg: SourceConfig,
-    backpressure: Option<Backpressure>,
-) -> (Stream<'s, u64, Vec<Event>>, Stream<'s, u64, Vec<DeadLetter>>) {
+/// A file source's outputs: events (one stream per lateness class) and dead letters.
+pub type FileStreams<'s> = (Vec<Stream<'s, u64, Vec<Event>>>, Stream<'s, u64, Vec<DeadLetter>>);
+
+/// Builds the source. Returns the on-time events, one stream per lateness class of `classes`,
+/// and the dead letters (unparsable and late).
+pub fn file_source<'s>(scope: Scope<'s, u64>, cfg: SourceConfig, classes: Arc<LatenessClasses>, backpressure: Option<Backpressure>) -> FileStreams<'s> {
     let mut builder = OperatorBuilder::new("FileSource".to_owned(), scope);
     let info = builder.operator_info();
     let activator = scope.activator_for(info.address);
-    let (events_out, events) = builder.new_output::<Vec<Event>>();
+    let (event_outs, events) = ClassOutputs::outputs(&mut builder, classes.count());
     let (dead_out, dead) = builder.new_output::<Vec<DeadLetter>>();
-    let mut events_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<Event>>>::from(events_out);
     let mut dead_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<DeadLetter>>>::from(dead_out);
     let (index, peers) = (scope.index(), scope.peers());
 
     builder.build(move |mut caps| {
+        let mut out = ClassOutputs::new(event_outs, &mut caps);
+        // The dead letters' capability follows every partition of the worker: while it is held,
+        // the source is not finished.
         let mut dead_cap: Option<Capability<u64>> = caps.pop();
-        let mut event_cap: Option<Capability<u64>> = caps.pop();
         let mut parts: Vec<Partition> = cfg
             .inputs
             .iter()
             .filter(|spec| owner_of(spec.partition, peers) == index)
             .map(|spec| Partition {
+                class: classes.input(spec.partition as usize),
                 ingest: Ingest::new(
                     spec.source.display(),
                     spec.partition,
@@ -230,12 +308,14 @@ pub fn file_source<'s>(
             .collect();
         let stats = cfg.stats.clone();
         let cancel = cfg.cancel.clone();
-        let mut batch: Vec<Event> = Vec::with_capacity(TURN_RECORDS * 2);
+        for batch in out.batches.iter_mut() {
+            batch.reserve(TURN_RECORDS * 2);
+        }
         let mut dead_batch: Vec<DeadLetter> = Vec::new();
 
         let mut last_time = 0u64;
         move |_frontiers| {
-            let Some(cap) = event_cap.as_ref() else { return };
+            let Some(dcap) = dead_cap.as_ref() else { return };
             if let Some(bp) = backpressure.as_ref() {
                 // "Ahead" means downstream has not yet caught up with where this source stood
                 // one activation ago; a lone worker is never ahead for long.
@@ -244,7 +324,7 @@ pub fn file_source<'s>(
                     return;
                 }
             }
-            last_time = *cap.time();
+            last_time = *dcap.time();
             let started = Instant::now();
             let cancelled = cancel.load(Relaxed);
             'turns: loop {
@@ -254,38 +334,32 @@ pub fn file_source<'s>(
                         part.ingest.clock.finish();
                         continue;
                     }
-                    progressed |= read_turn(part, &mut batch, &mut dead_batch, &stats);
+                    let k = part.class;
+                    progressed |= read_turn(part, &mut out.batches[k], &mut dead_batch, &stats);
                     // Send per turn: batches stay small enough for the allocator to recycle.
-                    if !batch.is_empty() {
-                        events_out.activate().session(cap).give_container(&mut batch);
-                        batch.clear();
-                    }
+                    out.send(k);
                 }
                 if !progressed || started.elapsed() >= ACTIVATION_BUDGET {
                     break 'turns;
                 }
             }
-            if !batch.is_empty() {
-                events_out.activate().session(cap).give_container(&mut batch);
-                batch.clear();
+            out.send_all();
+            if !dead_batch.is_empty() {
+                dead_out.activate().session(dcap).give_container(&mut dead_batch);
+                dead_batch.clear();
             }
-            if let Some(dcap) = dead_cap.as_ref() {
-                if !dead_batch.is_empty() {
-                    dead_out.activate().session(dcap).give_container(&mut dead_batch);
-                    dead_batch.clear();
-                }
+            for k in 0..out.count() {
+                out.advance(k, worker_watermark(parts.iter().filter(|p| p.class == k).map(|p| &p.ingest.clock)));
             }
             match worker_watermark(parts.iter().map(|p| &p.ingest.clock)) {
                 None => {
-                    event_cap = None;
+                    out.finish();
                     dead_cap = None;
                 }
                 Some(wm) => {
                     let t = to_timely(wm);
-                    for c in [event_cap.as_mut(), dead_cap.as_mut()].into_iter().flatten() {
-                        if t > *c.time() {
-                            c.downgrade(&t);
-                        }
+                    if let Some(c) = dead_cap.as_mut().filter(|c| t > *c.time()) {
+                        c.downgrade(&t);
                     }
                     activator.activate();
                 }

@@ -166,6 +166,32 @@ pub fn event_source(ev: &Event, fields: &SourceFields) -> EventSource {
     src
 }
 
+/// Every source [`event_source`] can tell for an event whose `event.module` is `module`, or
+/// `None` where the module does not fix it (JSON events tell theirs from their own fields, or
+/// from nothing at all, which admits every rule). Lets a plan know, before any event, which
+/// inputs can feed which rules.
+pub fn sources_of_module(module: &str) -> Option<Vec<EventSource>> {
+    let base = EventSource::default();
+    match module {
+        "system" => {
+            let auth = AUTH_SERVICES.iter().map(|(_, service)| Some(*service)).chain([None]);
+            let mut all: Vec<EventSource> = auth.map(|service| EventSource { product: Some("linux"), services: [Some("auth"), service], ..base }).collect();
+            all.push(EventSource { product: Some("linux"), services: [Some("syslog"), None], ..base });
+            Some(all)
+        }
+        "apache" => Some(vec![EventSource { categories: [Some("webserver"), None, None], ..base }]),
+        "zeek" => Some(
+            ZEEK_LOGS
+                .iter()
+                .map(|log| Some(*log))
+                .chain([None])
+                .map(|service| EventSource { product: Some("zeek"), services: [service, None], ..base })
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
 /// Linux auth-log programs (`process.name`, any case) and the Sigma service they are.
 const AUTH_SERVICES: &[(&str, &str)] = &[
     ("sshd", "sshd"),
@@ -299,6 +325,27 @@ mod tests {
         assert!(!admits(&ls(Some("linux"), None, Some("sudo")), &src));
         assert!(!admits(&ls(Some("windows"), Some("process_creation"), None), &src));
         assert!(!admits(&ls(Some("zeek"), None, Some("dns")), &src));
+    }
+
+    #[test]
+    fn sources_of_a_module_hold_every_source_its_events_can_have() {
+        let f = SourceFields::default();
+        let datasets = ["system.auth", "system.syslog", "zeek.connection", "zeek.dns", "zeek.unknown", "apache.access"];
+        let processes = ["sshd", "SUDO", "crond", "vsftpd", "login", "kernel"];
+        for module in ["system", "apache", "zeek"] {
+            let known = sources_of_module(module).unwrap();
+            for dataset in datasets.iter().filter(|d| d.starts_with(module) || module == "apache") {
+                for process in processes {
+                    let mut ev = Event::at(0);
+                    ev.push(known::EVENT_MODULE, Value::Sym(module));
+                    ev.push_str(known::EVENT_DATASET, dataset);
+                    ev.push_str(known::PROCESS_NAME, process);
+                    let src = event_source(&ev, &f);
+                    assert!(known.contains(&src), "{module} {dataset} {process}: {src:?} is not in {known:?}");
+                }
+            }
+        }
+        assert!(sources_of_module("cowrie").is_none(), "JSON events tell their source from their own fields");
     }
 
     #[test]
