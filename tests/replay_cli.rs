@@ -182,3 +182,33 @@ title: Bytes Per Source\ncorrelation:\n    type: value_sum\n    rules: [failed]\
     let n: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(n > 0, "{line}");
 }
+
+#[test]
+fn alerts_of_one_group_in_the_same_millisecond_are_all_written_with_their_own_ids() {
+    // Two logon failures and a success of one account, then a failure and a success, all in one
+    // millisecond: two sequence alerts with the same group, window start and time. They once
+    // shared an id, and the writer took the second for a copy of the first.
+    let dir = tempfile::tempdir().unwrap();
+    let at = "2024-01-15T08:37:34.222Z";
+    let line =
+        |id: u32, n: u32| format!("{{\"@timestamp\":\"{at}\",\"Channel\":\"Security\",\"EventID\":{id},\"TargetUserName\":\"heidi\",\"RecordNumber\":{n}}}\n");
+    let events = [line(4625, 1), line(4624, 2), line(4625, 3), line(4624, 4), line(4624, 4)].concat();
+    std::fs::write(dir.path().join("logons.json"), events).unwrap();
+    let rules = dir.path().join("sequence.yml");
+    std::fs::write(
+        &rules,
+        "title: Logon Failure\nname: failure\nlogsource: {product: windows, service: security}\ndetection: {sel: {EventID: 4625}, condition: sel}\n---\n\
+         title: Logon Success\nname: success\nlogsource: {product: windows, service: security}\ndetection: {sel: {EventID: 4624}, condition: sel}\n---\n\
+         title: Failure Then Success\ncorrelation: {type: temporal_ordered, rules: [failure, success], group-by: [TargetUserName], timespan: 10m}\n",
+    )
+    .unwrap();
+    let out = vigil_ok(&["replay", "--rules", rules.to_str().unwrap(), dir.path().join("logons.json").to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let incidents: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(incidents.len(), 2, "{text}");
+    let ids: BTreeSet<&str> = incidents.iter().map(|i| i["event"]["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 2, "each alert has its own id: {text}");
+    let records: Vec<Vec<u64>> =
+        incidents.iter().map(|i| i["vigil"]["evidence"].as_array().unwrap().iter().map(|e| e["RecordNumber"].as_u64().unwrap()).collect()).collect();
+    assert_eq!(records, [vec![1, 2], vec![3, 4]], "{text}");
+}
