@@ -156,40 +156,66 @@ fn epoch_number_ms(v: f64) -> Option<i64> {
     Some(micros.div_euclid(1000))
 }
 
-/// Most names [`Names`] remembers from the previous record.
-const MAX_RECENT: usize = 512;
+/// Longest name [`Names`] remembers as a successor (longer ones go to the cache every time).
+const MAX_REMEMBERED: usize = 96;
 
-/// Field-name resolution for one parser. Records of one source mostly repeat the previous record's
-/// keys in the same order, so that guess, checked with one string compare, goes before the
-/// [`FieldCache`] hash lookup.
+/// Slot of the record's start in [`Names::after`]; slot 1 is every name kept inline.
+const START: usize = 0;
+
+/// Field-name resolution for one parser. Records of one source repeat their key order, and a
+/// source of a few record shapes (Windows events of several ids) still repeats which key follows
+/// which: so for each key (and the record's start) the two names that last followed it are
+/// remembered, and a name is first compared with those before the [`FieldCache`] hash lookup.
 pub(crate) struct Names {
     cache: FieldCache,
-    recent: Vec<(String, Option<FieldId>)>,
-    next: usize,
+    /// Per previous key's slot (field id + 2): the last two names after it, newest first.
+    after: Vec<[Option<Successor>; 2]>,
+    prev: usize,
+}
+
+/// A name seen after some key, and what it resolved to.
+type Successor = (Box<str>, Option<FieldId>);
+
+fn slot_of(id: Option<FieldId>) -> usize {
+    id.map_or(1, |id| id.0 as usize + 2)
 }
 
 impl Names {
     fn new() -> Self {
-        Names { cache: FieldCache::new(), recent: Vec::new(), next: 0 }
+        Names { cache: FieldCache::new(), after: Vec::new(), prev: START }
+    }
+
+    /// The next name resolved is a record's first.
+    fn start_record(&mut self) {
+        self.prev = START;
     }
 
     /// Resolves a name to an id; `None` once the intern table is full (keep it inline).
     pub(crate) fn resolve(&mut self, name: &str) -> Option<FieldId> {
-        let at = self.next;
-        self.next += 1;
-        if let Some((prev, id)) = self.recent.get(at) {
-            if prev == name {
-                return *id;
+        let slot = self.prev;
+        if let Some(seen) = self.after.get_mut(slot) {
+            for k in 0..2 {
+                if let Some((known, id)) = &seen[k] {
+                    if **known == *name {
+                        let id = *id;
+                        seen.swap(0, k);
+                        self.prev = slot_of(id);
+                        return id;
+                    }
+                }
             }
         }
         let id = self.cache.resolve(name.as_bytes());
-        if let Some((prev, slot)) = self.recent.get_mut(at) {
-            prev.clear();
-            prev.push_str(name);
-            *slot = id;
-        } else if at == self.recent.len() && at < MAX_RECENT {
-            self.recent.push((name.to_owned(), id));
+        // Bounded: one entry pair per field id, names up to MAX_REMEMBERED bytes.
+        if name.len() <= MAX_REMEMBERED && slot < MAX_FIELDS + 2 {
+            if self.after.len() <= slot {
+                self.after.resize_with(slot + 1, Default::default);
+            }
+            let seen = &mut self.after[slot];
+            seen[1] = seen[0].take();
+            seen[0] = Some((name.into(), id));
         }
+        self.prev = slot_of(id);
         id
     }
 
@@ -244,7 +270,7 @@ impl Flattener {
     /// serde_json) through the same serde visitors.
     pub(crate) fn parse_object<H: Fields>(&mut self, record: &[u8], ev: &mut Event, hooks: &mut H) -> Result<(), ParseError> {
         self.path.clear();
-        self.names.next = 0;
+        self.names.start_record();
         for (key, _) in ev.fields() {
             if let Key::Id(id) = key {
                 set_bit(&mut self.seen, *id);
@@ -823,6 +849,23 @@ mod tests {
 
     fn opts(time_field: Option<&str>) -> ParseOptions {
         ParseOptions { year: None, now_ms: 0, time_field: time_field.map(str::to_owned) }
+    }
+
+    proptest! {
+        // Whatever order names come in (records of several shapes, a name after many different
+        // predecessors, more than two successors of one key), the remembered successors give
+        // the id the interner gives.
+        #[test]
+        fn names_resolve_as_the_interner_for_any_key_order(records in prop::collection::vec(prop::collection::vec(0usize..12, 0..10), 1..40)) {
+            let pool: Vec<String> = (0..12).map(|i| format!("names_test.key{i}")).collect();
+            let mut names = Names::new();
+            for record in records {
+                names.start_record();
+                for k in record {
+                    prop_assert_eq!(names.resolve(&pool[k]), field::intern(&pool[k]));
+                }
+            }
+        }
     }
 
     fn parse_with(line: &str, time_field: Option<&str>) -> Result<Event, ParseError> {
