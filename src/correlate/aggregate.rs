@@ -27,6 +27,7 @@
 use std::hash::Hash;
 use std::mem::size_of;
 
+use super::window::{self, Anchored};
 use super::{check_span, Alert, Condition, Correlator, Evidence, HeapBytes, KeyBytes, ParamError, Stats, Table};
 
 /// Which aggregate.
@@ -52,6 +53,12 @@ pub(crate) struct AggState<E> {
     values: Vec<f64>,
     truncated: bool,
     evidence: Evidence<E>,
+}
+
+impl<E> Anchored for AggState<E> {
+    fn start(&self) -> i64 {
+        self.start
+    }
 }
 
 impl<E> HeapBytes for AggState<E> {
@@ -149,37 +156,26 @@ impl<K: Ord + Hash + Clone + KeyBytes, E: Clone> Correlator for ValueAggregate<K
         }
         let (span, aggregate, condition, max_values, cap) = (self.span, self.aggregate, self.condition, self.max_values, self.evidence_cap);
         let truncated = &mut self.truncated;
-        let mut closed = None;
-        self.table.update(
-            key,
-            ts,
-            || AggState::new(ts),
-            |st| {
-                if ts > st.start.saturating_add(span) {
-                    closed = close_agg(span, aggregate, &condition, truncated, key.clone(), st);
-                    *st = AggState::new(ts);
+        let add = |st: &mut AggState<E>| {
+            st.last = ts;
+            st.count += 1;
+            st.sum += value;
+            if let Aggregate::Percentile(_) = aggregate {
+                if st.values.len() < max_values {
+                    st.values.push(value);
+                } else {
+                    st.truncated = true;
                 }
-                st.last = ts;
-                st.count += 1;
-                st.sum += value;
-                if let Aggregate::Percentile(_) = aggregate {
-                    if st.values.len() < max_values {
-                        st.values.push(value);
-                    } else {
-                        st.truncated = true;
-                    }
-                }
-                st.evidence.push(ts, evidence, cap);
-                Some(st.start.saturating_add(span))
-            },
-        );
-        out.extend(closed);
+            }
+            st.evidence.push(ts, evidence, cap);
+        };
+        window::observe(&mut self.table, key, ts, span, AggState::new, add, |k, st| close_agg(span, aggregate, &condition, truncated, k, st), out);
     }
 
     fn advance(&mut self, watermark: i64, out: &mut Vec<Alert<K, E>>) {
         let (span, aggregate, condition) = (self.span, self.aggregate, self.condition);
         let truncated = &mut self.truncated;
-        self.table.expire_into(watermark, out, |key, mut st| close_agg(span, aggregate, &condition, truncated, key, &mut st));
+        window::advance(&mut self.table, watermark, out, |key, st| close_agg(span, aggregate, &condition, truncated, key, st));
     }
 
     fn stats(&self) -> Stats {

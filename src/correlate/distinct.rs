@@ -24,6 +24,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::hash::Hash;
 use std::mem::size_of;
 
+use super::window::{self, Anchored};
 use super::{check_span, Alert, Condition, Correlator, Evidence, HeapBytes, KeyBytes, Mode, ParamError, Stats, Table};
 
 /// The values of a key's window.
@@ -41,6 +42,12 @@ pub(crate) struct DistinctState<V, E> {
     start: i64,
     last: i64,
     evidence: Evidence<E>,
+}
+
+impl<V, E> Anchored for DistinctState<V, E> {
+    fn start(&self) -> i64 {
+        self.start
+    }
 }
 
 impl<V, E> HeapBytes for DistinctState<V, E> {
@@ -173,37 +180,27 @@ impl<K: Ord + Hash + Clone + KeyBytes, V: Hash + Eq + Clone, E: Clone> Correlato
                 );
             }
             Mode::AtClose => {
-                let mut closed = None;
-                self.table.update(
-                    key,
-                    ts,
-                    || DistinctState::new(ts, Mode::AtClose),
-                    |st| {
-                        if ts > st.start.saturating_add(span) {
-                            closed = close_distinct(span, max_values, &condition, key.clone(), st);
-                            *st = DistinctState::new(ts, Mode::AtClose);
+                let add = |st: &mut DistinctState<V, E>| {
+                    st.last = ts;
+                    let Values::Set { set, more } = &mut st.values else { unreachable!("at-close mode keeps a set") };
+                    if !set.contains(&value) {
+                        if set.len() < max_values {
+                            set.insert(value);
+                            st.evidence.push(ts, evidence, cap);
+                        } else {
+                            *more = true;
                         }
-                        st.last = ts;
-                        let Values::Set { set, more } = &mut st.values else { unreachable!("at-close mode keeps a set") };
-                        if !set.contains(&value) {
-                            if set.len() < max_values {
-                                set.insert(value);
-                                st.evidence.push(ts, evidence, cap);
-                            } else {
-                                *more = true;
-                            }
-                        }
-                        Some(st.start.saturating_add(span))
-                    },
-                );
-                out.extend(closed);
+                    }
+                };
+                let open = |t| DistinctState::new(t, Mode::AtClose);
+                window::observe(&mut self.table, key, ts, span, open, add, |k, st| close_distinct(span, max_values, &condition, k, st), out);
             }
         }
     }
 
     fn advance(&mut self, watermark: i64, out: &mut Vec<Alert<K, E>>) {
         let (span, condition, at_close, max_values) = (self.span, self.condition, self.mode == Mode::AtClose, self.max_values);
-        self.table.expire_into(watermark, out, |key, mut st| if at_close { close_distinct(span, max_values, &condition, key, &mut st) } else { None });
+        window::advance(&mut self.table, watermark, out, |key, st| if at_close { close_distinct(span, max_values, &condition, key, st) } else { None });
     }
 
     fn stats(&self) -> Stats {

@@ -104,6 +104,7 @@ pub mod ordered;
 pub mod persistence;
 pub mod temporal;
 pub mod threshold;
+mod window;
 
 /// Errors in a correlator's parameters.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

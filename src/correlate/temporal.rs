@@ -20,6 +20,7 @@
 use std::hash::Hash;
 use std::mem::size_of;
 
+use super::window::{self, Anchored};
 use super::{check_span, Alert, Condition, Correlator, Evidence, HeapBytes, KeyBytes, Mode, ParamError, Stats, Table};
 
 /// The most rules a `temporal` or `temporal_ordered` correlation may reference.
@@ -33,6 +34,12 @@ pub(crate) struct TemporalState<E> {
     start: i64,
     last: i64,
     evidence: Evidence<E>,
+}
+
+impl<E> Anchored for TemporalState<E> {
+    fn start(&self) -> i64 {
+        self.start
+    }
 }
 
 impl<E> HeapBytes for TemporalState<E> {
@@ -169,33 +176,22 @@ impl<K: Ord + Hash + Clone + KeyBytes, E: Clone> Correlator for Temporal<K, E> {
                 );
             }
             Mode::AtClose => {
-                let mut closed = None;
-                self.table.update(
-                    key,
-                    ts,
-                    || TemporalState::new(ts),
-                    |st| {
-                        if ts > st.start.saturating_add(span) {
-                            closed = close_temporal(span, &condition, key.clone(), st);
-                            *st = TemporalState::new(ts);
-                        }
-                        st.last = ts;
-                        if matched & !st.mask != 0 {
-                            st.mask |= matched;
-                            st.seq += 1;
-                            st.evidence.push(ts, evidence, cap);
-                        }
-                        Some(st.start.saturating_add(span))
-                    },
-                );
-                out.extend(closed);
+                let add = |st: &mut TemporalState<E>| {
+                    st.last = ts;
+                    if matched & !st.mask != 0 {
+                        st.mask |= matched;
+                        st.seq += 1;
+                        st.evidence.push(ts, evidence, cap);
+                    }
+                };
+                window::observe(&mut self.table, key, ts, span, TemporalState::new, add, |k, st| close_temporal(span, &condition, k, st), out);
             }
         }
     }
 
     fn advance(&mut self, watermark: i64, out: &mut Vec<Alert<K, E>>) {
         let (span, condition, at_close) = (self.span, self.condition, self.mode == Mode::AtClose);
-        self.table.expire_into(watermark, out, |key, mut st| if at_close { close_temporal(span, &condition, key, &mut st) } else { None });
+        window::advance(&mut self.table, watermark, out, |key, st| if at_close { close_temporal(span, &condition, key, st) } else { None });
     }
 
     fn stats(&self) -> Stats {

@@ -13,6 +13,7 @@ use std::collections::VecDeque;
 use std::hash::Hash;
 use std::mem::size_of;
 
+use super::window::{self, Anchored};
 use super::{check_span, Alert, Condition, Correlator, Evidence, HeapBytes, KeyBytes, Mode, ParamError, Stats, Table};
 
 /// Per-key state.
@@ -23,6 +24,12 @@ pub(crate) struct CountState<E> {
     first: i64,
     last: i64,
     evidence: Evidence<E>,
+}
+
+impl<E> Anchored for CountState<E> {
+    fn start(&self) -> i64 {
+        self.start
+    }
 }
 
 impl<E> HeapBytes for CountState<E> {
@@ -108,30 +115,19 @@ impl<K: Ord + Hash + Clone + KeyBytes, E: Clone> Correlator for EventCount<K, E>
                 );
             }
             Mode::AtClose => {
-                let mut closed = None;
-                self.table.update(
-                    key,
-                    ts,
-                    || CountState::new(ts),
-                    |st| {
-                        if ts > st.start.saturating_add(span) {
-                            closed = close_count(span, &condition, key.clone(), st);
-                            *st = CountState::new(ts);
-                        }
-                        st.count += 1;
-                        st.last = ts;
-                        st.evidence.push(ts, evidence, cap);
-                        Some(st.start.saturating_add(span))
-                    },
-                );
-                out.extend(closed);
+                let add = |st: &mut CountState<E>| {
+                    st.count += 1;
+                    st.last = ts;
+                    st.evidence.push(ts, evidence, cap);
+                };
+                window::observe(&mut self.table, key, ts, span, CountState::new, add, |k, st| close_count(span, &condition, k, st), out);
             }
         }
     }
 
     fn advance(&mut self, watermark: i64, out: &mut Vec<Alert<K, E>>) {
         let (span, condition, at_close) = (self.span, self.condition, self.mode == Mode::AtClose);
-        self.table.expire_into(watermark, out, |key, mut st| if at_close { close_count(span, &condition, key, &mut st) } else { None });
+        window::advance(&mut self.table, watermark, out, |key, st| if at_close { close_count(span, &condition, key, st) } else { None });
     }
 
     fn stats(&self) -> Stats {
