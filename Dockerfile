@@ -5,7 +5,7 @@
 # Build stage: the full Rust toolchain image has the C compiler, make and zlib headers that the
 # bundled librdkafka build needs. 1.88 is the newest rust-version among the locked dependencies
 # (differential-dataflow 0.26, zip 7); tests/compose_file.rs keeps the two in step.
-FROM rust:1.88-bookworm AS build
+FROM rust:1.89-bookworm AS build
 WORKDIR /src
 COPY . .
 # Cache mounts keep the crate registry and build outputs between image builds; the binary is
