@@ -3,8 +3,8 @@
 # three-process cluster from it. Build alone with `docker build -t vigil .`.
 
 # Build stage: the full Rust toolchain image has the C compiler, make and zlib headers that the
-# bundled librdkafka build needs. 1.88 is the newest rust-version among the locked dependencies
-# (differential-dataflow 0.26, zip 7); tests/compose_file.rs keeps the two in step.
+# bundled librdkafka build needs. 1.89 is the newest rust-version among the locked dependencies
+# (uuid 1.29, through sonic-rs); tests/compose_file.rs keeps the two in step.
 FROM rust:1.89-bookworm AS build
 WORKDIR /src
 COPY . .
