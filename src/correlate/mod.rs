@@ -71,12 +71,13 @@
 //! cap evicts the key whose deadline (the time above) comes first, which in early mode is exactly
 //! the least recently seen key; the evicted key's partial window is dropped without an alert and
 //! counted in [`Stats::evictions`]. [`Correlator::state_bytes`] estimates the memory held: a
-//! fixed cost per key (hash-map entry, index entry; see each kind's docs for the figure) plus
-//! the heap the state owns; heap owned by the key or evidence values themselves (a `String`
-//! key, say) is not included. For a 16-byte key (an IP address) and 8-byte evidence the fixed
-//! cost is 213 bytes (`event_count`), 250 (`value_count`), 195 (`temporal`), 122
-//! (`temporal_ordered`) and 213 (aggregates) on 64-bit targets (test `fixed_bytes_per_key`);
-//! the held events, values and evidence come on top and are bounded as each kind says.
+//! fixed cost per key (its slot, which holds the key once, a hash-table entry of a slot number,
+//! an index entry; see each kind's docs for the figure) plus the heap the state owns and the
+//! key's own heap bytes; heap owned by evidence values themselves is not included. For a
+//! 16-byte key (an IP address) and 8-byte evidence the fixed cost is 185 bytes (`event_count`),
+//! 201 (`value_count`), 169 (`temporal`), 105 (`temporal_ordered`) and 185 (aggregates) on
+//! 64-bit targets (test `fixed_bytes_per_key`); the held events, values and evidence come on
+//! top and are bounded as each kind says. Their deques start with room for one value.
 //!
 //! # Inputs
 //!
@@ -93,8 +94,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 // A fixed hasher, never RandomState: identical runs hash identically, and FxHash is several
 // times cheaper than SipHash on the short keys (addresses, names) correlations group by.
-use rustc_hash::FxHashMap as HashMap;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 use std::mem::size_of;
 
 pub mod absence;
@@ -308,7 +308,8 @@ impl KeyBytes for Box<[u8]> {
     }
 }
 
-struct Slot<S> {
+struct Slot<K, S> {
+    key: K,
     state: S,
     last_ts: i64,
     deadline: i64,
@@ -316,10 +317,15 @@ struct Slot<S> {
 }
 
 /// The key table every kind shares: states by key, an index by (deadline, update sequence) for
-/// expiry and eviction, the key cap and the counters.
+/// expiry and eviction, the key cap and the counters. Each key is held once, in its slot: the
+/// hash table and the index hold slot numbers (a spray of new keys is mostly key-table
+/// entries, so a second copy of every key in the index cost a third of the memory).
 pub(crate) struct Table<K, S> {
-    map: HashMap<K, Slot<S>>,
-    index: BTreeMap<(i64, u64), K>,
+    lookup: hashbrown::HashTable<u32>,
+    slots: Vec<Option<Slot<K, S>>>,
+    free: Vec<u32>,
+    index: BTreeMap<(i64, u64), u32>,
+    hasher: rustc_hash::FxBuildHasher,
     cap: usize,
     seq: u64,
     heap: usize,
@@ -333,17 +339,70 @@ impl<K: Ord + Hash + Clone + KeyBytes, S: HeapBytes> Table<K, S> {
         if cap == 0 {
             return Err(ParamError::Limit("the key cap must be at least 1".into()));
         }
-        Ok(Table { map: HashMap::default(), index: BTreeMap::new(), cap, seq: 0, heap: 0, watermark: i64::MIN, evictions: 0, rejected: 0 })
+        if u32::try_from(cap).is_err() {
+            return Err(ParamError::Limit(format!("the key cap must be at most {}", u32::MAX)));
+        }
+        Ok(Table {
+            lookup: hashbrown::HashTable::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            index: BTreeMap::new(),
+            hasher: rustc_hash::FxBuildHasher,
+            cap,
+            seq: 0,
+            heap: 0,
+            watermark: i64::MIN,
+            evictions: 0,
+            rejected: 0,
+        })
     }
 
-    /// Estimated fixed bytes per live key: the hash-map entry at its 7/8 load factor plus a
-    /// control byte, and the B-tree index entry with node overhead taken as one half more.
+    /// Estimated fixed bytes per live key: the slot, the hash table's entry at its 7/8 load
+    /// factor plus a control byte, and the B-tree index entry with node overhead taken as one
+    /// half more.
     pub(crate) fn bytes_per_key() -> usize {
-        (size_of::<(K, Slot<S>)>() + 1) * 8 / 7 + size_of::<((i64, u64), K)>() * 3 / 2
+        size_of::<Option<Slot<K, S>>>() + (size_of::<u32>() + 1) * 8 / 7 + size_of::<((i64, u64), u32)>() * 3 / 2
     }
 
     pub(crate) fn reject(&mut self) {
         self.rejected += 1;
+    }
+
+    fn find(&self, key: &K) -> Option<u32> {
+        let hash = self.hasher.hash_one(key);
+        let slots = &self.slots;
+        self.lookup.find(hash, |&i| slots[i as usize].as_ref().is_some_and(|s| s.key == *key)).copied()
+    }
+
+    /// Frees slot `i`: out of the hash table (the index entry is the caller's), and returned.
+    fn take(&mut self, i: u32) -> Option<Slot<K, S>> {
+        let slot = self.slots.get_mut(i as usize)?.take()?;
+        let hash = self.hasher.hash_one(&slot.key);
+        if let Ok(entry) = self.lookup.find_entry(hash, |&j| j == i) {
+            entry.remove();
+        }
+        self.free.push(i);
+        self.heap -= slot.state.heap_bytes() + slot.key.key_bytes();
+        Some(slot)
+    }
+
+    fn insert(&mut self, slot: Slot<K, S>) -> u32 {
+        let hash = self.hasher.hash_one(&slot.key);
+        self.heap += slot.state.heap_bytes() + slot.key.key_bytes();
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = Some(slot);
+                i
+            }
+            None => {
+                self.slots.push(Some(slot));
+                // Below the cap (checked to fit u32 at construction) plus the one being evicted.
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.lookup.insert_unique(hash, i, |&j| slots[j as usize].as_ref().map_or(0, |s| hasher.hash_one(&s.key)));
+        i
     }
 
     /// Applies `f` to the state of `key` (made by `make` if absent) for an event at `ts`. `f`
@@ -354,7 +413,8 @@ impl<K: Ord + Hash + Clone + KeyBytes, S: HeapBytes> Table<K, S> {
             self.rejected += 1;
             return false;
         }
-        if let Some(slot) = self.map.get_mut(key) {
+        if let Some(i) = self.find(key) {
+            let Some(slot) = self.slots[i as usize].as_mut() else { return false };
             if ts < slot.last_ts {
                 self.rejected += 1;
                 return false;
@@ -369,29 +429,25 @@ impl<K: Ord + Hash + Clone + KeyBytes, S: HeapBytes> Table<K, S> {
                     slot.deadline = d;
                     slot.seq = self.seq;
                     slot.last_ts = ts;
-                    self.index.insert((d, self.seq), key.clone());
+                    self.index.insert((d, self.seq), i);
                 }
                 None => {
-                    self.heap -= slot.state.heap_bytes() + 2 * key.key_bytes();
-                    self.map.remove(key);
+                    self.take(i);
                 }
             }
             return true;
         }
         let mut state = make();
         if let Some(d) = f(&mut state) {
-            if self.map.len() >= self.cap {
+            if self.lookup.len() >= self.cap {
                 if let Some((_, victim)) = self.index.pop_first() {
-                    if let Some(slot) = self.map.remove(&victim) {
-                        self.heap -= slot.state.heap_bytes() + 2 * victim.key_bytes();
-                    }
+                    self.take(victim);
                     self.evictions += 1;
                 }
             }
             self.seq += 1;
-            self.heap += state.heap_bytes() + 2 * key.key_bytes();
-            self.index.insert((d, self.seq), key.clone());
-            self.map.insert(key.clone(), Slot { state, last_ts: ts, deadline: d, seq: self.seq });
+            let i = self.insert(Slot { key: key.clone(), state, last_ts: ts, deadline: d, seq: self.seq });
+            self.index.insert((d, self.seq), i);
         }
         true
     }
@@ -404,10 +460,9 @@ impl<K: Ord + Hash + Clone + KeyBytes, S: HeapBytes> Table<K, S> {
             if entry.key().0 >= self.watermark {
                 break;
             }
-            let key = entry.remove();
-            if let Some(slot) = self.map.remove(&key) {
-                self.heap -= slot.state.heap_bytes() + 2 * key.key_bytes();
-                close(key, slot.state);
+            let i = entry.remove();
+            if let Some(slot) = self.take(i) {
+                close(slot.key, slot.state);
             }
         }
     }
@@ -421,20 +476,19 @@ impl<K: Ord + Hash + Clone + KeyBytes, S: HeapBytes> Table<K, S> {
             if entry.key().0 >= self.watermark {
                 break;
             }
-            let key = entry.remove();
-            let Some(slot) = self.map.get_mut(&key) else { continue };
+            let i = entry.remove();
+            let Some(slot) = self.slots.get_mut(i as usize).and_then(Option::as_mut) else { continue };
             let before = slot.state.heap_bytes();
-            match close(&key, &mut slot.state) {
+            match close(&slot.key, &mut slot.state) {
                 Some(d) => {
                     self.heap = self.heap - before + slot.state.heap_bytes();
                     self.seq += 1;
                     slot.deadline = d;
                     slot.seq = self.seq;
-                    self.index.insert((d, self.seq), key);
+                    self.index.insert((d, self.seq), i);
                 }
                 None => {
-                    self.heap -= before + 2 * key.key_bytes();
-                    self.map.remove(&key);
+                    self.take(i);
                 }
             }
         }
@@ -450,13 +504,23 @@ impl<K: Ord + Hash + Clone + KeyBytes, S: HeapBytes> Table<K, S> {
     }
 
     pub(crate) fn stats(&self) -> Stats {
-        Stats { keys: self.map.len(), state_bytes: self.map.len() * Self::bytes_per_key() + self.heap, evictions: self.evictions, rejected: self.rejected }
+        let keys = self.lookup.len();
+        Stats { keys, state_bytes: keys * Self::bytes_per_key() + self.heap, evictions: self.evictions, rejected: self.rejected }
     }
 }
 
 /// Sorts alerts emitted by one `advance` call into their documented order.
 pub(crate) fn sort_closed<K: Ord, E>(alerts: &mut [Alert<K, E>]) {
     alerts.sort_by(|a, b| (a.window_end_ms, &a.group).cmp(&(b.window_end_ms, &b.group)));
+}
+
+/// Pushes onto a deque that starts with room for one and then doubles (a new deque starts with
+/// room for four): most keys of a spray of new addresses hold one event.
+pub(crate) fn push_small<T>(q: &mut VecDeque<T>, v: T) {
+    if q.len() == q.capacity() {
+        q.reserve_exact(q.len().max(1));
+    }
+    q.push_back(v);
 }
 
 /// The most recent `cap` evidence values with their times.
@@ -479,7 +543,7 @@ impl<E> Evidence<E> {
         if self.items.len() == cap {
             self.items.pop_front();
         }
-        self.items.push_back((ts, e));
+        push_small(&mut self.items, (ts, e));
     }
 
     /// Drops the values older than `min_ts`.
@@ -639,6 +703,43 @@ mod tests {
         ];
         eprintln!("fixed bytes per key (u128 key, u64 evidence): {sizes:?}");
         assert!(sizes.iter().all(|&b| b <= 256), "{sizes:?}");
+    }
+
+    struct Held(Vec<u8>);
+    impl HeapBytes for Held {
+        fn heap_bytes(&self) -> usize {
+            self.0.capacity()
+        }
+    }
+
+    #[test]
+    fn table_reuses_freed_slots_and_gives_back_every_byte() {
+        let mut t: Table<Box<[u8]>, Held> = Table::new(100).unwrap();
+        let key = |i: u32| -> Box<[u8]> { i.to_le_bytes().into() };
+        for round in 0..5i64 {
+            for i in 0..100u32 {
+                let ts = round * 1_000 + i as i64;
+                assert!(t.update(&key(i + round as u32 * 100), ts, || Held(vec![0; 10]), |_| Some(ts + 10)));
+            }
+            assert_eq!(t.stats().keys, 100);
+            let mut freed = Vec::new();
+            t.expire((round + 1) * 1_000, |k, _| freed.push(k));
+            assert_eq!(freed.len(), 100, "every key expires, in deadline order");
+            assert!(freed.windows(2).all(|w| u32::from_le_bytes(w[0][..].try_into().unwrap()) < u32::from_le_bytes(w[1][..].try_into().unwrap())));
+            assert_eq!((t.stats().keys, t.heap), (0, 0), "round {round}");
+        }
+        assert!(t.slots.len() <= 100, "freed slots are reused: {}", t.slots.len());
+        // The cap evicts the key whose deadline comes first, and the others stay found.
+        for i in 0..101u32 {
+            t.update(&key(i), 10_000 + i as i64, || Held(Vec::new()), |_| Some(20_000 + i as i64));
+        }
+        assert_eq!((t.stats().keys, t.stats().evictions), (100, 1));
+        let mut seen = 0;
+        for i in 1..101u32 {
+            assert!(t.update(&key(i), 10_500, || unreachable!("key {i} is live"), |_| Some(30_000)));
+            seen += 1;
+        }
+        assert_eq!(seen, 100);
     }
 
     #[test]

@@ -92,7 +92,7 @@ impl<K: Ord + Hash + Clone + KeyBytes, E: Clone> Correlator for EventCount<K, E>
                             st.times.pop_front();
                         }
                         st.evidence.prune(min);
-                        st.times.push_back(ts);
+                        super::push_small(&mut st.times, ts);
                         st.evidence.push(ts, evidence, cap);
                         let count = st.times.len() as u64;
                         if condition.matches(count as f64) {
