@@ -18,7 +18,7 @@
 //! Evidence: one event per distinct value, the most recent `evidence_cap`: in early mode each
 //! value's latest occurrence, at close each value's first occurrence in the window.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::hash::Hash;
@@ -27,8 +27,16 @@ use std::mem::size_of;
 use super::window::{self, Anchored};
 use super::{check_span, Alert, Condition, Correlator, Evidence, HeapBytes, KeyBytes, Mode, ParamError, Stats, Table};
 
+/// Early-mode thresholds up to this many values keep them in a deque rather than in two maps.
+const FEW: f64 = 32.0;
+
 /// The values of a key's window.
 pub(crate) enum Values<V, E> {
+    /// Early mode with a small threshold: each value's latest occurrence (value, time,
+    /// evidence), oldest first. An alert clears the key as soon as the threshold's worth of
+    /// values is there, so no more than that is ever held, and a scan beats two maps (whose
+    /// smallest allocations are most of a key's memory in a spray of new sources).
+    Few(VecDeque<(V, i64, E)>),
     /// Early mode: each value's latest occurrence (time, arrival number, evidence), and the
     /// values by that occurrence.
     Sliding { latest: HashMap<V, (i64, u64, E)>, order: BTreeMap<(i64, u64), V>, seq: u64 },
@@ -57,14 +65,16 @@ impl<V, E> HeapBytes for DistinctState<V, E> {
                 latest.capacity() * (size_of::<(V, (i64, u64, E))>() + 1) + order.len() * size_of::<((i64, u64), V)>() * 3 / 2
             }
             Values::Set { set, .. } => set.capacity() * (size_of::<V>() + 1),
+            Values::Few(values) => values.capacity() * size_of::<(V, i64, E)>(),
         };
         values + self.evidence.heap_bytes()
     }
 }
 
 impl<V, E> DistinctState<V, E> {
-    fn new(ts: i64, mode: Mode) -> Self {
+    fn new(ts: i64, mode: Mode, few: bool) -> Self {
         let values = match mode {
+            Mode::Early if few => Values::Few(VecDeque::new()),
             Mode::Early => Values::Sliding { latest: HashMap::default(), order: BTreeMap::new(), seq: 0 },
             Mode::AtClose => Values::Set { set: HashSet::default(), more: false },
         };
@@ -79,6 +89,8 @@ pub struct ValueCount<K, V, E> {
     mode: Mode,
     max_values: usize,
     evidence_cap: usize,
+    /// Early mode keeps values in a deque (see [`Values::Few`]).
+    few: bool,
     table: Table<K, DistinctState<V, E>>,
 }
 
@@ -92,7 +104,8 @@ impl<K: Ord + Hash + Clone + KeyBytes, V: Hash + Eq + Clone, E: Clone> ValueCoun
             return Err(ParamError::Limit(format!("max_values {max_values} must exceed the condition's operands ({})", condition.max_operand())));
         }
         let mode = if condition.lower_bounds_only() { Mode::Early } else { Mode::AtClose };
-        Ok(ValueCount { span: check_span(span_ms)?, condition, mode, max_values, evidence_cap, table: Table::new(key_cap)? })
+        let few = condition.max_operand() <= FEW;
+        Ok(ValueCount { span: check_span(span_ms)?, condition, mode, max_values, evidence_cap, few, table: Table::new(key_cap)? })
     }
 
     /// The mode chosen from the condition.
@@ -111,6 +124,7 @@ fn close_distinct<K, V, E>(span: i64, max_values: usize, condition: &Condition, 
         Values::Set { more: true, .. } => max_values + 1,
         Values::Set { set, .. } => set.len(),
         Values::Sliding { latest, .. } => latest.len(),
+        Values::Few(values) => values.len(),
     } as u64;
     if !condition.matches(value as f64) {
         return None;
@@ -134,16 +148,42 @@ impl<K: Ord + Hash + Clone + KeyBytes, V: Hash + Eq + Clone, E: Clone> Correlato
     type Evidence = E;
 
     fn observe(&mut self, key: &K, ts: i64, value: V, evidence: E, out: &mut Vec<Alert<K, E>>) {
-        let (span, cap, condition, max_values) = (self.span, self.evidence_cap, self.condition, self.max_values);
+        let (span, cap, condition, max_values, few) = (self.span, self.evidence_cap, self.condition, self.max_values, self.few);
         match self.mode {
             Mode::Early => {
                 self.table.update(
                     key,
                     ts,
-                    || DistinctState::new(ts, Mode::Early),
+                    || DistinctState::new(ts, Mode::Early, few),
                     |st| {
-                        let Values::Sliding { latest, order, seq } = &mut st.values else { unreachable!("early mode keeps sliding values") };
                         let min = ts.saturating_sub(span);
+                        if let Values::Few(values) = &mut st.values {
+                            while values.front().is_some_and(|(_, t, _)| *t < min) {
+                                values.pop_front();
+                            }
+                            if let Some(at) = values.iter().position(|(v, _, _)| *v == value) {
+                                values.remove(at);
+                            }
+                            super::push_small(values, (value, ts, evidence));
+                            let count = values.len() as u64;
+                            if !condition.matches(count as f64) {
+                                return Some(ts.saturating_add(span));
+                            }
+                            let mut ev: Vec<E> = values.iter().rev().take(cap).map(|(_, _, e)| e.clone()).collect();
+                            ev.reverse();
+                            out.push(Alert {
+                                group: key.clone(),
+                                window_start_ms: min,
+                                window_end_ms: ts,
+                                value: count as f64,
+                                first_event_ts: values.front().map_or(ts, |(_, t, _)| *t),
+                                last_event_ts: ts,
+                                omitted: count - ev.len() as u64,
+                                evidence: ev,
+                            });
+                            return None;
+                        }
+                        let Values::Sliding { latest, order, seq } = &mut st.values else { unreachable!("early mode keeps sliding values") };
                         while let Some(entry) = order.first_entry() {
                             if entry.key().0 >= min {
                                 break;
@@ -192,7 +232,7 @@ impl<K: Ord + Hash + Clone + KeyBytes, V: Hash + Eq + Clone, E: Clone> Correlato
                         }
                     }
                 };
-                let open = |t| DistinctState::new(t, Mode::AtClose);
+                let open = |t| DistinctState::new(t, Mode::AtClose, false);
                 window::observe(&mut self.table, key, ts, span, open, add, |k, st| close_distinct(span, max_values, &condition, k, st), out);
             }
         }
@@ -385,16 +425,20 @@ mod tests {
         ) {
             let per_key: Vec<Vec<(i64, u8)>> = per_key.into_iter().map(|mut v| { v.sort_by_key(|e| e.0); v }).collect();
             let times: Vec<Vec<i64>> = per_key.iter().map(|v| v.iter().map(|e| e.0).collect()).collect();
-            let mut c = vc(span, cond);
-            let mut out = Vec::new();
-            for (k, t, i) in time_order(&times, salt) {
-                c.observe(&k, t, per_key[k as usize][i as usize].1, i, &mut out);
-                c.advance(t, &mut out);
-            }
-            c.advance(i64::MAX, &mut out);
             let expected: Vec<A> = per_key.iter().enumerate().flat_map(|(k, ev)| reference(span, cond, k as u32, ev)).collect();
-            prop_assert_eq!(canonical(out), canonical(expected));
-            prop_assert_eq!((c.keys(), c.state_bytes()), (0, 0));
+            // Both early-mode layouts (a deque for small thresholds, maps for large ones).
+            for few in [true, false] {
+                let mut c = vc(span, cond);
+                c.few = few;
+                let mut out = Vec::new();
+                for (k, t, i) in time_order(&times, salt) {
+                    c.observe(&k, t, per_key[k as usize][i as usize].1, i, &mut out);
+                    c.advance(t, &mut out);
+                }
+                c.advance(i64::MAX, &mut out);
+                prop_assert_eq!(canonical(out), canonical(expected.clone()), "few: {}", few);
+                prop_assert_eq!((c.keys(), c.state_bytes()), (0, 0));
+            }
         }
     }
 }
