@@ -157,60 +157,55 @@ impl<K: Ord + Hash + Clone + KeyBytes, V: Hash + Eq + Clone, E: Clone> Correlato
                     || DistinctState::new(ts, Mode::Early, few),
                     |st| {
                         let min = ts.saturating_sub(span);
-                        if let Values::Few(values) = &mut st.values {
-                            while values.front().is_some_and(|(_, t, _)| *t < min) {
-                                values.pop_front();
+                        // The window's distinct count, then (if it fires) its evidence and first time.
+                        let (count, mut ev, first) = match &mut st.values {
+                            Values::Few(values) => {
+                                while values.front().is_some_and(|(_, t, _)| *t < min) {
+                                    values.pop_front();
+                                }
+                                if let Some(at) = values.iter().position(|(v, _, _)| *v == value) {
+                                    values.remove(at);
+                                }
+                                super::push_small(values, (value, ts, evidence));
+                                let count = values.len() as u64;
+                                if !condition.matches(count as f64) {
+                                    return Some(ts.saturating_add(span));
+                                }
+                                let ev: Vec<E> = values.iter().rev().take(cap).map(|(_, _, e)| e.clone()).collect();
+                                (count, ev, values.front().map_or(ts, |(_, t, _)| *t))
                             }
-                            if let Some(at) = values.iter().position(|(v, _, _)| *v == value) {
-                                values.remove(at);
+                            Values::Sliding { latest, order, seq } => {
+                                while let Some(entry) = order.first_entry() {
+                                    if entry.key().0 >= min {
+                                        break;
+                                    }
+                                    let v = entry.remove();
+                                    latest.remove(&v);
+                                }
+                                *seq += 1;
+                                if let Some((t, s, e)) = latest.get_mut(&value) {
+                                    order.remove(&(*t, *s));
+                                    (*t, *s, *e) = (ts, *seq, evidence);
+                                } else {
+                                    latest.insert(value.clone(), (ts, *seq, evidence));
+                                }
+                                order.insert((ts, *seq), value);
+                                let count = latest.len() as u64;
+                                if !condition.matches(count as f64) {
+                                    return Some(ts.saturating_add(span));
+                                }
+                                let ev: Vec<E> = order.values().rev().take(cap).map(|v| latest[v].2.clone()).collect();
+                                (count, ev, order.first_key_value().map_or(ts, |(k, _)| k.0))
                             }
-                            super::push_small(values, (value, ts, evidence));
-                            let count = values.len() as u64;
-                            if !condition.matches(count as f64) {
-                                return Some(ts.saturating_add(span));
-                            }
-                            let mut ev: Vec<E> = values.iter().rev().take(cap).map(|(_, _, e)| e.clone()).collect();
-                            ev.reverse();
-                            out.push(Alert {
-                                group: key.clone(),
-                                window_start_ms: min,
-                                window_end_ms: ts,
-                                value: count as f64,
-                                first_event_ts: values.front().map_or(ts, |(_, t, _)| *t),
-                                last_event_ts: ts,
-                                omitted: count - ev.len() as u64,
-                                evidence: ev,
-                            });
-                            return None;
-                        }
-                        let Values::Sliding { latest, order, seq } = &mut st.values else { unreachable!("early mode keeps sliding values") };
-                        while let Some(entry) = order.first_entry() {
-                            if entry.key().0 >= min {
-                                break;
-                            }
-                            let v = entry.remove();
-                            latest.remove(&v);
-                        }
-                        *seq += 1;
-                        if let Some((t, s, e)) = latest.get_mut(&value) {
-                            order.remove(&(*t, *s));
-                            (*t, *s, *e) = (ts, *seq, evidence);
-                        } else {
-                            latest.insert(value.clone(), (ts, *seq, evidence));
-                        }
-                        order.insert((ts, *seq), value);
-                        let count = latest.len() as u64;
-                        if !condition.matches(count as f64) {
-                            return Some(ts.saturating_add(span));
-                        }
-                        let mut ev: Vec<E> = order.values().rev().take(cap).map(|v| latest[v].2.clone()).collect();
+                            Values::Set { .. } => unreachable!("early mode keeps sliding values"),
+                        };
                         ev.reverse();
                         out.push(Alert {
                             group: key.clone(),
                             window_start_ms: min,
                             window_end_ms: ts,
                             value: count as f64,
-                            first_event_ts: order.first_key_value().map_or(ts, |(k, _)| k.0),
+                            first_event_ts: first,
                             last_event_ts: ts,
                             omitted: count - ev.len() as u64,
                             evidence: ev,
