@@ -27,7 +27,8 @@ cargo clippy --locked --all-targets -- -D warnings
 step "tests"
 log="$CARGO_TARGET_DIR/test-output.log"
 set +e
-cargo test --locked --all-targets 2>&1 | tee "$log"
+# --no-fail-fast: a failing test binary must not hide the results of the ones after it.
+cargo test --locked --all-targets --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 
 # Tests against a real Kafka broker: tansu (Apache Kafka compatible, from crates.io), installed
