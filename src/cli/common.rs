@@ -196,6 +196,10 @@ pub fn print_correlation_state(rstats: &EngineStats) {
             "  correlation keys evicted {evicted}; matches without their group-by fields {missing}; without the value their correlation measures {no_value}"
         );
     }
+    let unrouted = rstats.unrouted.load(Relaxed);
+    if unrouted > 0 {
+        eprintln!("  {unrouted} projection(s) reached a lateness class below their input's and were not used (a bug: please report it)");
+    }
     let (keys, bytes) = (rstats.correlation_peak_keys.load(Relaxed), rstats.correlation_peak_bytes.load(Relaxed));
     if let Some(per) = bytes.checked_div(keys) {
         eprintln!("  correlation state: at most {keys} live key(s) and about {bytes} bytes at once, {per} bytes per key");

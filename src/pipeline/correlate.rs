@@ -265,7 +265,10 @@ pub fn correlate_stage<'s>(
                             state.observe(p, &mut alerts);
                             emit_alerts(&plan, &rules, c, &mut alerts, chains[c].as_ref(), limits.evidence_cap, &mut emitted, &stats);
                         }
-                        None => {}
+                        // Another class's correlation: routing never sends one here.
+                        None => {
+                            stats.unrouted.fetch_add(1, Relaxed);
+                        }
                     }
                 }
             });

@@ -28,12 +28,14 @@ pub type Detected<'s> = (Stream<'s, u64, Vec<Incident>>, Vec<Stream<'s, u64, Vec
 
 /// Matches every event against the rules; returns the incidents of plain detection rules and
 /// the projections for correlations, one stream per lateness class of the correlations (a
-/// projection goes to its correlation's class).
+/// projection goes to its correlation's class, never below `source_class`, the class of the
+/// events: the streams below it are not read).
 pub fn detect<'s>(
     events: Stream<'s, u64, Vec<Event>>,
     rules: Arc<RuleSet>,
     plan: Arc<Plan>,
     classes: Arc<LatenessClasses>,
+    source_class: usize,
     stats: Arc<EngineStats>,
 ) -> Detected<'s> {
     let mut builder = OperatorBuilder::new("Detect".to_owned(), events.scope());
@@ -130,7 +132,15 @@ pub fn detect<'s>(
                         } else {
                             evidence.get_or_insert_with(|| EvidenceEvent::deferred(std::mem::take(ev))).clone()
                         };
-                        by_class[classes.correlation(c as usize)].push(Projection { correlation: c, key, ts, origin, measured, evidence, born: ts });
+                        by_class[classes.correlation(c as usize).max(source_class)].push(Projection {
+                            correlation: c,
+                            key,
+                            ts,
+                            origin,
+                            measured,
+                            evidence,
+                            born: ts,
+                        });
                     }
                 }
                 if !emitted.incidents.is_empty() {

@@ -178,7 +178,7 @@ fn build_with(worker: &mut Worker, cfg: &EngineConfig, plan: Arc<Plan>, kafka: O
         let mut incident_streams = Vec::new();
         let mut stage_inputs: Vec<Vec<Stream<'_, u64, Vec<Projection>>>> = (0..n).map(|_| Vec::new()).collect();
         for (s, events) in events.into_iter().enumerate() {
-            let (detected, projections) = detect::detect(events, cfg.rules.clone(), plan.clone(), classes.clone(), cfg.stats.clone());
+            let (detected, projections) = detect::detect(events, cfg.rules.clone(), plan.clone(), classes.clone(), s, cfg.stats.clone());
             incident_streams.push(detected.probe_with(&probe));
             for (k, p) in projections.into_iter().enumerate().skip(s) {
                 stage_inputs[k].push(p.probe_with(&probe));
@@ -216,8 +216,10 @@ fn build_with(worker: &mut Worker, cfg: &EngineConfig, plan: Arc<Plan>, kafka: O
                 }
                 incident_streams.push(incidents);
                 if depth < plan.depth {
+                    // Never below this stage's class (those streams are not read): a projection
+                    // routed wrongly reaches a stage that counts it as unrouted.
                     let by_class = classes.clone();
-                    let parts = forward.partition(n as u64, move |p: Projection| (by_class.correlation(p.correlation as usize) as u64, p));
+                    let parts = forward.partition(n as u64, move |p: Projection| (by_class.correlation(p.correlation as usize).max(k) as u64, p));
                     for (k2, part) in parts.into_iter().enumerate().skip(k) {
                         next[k2].push(part);
                     }

@@ -20,6 +20,9 @@ pub struct EngineStats {
     /// `value_count` field, a number for `value_sum`/`value_avg`/`value_percentile`, a
     /// baseline's field).
     pub missing_value: AtomicU64,
+    /// Projections that reached a stage that does not evaluate their correlation: a class
+    /// assignment that missed an input able to feed it (see [`super::lateness`]); not used.
+    pub unrouted: AtomicU64,
     /// The most live correlation keys at once (summed over workers and stages; baselines apart).
     pub correlation_peak_keys: AtomicU64,
     /// The most estimated state bytes at once (their tables, keys and windows).
