@@ -162,15 +162,38 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     // so what the re-read gives again before it is not written twice (see pipeline::chain).
     let group_file: String = config.kafka.group_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect();
     let log = vigil::io::kafka::ResumeLog::open(config.state.dir.join(format!("resume-{group_file}-p{}.json", cluster.process)));
-    let delivered_before = {
+    let (delivered_before, read_before) = {
         let consumer = vigil::io::kafka::consumer(&client, &config.kafka.group_id).context("a consumer to read the committed offsets")?;
         let specs: Vec<&vigil::io::kafka::AssignedPartition> = partitions.iter().collect();
         let resumes = vigil::io::kafka::committed(&consumer, &specs, Duration::from_secs(30)).context("reading the group's committed offsets")?;
-        // From the commit's metadata, or from this process's log where it matches the commit.
-        specs.iter().zip(&resumes).filter_map(|(p, r)| r.and_then(|r| r.delivered_ms.or(log.at(&p.topic, p.partition, r.offset)?.delivered_ms))).max()
+        // From the commit's metadata, or from this process's log where it matches the commit
+        // (a partition never committed: the log's entry for that).
+        let points: Vec<Option<vigil::io::kafka::Resume>> = specs
+            .iter()
+            .zip(&resumes)
+            .map(|(p, r)| {
+                let logged = log.at(&p.topic, p.partition, r.map_or(vigil::io::kafka::UNCOMMITTED, |r| r.offset));
+                match (r, logged) {
+                    (Some(r), Some(l)) => Some(vigil::io::kafka::Resume {
+                        delivered_ms: r.delivered_ms.or(l.delivered_ms),
+                        max_ts: r.max_ts.or(l.max_ts),
+                        read: r.read.or(l.read),
+                        ..*r
+                    }),
+                    (r, l) => r.or(l),
+                }
+            })
+            .collect();
+        let delivered = points.iter().flatten().filter_map(|r| r.delivered_ms).max();
+        (delivered, points.iter().map(|r| r.and_then(|r| r.read)).collect::<Vec<_>>())
     };
     if let (Some(d), false) = (delivered_before, quiet) {
-        eprintln!("vigil run: resuming; incidents before {} were delivered by the previous run", vigil::event::time::to_iso8601(d));
+        let unknown = read_before.iter().filter(|r| r.is_none()).count();
+        eprintln!(
+            "vigil run: resuming; incidents before {} were delivered by the previous run, except those with records it had not read{}",
+            vigil::event::time::to_iso8601(d),
+            if unknown > 0 { format!(" ({unknown} partition(s) without a recorded read position: judged by time alone)") } else { String::new() }
+        );
     }
     let lateness_ms = topology.lateness_ms;
     let kafka = KafkaRun {
@@ -194,6 +217,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         incidents: config.topics.incidents.clone(),
         dead_letter: config.topics.dead_letter.clone(),
         delivered_before,
+        read_before: Arc::from(read_before),
     };
     let cfg = EngineConfig {
         source: SourceConfig { inputs: Vec::new(), parse: ParseOptions::default(), lateness_ms, stats: stats.clone(), cancel: cancel.clone() },

@@ -148,14 +148,17 @@ pub struct Resume {
     pub delivered_ms: Option<i64>,
     /// The greatest event time of the records before the offset (the partition clock's state).
     pub max_ts: Option<i64>,
+    /// How far the partition had been read when the offset was committed: a record at or after
+    /// it had not been read, so no incident it contributes to had been delivered.
+    pub read: Option<i64>,
 }
 
 impl Resume {
     const TAG: &'static str = "vigil1";
 
     /// The metadata string committed with an offset.
-    pub fn metadata(delivered_ms: i64, max_ts: i64) -> String {
-        format!("{} d={delivered_ms} m={max_ts}", Self::TAG)
+    pub fn metadata(delivered_ms: i64, max_ts: i64, read: i64) -> String {
+        format!("{} d={delivered_ms} m={max_ts} n={read}", Self::TAG)
     }
 
     fn parse(offset: i64, metadata: &str) -> Resume {
@@ -168,6 +171,7 @@ impl Resume {
             match w.split_once('=') {
                 Some(("d", v)) => r.delivered_ms = v.parse().ok(),
                 Some(("m", v)) => r.max_ts = v.parse().ok(),
+                Some(("n", v)) => r.read = v.parse().ok(),
                 _ => {}
             }
         }
@@ -188,7 +192,11 @@ pub struct ResumeLog {
 /// Points kept per partition.
 const RESUME_POINTS: usize = 16;
 
-type ResumeFile = std::collections::BTreeMap<String, Vec<(i64, Option<i64>, Option<i64>)>>;
+/// The offset under which a partition read but never committed keeps its read position.
+pub const UNCOMMITTED: i64 = -1;
+
+/// Per partition, `[offset, delivered, max_ts, read]` (files of older versions lack `read`).
+type ResumeFile = std::collections::BTreeMap<String, Vec<Vec<Option<i64>>>>;
 
 impl ResumeLog {
     /// The log at `path`, with what an earlier run left there (an unreadable file counts as
@@ -199,7 +207,13 @@ impl ResumeLog {
             .and_then(|b| serde_json::from_slice::<ResumeFile>(&b).ok())
             .unwrap_or_default()
             .into_iter()
-            .map(|(k, v)| (k, v.into_iter().map(|(offset, delivered_ms, max_ts)| Resume { offset, delivered_ms, max_ts }).collect()))
+            .map(|(k, v)| {
+                let points = v.into_iter().filter_map(|p| {
+                    let at = |i: usize| p.get(i).copied().flatten();
+                    Some(Resume { offset: at(0)?, delivered_ms: at(1), max_ts: at(2), read: at(3) })
+                });
+                (k, points.collect())
+            })
             .collect();
         ResumeLog { path, entries }
     }
@@ -222,7 +236,8 @@ impl ResumeLog {
                 kept.pop_front();
             }
         }
-        let plain: ResumeFile = self.entries.iter().map(|(k, v)| (k.clone(), v.iter().map(|r| (r.offset, r.delivered_ms, r.max_ts)).collect())).collect();
+        let plain: ResumeFile =
+            self.entries.iter().map(|(k, v)| (k.clone(), v.iter().map(|r| vec![Some(r.offset), r.delivered_ms, r.max_ts, r.read]).collect())).collect();
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)?;
         }

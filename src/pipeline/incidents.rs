@@ -47,6 +47,8 @@ pub struct Writer {
     pub discard: Arc<AtomicBool>,
     /// The previous run's delivered frontier: incidents before it are not written again.
     pub delivered_before: Option<i64>,
+    /// How far the previous run had read each partition then (by global index).
+    pub read_before: Arc<[Option<i64>]>,
     /// The worker that writes for this process.
     pub leader: u64,
     /// Whether this worker is it.
@@ -68,6 +70,7 @@ pub fn write_incidents<'s>(
     let mut line = Vec::with_capacity(4096);
     let (wstats, rstats) = (w.run_stats, w.stats);
     let (cancel, discard_incidents, delivered_before, leader, is_leader) = (w.cancel, w.discard, w.delivered_before, w.leader, w.is_leader);
+    let read_before = w.read_before;
     let mut out = w.sink;
     // Rules with `x-vigil: suppress` go through a suppressor each (merging repeats within the
     // cool-down); an incident it emits is ordered at its deadline (last merged time +
@@ -170,8 +173,11 @@ pub fn write_incidents<'s>(
                     }
                     ready.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
                     // After a restart, what the re-read gives before the previous run's delivered
-                    // frontier was delivered then (and may differ for chains that ended there).
-                    let ready = ready.into_iter().filter(|(t, _)| delivered_before.is_none_or(|d| to_timely(*t) >= to_timely(d)));
+                    // frontier was delivered then (and may differ for chains that ended there),
+                    // unless it holds a record that run had not read.
+                    let ready = ready
+                        .into_iter()
+                        .filter(|(t, inc)| delivered_before.is_none_or(|d| to_timely(*t) >= to_timely(d)) || has_unread_evidence(inc, &read_before));
                     let mut result = Ok(());
                     for (time, mut inc) in ready {
                         let key = (inc.timestamp_ms, inc.id.clone());
@@ -213,6 +219,16 @@ pub fn write_incidents<'s>(
             }
         },
     )
+}
+
+/// Whether an incident holds evidence from a record the previous run had not read when its
+/// delivered frontier was recorded (so the incident cannot have been delivered by it): an idle
+/// partition that speaks again, or records produced while vigil was down, can lie behind that
+/// frontier. A partition without a recorded position is judged by time alone.
+fn has_unread_evidence(inc: &Incident, read_before: &[Option<i64>]) -> bool {
+    inc.evidence
+        .iter()
+        .any(|e| read_before.get(e.origin.partition as usize).copied().flatten().is_some_and(|n| i64::try_from(e.origin.record).is_ok_and(|r| r >= n)))
 }
 
 /// The learning cut-off marks of one worker (see [`Learn`]): with `Learn::Inputs`, the latest

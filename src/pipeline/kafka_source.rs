@@ -128,6 +128,8 @@ struct Part {
     last_mark: Instant,
     last_record: Instant,
     committed: Option<i64>,
+    /// The greatest event time before the committed offset.
+    committed_max_ts: i64,
     /// Offset ranges `[from, to)` skipped over below `next` (records not yet seen there).
     gaps: Vec<(i64, i64)>,
 }
@@ -151,6 +153,7 @@ impl Part {
             last_mark: now,
             last_record: now,
             committed: None,
+            committed_max_ts: i64::MIN,
             gaps: Vec::new(),
         }
     }
@@ -499,6 +502,7 @@ fn start_consumer(cfg: &KafkaSourceConfig, parts: &mut [Part]) -> Result<BaseCon
         if let Some(m) = start.and_then(|r| r.max_ts).or_else(logged).filter(|m| *m > i64::MIN) {
             part.ingest.clock.resume(m);
             part.max_ts = m;
+            part.committed_max_ts = m;
         }
         tracing::info!(
             "consuming {} from {}",
@@ -551,7 +555,21 @@ fn commit_safe(
     stats: &RunStats,
     mode: CommitMode,
 ) {
-    let points: Vec<(usize, i64, i64)> = parts.iter_mut().enumerate().filter_map(|(i, p)| p.commit_point(safe).map(|(o, m)| (i, o, m))).collect();
+    // Every partition read so far is recorded with the delivered frontier and how far it has
+    // been read, not only those whose commit point moved: a restart writes again what it
+    // derives before the frontier only where every record behind it had been read (an idle
+    // partition can speak again behind a frontier that followed the others).
+    let points: Vec<(usize, i64, i64, i64)> = parts
+        .iter_mut()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            let read = p.next?;
+            match p.commit_point(safe) {
+                Some((o, m)) => Some((i, o, m, read)),
+                None => Some((i, p.committed.unwrap_or(kafka::UNCOMMITTED), p.committed_max_ts, read)),
+            }
+        })
+        .collect();
     if points.is_empty() {
         return;
     }
@@ -559,20 +577,31 @@ fn commit_safe(
     if let Some(log) = log {
         let resumes: Vec<(&str, i32, kafka::Resume)> = points
             .iter()
-            .map(|&(i, o, m)| {
-                (parts[i].spec.topic.as_str(), parts[i].spec.partition, kafka::Resume { offset: o, delivered_ms: Some(delivered), max_ts: Some(m) })
+            .map(|&(i, o, m, n)| {
+                let r = kafka::Resume { offset: o, delivered_ms: Some(delivered), max_ts: Some(m), read: Some(n) };
+                (parts[i].spec.topic.as_str(), parts[i].spec.partition, r)
             })
             .collect();
         if let Err(e) = log.lock().map_err(|e| e.to_string()).and_then(|mut l| l.record(&resumes).map_err(|e| e.to_string())) {
             stats.sample(|| format!("recording restart points in the state directory failed: {e}"));
         }
     }
-    let offsets: Vec<(&str, i32, i64, Option<String>)> =
-        points.iter().map(|&(i, o, m)| (parts[i].spec.topic.as_str(), parts[i].spec.partition, o, Some(kafka::Resume::metadata(delivered, m)))).collect();
+    // A partition never committed has no offset to carry metadata: the log alone keeps it.
+    let offsets: Vec<(&str, i32, i64, Option<String>)> = points
+        .iter()
+        .filter(|p| p.1 != kafka::UNCOMMITTED)
+        .map(|&(i, o, m, n)| (parts[i].spec.topic.as_str(), parts[i].spec.partition, o, Some(kafka::Resume::metadata(delivered, m, n))))
+        .collect();
+    if offsets.is_empty() {
+        return;
+    }
     match kafka::commit(consumer, &offsets, mode) {
         Ok(()) => {
-            for (i, o, _) in points {
-                parts[i].committed = Some(o);
+            for (i, o, m, _) in points {
+                if o != kafka::UNCOMMITTED {
+                    parts[i].committed = Some(o);
+                    parts[i].committed_max_ts = m;
+                }
             }
         }
         Err(e) => stats.sample(|| format!("committing offsets failed (will retry): {e}")),

@@ -95,6 +95,9 @@ pub struct KafkaRun {
     /// The previous run's delivered frontier (from the committed offsets' metadata): incidents
     /// before it were delivered, and are not written again.
     pub delivered_before: Option<i64>,
+    /// How far the previous run had read each partition (by global index) at that frontier:
+    /// an incident with evidence at or after it was not delivered, whatever its time.
+    pub read_before: Arc<[Option<i64>]>,
 }
 
 /// Builds the pipeline on one worker, reading the files of `cfg.source`.
@@ -244,6 +247,7 @@ fn build_with(worker: &mut Worker, cfg: &EngineConfig, plan: Arc<Plan>, kafka: O
             cancel: cfg.source.cancel.clone(),
             discard: discard.clone(),
             delivered_before: kafka.as_ref().and_then(|k| k.delivered_before),
+            read_before: kafka.as_ref().map(|k| k.read_before.clone()).unwrap_or_else(|| Arc::from(Vec::new())),
             leader,
             is_leader,
         };
