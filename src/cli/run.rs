@@ -166,24 +166,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         let consumer = vigil::io::kafka::consumer(&client, &config.kafka.group_id).context("a consumer to read the committed offsets")?;
         let specs: Vec<&vigil::io::kafka::AssignedPartition> = partitions.iter().collect();
         let resumes = vigil::io::kafka::committed(&consumer, &specs, Duration::from_secs(30)).context("reading the group's committed offsets")?;
-        // From the commit's metadata, or from this process's log where it matches the commit
-        // (a partition never committed: the log's entry for that).
-        let points: Vec<Option<vigil::io::kafka::Resume>> = specs
-            .iter()
-            .zip(&resumes)
-            .map(|(p, r)| {
-                let logged = log.at(&p.topic, p.partition, r.map_or(vigil::io::kafka::UNCOMMITTED, |r| r.offset));
-                match (r, logged) {
-                    (Some(r), Some(l)) => Some(vigil::io::kafka::Resume {
-                        delivered_ms: r.delivered_ms.or(l.delivered_ms),
-                        max_ts: r.max_ts.or(l.max_ts),
-                        read: r.read.or(l.read),
-                        ..*r
-                    }),
-                    (r, l) => r.or(l),
-                }
-            })
-            .collect();
+        let points: Vec<Option<vigil::io::kafka::Resume>> = specs.iter().zip(&resumes).map(|(p, r)| log.resume_of(&p.topic, p.partition, *r)).collect();
         let delivered = points.iter().flatten().filter_map(|r| r.delivered_ms).max();
         (delivered, points.iter().map(|r| r.and_then(|r| r.read)).collect::<Vec<_>>())
     };

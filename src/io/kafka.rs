@@ -227,6 +227,17 @@ impl ResumeLog {
         self.entries.get(&Self::key(topic, partition))?.iter().rev().find(|r| r.offset == offset).copied()
     }
 
+    /// A partition's restart point: `committed` (the group's commit, with its metadata), what
+    /// the metadata lacks taken from this log's point at the same offset; for a partition never
+    /// committed, the log's point under [`UNCOMMITTED`].
+    pub fn resume_of(&self, topic: &str, partition: i32, committed: Option<Resume>) -> Option<Resume> {
+        let logged = self.at(topic, partition, committed.map_or(UNCOMMITTED, |r| r.offset));
+        match (committed, logged) {
+            (Some(r), Some(l)) => Some(Resume { delivered_ms: r.delivered_ms.or(l.delivered_ms), max_ts: r.max_ts.or(l.max_ts), read: r.read.or(l.read), ..r }),
+            (r, l) => r.or(l),
+        }
+    }
+
     /// Records restart points and writes the file (to a temporary file, then renamed).
     pub fn record(&mut self, points: &[(&str, i32, Resume)]) -> std::io::Result<()> {
         for (topic, partition, r) in points {

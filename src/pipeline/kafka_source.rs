@@ -494,12 +494,13 @@ fn start_consumer(cfg: &KafkaSourceConfig, parts: &mut [Part]) -> Result<BaseCon
     for (part, start) in parts.iter_mut().zip(starts) {
         part.committed = start.map(|r| r.offset);
         // The partition's clock as it was at the restart point: records judged late then are
-        // judged late again, so the re-read cuts the same windows.
-        let logged = || {
-            let (r, log) = (start?, cfg.resume.as_ref()?);
-            log.lock().ok()?.at(&part.spec.topic, part.spec.partition, r.offset)?.max_ts
+        // judged late again, so the re-read cuts the same windows (a partition read from the
+        // beginning starts with a fresh clock).
+        let resume = match cfg.resume.as_ref().and_then(|log| log.lock().ok()) {
+            Some(log) => log.resume_of(&part.spec.topic, part.spec.partition, start),
+            None => start,
         };
-        if let Some(m) = start.and_then(|r| r.max_ts).or_else(logged).filter(|m| *m > i64::MIN) {
+        if let Some(m) = start.and(resume).and_then(|r| r.max_ts).filter(|m| *m > i64::MIN) {
             part.ingest.clock.resume(m);
             part.max_ts = m;
             part.committed_max_ts = m;
