@@ -4,10 +4,11 @@
 //! [`event::Event`]s with ECS field names, and [`pipeline`] runs the stages: the [`rules`]
 //! ([`topology`] names them) are compiled into a plan, matched where each event was parsed,
 //! projected and exchanged by group, correlated in event-time windows ([`correlate`],
-//! [`baseline`]), and written as [`incident`]s through [`io`]'s sinks. [`generate`] makes
+//! [`baseline`]), and written as [`incident`]s through [`io`]'s sinks; [`checkpoint`] keeps their state across restarts. [`generate`] makes
 //! synthetic traffic; [`config`], [`cluster`] and [`metrics`] say where and how a run goes.
 
 pub mod baseline;
+pub mod checkpoint;
 pub mod cluster;
 pub mod config;
 pub mod correlate;
