@@ -270,6 +270,7 @@ fn run_replay(specs: &[InputSpec], workers: usize, out: &Path) {
         workers_per_process: workers,
         limits: StateLimits::default(),
         stats,
+        checkpoint: None,
     };
     let guards = timely::execute(timely::Config::process(workers), move |w| pipeline::build(w, &cfg, plan.clone())).unwrap();
     for r in guards.join() {

@@ -1045,6 +1045,7 @@ fn replay_parts(rules: &str, parts: &[&[(i64, &str)]], workers: usize) -> Run {
         workers_per_process: workers,
         limits: StateLimits::default(),
         stats: stats.clone(),
+        checkpoint: None,
     };
     let guards = timely::execute(timely::Config::process(workers), move |w| pipeline::build(w, &cfg, plan.clone())).unwrap();
     for r in guards.join() {

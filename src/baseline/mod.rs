@@ -243,8 +243,9 @@ impl<S: Default> Context<'_, S> {
 /// One kind of baseline: its parameters, and how an entity's state and the peer group evolve.
 ///
 /// Contract: `observe` on a fresh state (from `new_state`) never closes an interval, so the
-/// table returns at most one verdict per event.
-pub trait Baseline {
+/// table returns at most one verdict per event. The kind is serde because checkpoints save it
+/// with the state it parameterises.
+pub trait Baseline: Serialize + DeserializeOwned {
     /// Per-entity state.
     type State: Clone + std::fmt::Debug + Serialize + DeserializeOwned;
     /// One interval's contribution of all entities to the peer group (order-independent).

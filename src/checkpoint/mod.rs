@@ -40,6 +40,8 @@
 //!   written the manifest naming them all. Restoring reads every old part and keeps the keys the
 //!   new worker owns (the same routing as the exchange), which is what makes rescaling work.
 
+pub mod cut;
 pub mod store;
 
+pub use cut::{CheckpointStats, Coordinator, Cut, Gate, OperatorCut};
 pub use store::{CheckpointError, Loaded, Manifest, PartInfo, Rejected, RuleStamp, Store, StoreLimits, FORMAT_VERSION};

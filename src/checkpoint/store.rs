@@ -59,6 +59,14 @@ pub enum CheckpointError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A checkpoint that verifies but cannot be used by this run.
+    #[error("{}: {reason}", path.display())]
+    Invalid {
+        /// The checkpoint's directory or part.
+        path: PathBuf,
+        /// Why it cannot be used.
+        reason: String,
+    },
 }
 
 /// Bounds on what a checkpoint may hold, and how many are kept.

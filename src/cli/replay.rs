@@ -265,6 +265,7 @@ pub fn execute(specs: Vec<vigil::io::input::InputSpec>, rules: RuleSet, plan: Pl
         workers_per_process: how.cluster.workers,
         limits: how.limits,
         stats: rstats.clone(),
+        checkpoint: None,
     };
     let progress = Progress::start(stats.clone(), local_input_bytes(&specs, &how.cluster), how.quiet);
     let started = Instant::now();

@@ -210,6 +210,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         workers_per_process: cluster.workers,
         limits,
         stats: rstats.clone(),
+        checkpoint: None,
     };
     let plan = Arc::new(plan);
     let started = Instant::now();

@@ -20,6 +20,7 @@ use std::mem::size_of;
 
 use super::{Alert, Correlator, HeapBytes, KeyBytes, ParamError, Stats, Table};
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Open<E> {
     start: i64,
     deadline: i64,
@@ -41,6 +42,8 @@ pub const B: u64 = 2;
 
 /// "A then no B within the span", per key, in the key table every correlation kind shares
 /// (an open expectation's deadline is its key's deadline there).
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(bound(deserialize = "K: serde::Deserialize<'de> + Ord + std::hash::Hash + Clone + crate::correlate::KeyBytes, E: serde::Deserialize<'de>"))]
 pub struct Absence<K, E> {
     span: i64,
     evidence_cap: usize,

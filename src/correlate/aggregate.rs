@@ -31,7 +31,7 @@ use super::window::{self, Anchored};
 use super::{check_span, Alert, Condition, Correlator, Evidence, HeapBytes, KeyBytes, ParamError, Stats, Table};
 
 /// Which aggregate.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Aggregate {
     /// `value_sum`.
     Sum,
@@ -45,6 +45,7 @@ pub enum Aggregate {
 pub const DEFAULT_PERCENTILE: f64 = 50.0;
 
 /// Per-key state.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct AggState<E> {
     start: i64,
     last: i64,
@@ -84,6 +85,8 @@ pub fn nearest_rank(values: &mut [f64], p: f64) -> Option<f64> {
 }
 
 /// A `value_sum`, `value_avg` or `value_percentile` correlation.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(bound(deserialize = "K: serde::Deserialize<'de> + Ord + std::hash::Hash + Clone + crate::correlate::KeyBytes, E: serde::Deserialize<'de>"))]
 pub struct ValueAggregate<K, E> {
     span: i64,
     aggregate: Aggregate,

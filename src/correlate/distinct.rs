@@ -31,6 +31,8 @@ use super::{check_span, Alert, Condition, Correlator, Evidence, HeapBytes, KeyBy
 const FEW: f64 = 32.0;
 
 /// The values of a key's window.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(bound(deserialize = "V: serde::Deserialize<'de> + Eq + std::hash::Hash, E: serde::Deserialize<'de>"))]
 pub(crate) enum Values<V, E> {
     /// Early mode with a small threshold: each value's latest occurrence (value, time,
     /// evidence), oldest first. An alert clears the key as soon as the threshold's worth of
@@ -45,6 +47,8 @@ pub(crate) enum Values<V, E> {
 }
 
 /// Per-key state.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(bound(deserialize = "V: serde::Deserialize<'de> + Eq + std::hash::Hash, E: serde::Deserialize<'de>"))]
 pub(crate) struct DistinctState<V, E> {
     values: Values<V, E>,
     start: i64,
@@ -83,6 +87,10 @@ impl<V, E> DistinctState<V, E> {
 }
 
 /// A `value_count` correlation.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(bound(
+    deserialize = "K: serde::Deserialize<'de> + Ord + std::hash::Hash + Clone + crate::correlate::KeyBytes, V: serde::Deserialize<'de> + Eq + std::hash::Hash, E: serde::Deserialize<'de>"
+))]
 pub struct ValueCount<K, V, E> {
     span: i64,
     condition: Condition,

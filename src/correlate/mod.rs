@@ -126,7 +126,7 @@ pub enum ParamError {
 /// A Sigma correlation condition: the conjunction of every operator present
 /// (`gt: 100, lte: 200` is the range 101..=200). Operands are numbers (`value_avg` allows floats;
 /// counts compare exactly up to 2^53).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Condition {
     /// Greater than.
     pub gt: Option<f64>,
@@ -206,7 +206,7 @@ impl Condition {
 }
 
 /// When a correlator decides (see the module docs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Mode {
     /// Sliding windows, checked at every event, state cleared after an alert.
     Early,
@@ -308,6 +308,7 @@ impl KeyBytes for Box<[u8]> {
     }
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Slot<K, S> {
     key: K,
     state: S,
@@ -332,6 +333,61 @@ pub(crate) struct Table<K, S> {
     watermark: i64,
     evictions: u64,
     rejected: u64,
+}
+
+/// A key table as a checkpoint holds it: the live slots in expiry order and the counters; the
+/// hash table and the index are rebuilt on load (they hold only slot numbers).
+#[derive(serde::Serialize)]
+struct SavedTableRef<'a, K, S> {
+    cap: usize,
+    seq: u64,
+    watermark: i64,
+    evictions: u64,
+    rejected: u64,
+    slots: Vec<&'a Slot<K, S>>,
+}
+
+#[derive(serde::Deserialize)]
+struct SavedTable<K, S> {
+    cap: usize,
+    seq: u64,
+    watermark: i64,
+    evictions: u64,
+    rejected: u64,
+    slots: Vec<Slot<K, S>>,
+}
+
+impl<K: serde::Serialize, S: serde::Serialize> serde::Serialize for Table<K, S> {
+    fn serialize<Z: serde::Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
+        let slots = self.index.values().filter_map(|&i| self.slots.get(i as usize).and_then(Option::as_ref)).collect();
+        SavedTableRef { cap: self.cap, seq: self.seq, watermark: self.watermark, evictions: self.evictions, rejected: self.rejected, slots }
+            .serialize(serializer)
+    }
+}
+
+impl<'de, K, S> serde::Deserialize<'de> for Table<K, S>
+where
+    K: serde::Deserialize<'de> + Ord + Hash + Clone + KeyBytes,
+    S: serde::Deserialize<'de> + HeapBytes,
+{
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let saved = SavedTable::<K, S>::deserialize(deserializer)?;
+        let mut table = Table::new(saved.cap).map_err(D::Error::custom)?;
+        if saved.slots.len() > saved.cap {
+            return Err(D::Error::custom(format!("{} keys saved for a cap of {}", saved.slots.len(), saved.cap)));
+        }
+        for slot in saved.slots {
+            let at = (slot.deadline, slot.seq);
+            if table.find(&slot.key).is_some() || table.index.contains_key(&at) {
+                return Err(D::Error::custom("a key or an expiry entry saved twice"));
+            }
+            let i = table.insert(slot);
+            table.index.insert(at, i);
+        }
+        (table.seq, table.watermark, table.evictions, table.rejected) = (saved.seq, saved.watermark, saved.evictions, saved.rejected);
+        Ok(table)
+    }
 }
 
 impl<K: Ord + Hash + Clone + KeyBytes, S: HeapBytes> Table<K, S> {
@@ -524,7 +580,7 @@ pub(crate) fn push_small<T>(q: &mut VecDeque<T>, v: T) {
 }
 
 /// The most recent `cap` evidence values with their times.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Evidence<E> {
     items: VecDeque<(i64, E)>,
 }

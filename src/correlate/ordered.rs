@@ -34,6 +34,7 @@ use super::{check_span, Alert, Correlator, HeapBytes, KeyBytes, ParamError, Stat
 type Chain<E> = Option<(i64, Vec<(i64, E)>)>;
 
 /// Per-key state.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct OrderedState<E> {
     best: Vec<Chain<E>>,
 }
@@ -45,6 +46,8 @@ impl<E> HeapBytes for OrderedState<E> {
 }
 
 /// A `temporal_ordered` correlation.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(bound(deserialize = "K: serde::Deserialize<'de> + Ord + std::hash::Hash + Clone + crate::correlate::KeyBytes, E: serde::Deserialize<'de>"))]
 pub struct TemporalOrdered<K, E> {
     span: i64,
     steps: usize,

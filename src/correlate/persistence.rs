@@ -19,7 +19,7 @@ use rustc_hash::FxHashSet as HashSet;
 use super::{sort_closed, Alert, Condition, Correlator, HeapBytes, KeyBytes, ParamError, Stats, Table};
 
 /// What a window measures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Measure {
     /// Events.
     Count,
@@ -46,6 +46,7 @@ pub enum Input {
     Number(f64),
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Window<E> {
     index: i64,
     count: u64,
@@ -68,6 +69,7 @@ impl<E> HeapBytes for Window<E> {
 }
 
 /// The parameters, apart from the key table so a window can be judged while the table holds it.
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Params {
     span: i64,
     windows: u32,
@@ -79,6 +81,8 @@ struct Params {
 
 /// "Holds in K consecutive windows", per key, in the key table every correlation kind shares
 /// (a key's deadline there is the end of its current window).
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(bound(deserialize = "K: serde::Deserialize<'de> + Ord + std::hash::Hash + Clone + crate::correlate::KeyBytes, E: serde::Deserialize<'de>"))]
 pub struct Persistence<K, E> {
     params: Params,
     table: Table<K, Window<E>>,

@@ -27,6 +27,7 @@ use super::{check_span, Alert, Condition, Correlator, Evidence, HeapBytes, KeyBy
 pub const MAX_RULES: usize = 64;
 
 /// Per-key state.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct TemporalState<E> {
     latest: Vec<Option<(i64, u64, E)>>,
     seq: u64,
@@ -55,6 +56,8 @@ impl<E> TemporalState<E> {
 }
 
 /// A `temporal` correlation.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(bound(deserialize = "K: serde::Deserialize<'de> + Ord + std::hash::Hash + Clone + crate::correlate::KeyBytes, E: serde::Deserialize<'de>"))]
 pub struct Temporal<K, E> {
     span: i64,
     rules: usize,

@@ -17,6 +17,7 @@ use super::window::{self, Anchored};
 use super::{check_span, Alert, Condition, Correlator, Evidence, HeapBytes, KeyBytes, Mode, ParamError, Stats, Table};
 
 /// Per-key state.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct CountState<E> {
     times: VecDeque<i64>,
     count: u64,
@@ -45,6 +46,8 @@ impl<E> CountState<E> {
 }
 
 /// An `event_count` correlation.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(bound(deserialize = "K: serde::Deserialize<'de> + Ord + std::hash::Hash + Clone + crate::correlate::KeyBytes, E: serde::Deserialize<'de>"))]
 pub struct EventCount<K, E> {
     span: i64,
     condition: Condition,

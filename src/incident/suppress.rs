@@ -55,7 +55,7 @@ use super::{Incident, IncidentValue};
 use crate::correlate::ParamError;
 
 /// Parameters of a [`Suppressor`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SuppressConfig {
     /// Cool-down in event-time ms; `None` merges nothing (only exact duplicates are removed).
     pub cooldown_ms: Option<i64>,
@@ -76,7 +76,7 @@ impl Default for SuppressConfig {
 }
 
 /// Counters for metrics.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SuppressStats {
     /// Open incidents (keys in their cool-down).
     pub open: usize,
@@ -98,6 +98,7 @@ pub struct SuppressStats {
     pub collisions: u64,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Open {
     inc: Incident,
     /// Emission deadline: last merged timestamp + cool-down.
@@ -105,6 +106,7 @@ struct Open {
 }
 
 /// Exact-duplicate removal and cool-down merging (see the module docs).
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Suppressor {
     cfg: SuppressConfig,
     watermark: i64,

@@ -109,28 +109,100 @@ impl OutputTarget {
 pub struct LazyOutput {
     target: OutputTarget,
     out: Option<Box<dyn Write>>,
+    /// The file, for a file target (flushed and synced at checkpoints).
+    file: Option<BufWriter<File>>,
     failed: bool,
+    /// Bytes written since the start of the file (counting what a resumed file already held).
+    written: u64,
+    /// Resume a checkpointed file: cut it to this length and append.
+    resume_at: Option<u64>,
 }
 
 impl LazyOutput {
     /// An output not opened yet.
     pub fn new(target: OutputTarget) -> Self {
-        LazyOutput { target, out: None, failed: false }
+        LazyOutput { target, out: None, file: None, failed: false, written: 0, resume_at: None }
+    }
+
+    /// Resumes a file from a checkpoint: when opened, it is cut to `len` bytes (what had been
+    /// written when the checkpoint was taken) and written after that.
+    pub fn resume_at(&mut self, len: u64) {
+        self.resume_at = Some(len);
+    }
+
+    fn open_target(&mut self) -> io::Result<()> {
+        match (&self.target, self.resume_at) {
+            (OutputTarget::File(p), resume) => {
+                let file = match resume {
+                    None => File::create(p)?,
+                    Some(len) => {
+                        let mut f = std::fs::OpenOptions::new().write(true).open(p)?;
+                        let have = f.metadata()?.len();
+                        if have < len {
+                            return Err(io::Error::other(format!(
+                                "it holds {have} bytes, fewer than the {len} the checkpoint recorded: it was changed since, so resuming would lose output"
+                            )));
+                        }
+                        f.set_len(len)?;
+                        io::Seek::seek(&mut f, io::SeekFrom::Start(len))?;
+                        self.written = len;
+                        f
+                    }
+                };
+                self.file = Some(BufWriter::with_capacity(1 << 20, file));
+            }
+            (target, _) => self.out = Some(target.open()?),
+        }
+        Ok(())
     }
 
     /// The writer, opening it on first use; `None` once it failed.
-    pub fn writer(&mut self, stats: &crate::metrics::RunStats, cancel: &std::sync::atomic::AtomicBool) -> Option<&mut (dyn Write + 'static)> {
-        if self.out.is_none() && !self.failed {
-            match self.target.open() {
-                Ok(w) => self.out = Some(w),
-                Err(e) => {
-                    self.failed = true;
-                    stats.fatal(|| format!("cannot open the output {:?}: {e}", self.target));
-                    cancel.store(true, std::sync::atomic::Ordering::Relaxed);
-                }
+    pub fn writer(&mut self, stats: &crate::metrics::RunStats, cancel: &std::sync::atomic::AtomicBool) -> Option<&mut dyn Write> {
+        if self.out.is_none() && self.file.is_none() && !self.failed {
+            if let Err(e) = self.open_target() {
+                self.failed = true;
+                stats.fatal(|| format!("cannot open the output {:?}: {e}", self.target));
+                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
             }
         }
-        self.out.as_deref_mut()
+        self.current()
+    }
+
+    fn current(&mut self) -> Option<&mut dyn Write> {
+        match (&mut self.file, &mut self.out) {
+            (Some(f), _) => Some(f as &mut dyn Write),
+            (None, Some(w)) => Some(w.as_mut() as &mut dyn Write),
+            (None, None) => None,
+        }
+    }
+
+    fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
+        let n = line.len() as u64 + 1;
+        match self.current() {
+            Some(w) => {
+                w.write_all(line)?;
+                w.write_all(b"\n")?;
+                self.written += n;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Flushes and syncs a file to disk; returns its length (what a checkpoint records).
+    /// An output that was never opened is opened (and so created, or cut back on a resume).
+    pub fn sync(&mut self, stats: &crate::metrics::RunStats, cancel: &std::sync::atomic::AtomicBool) -> io::Result<u64> {
+        self.writer(stats, cancel);
+        match (&mut self.file, &mut self.out) {
+            (Some(f), _) => {
+                f.flush()?;
+                f.get_ref().sync_data()?;
+            }
+            (None, Some(w)) => w.flush()?,
+            (None, None) if self.failed => return Err(io::Error::other("the output failed earlier")),
+            (None, None) => {}
+        }
+        Ok(self.written)
     }
 
     /// Records a write error and stops writing.
@@ -139,6 +211,7 @@ impl LazyOutput {
             stats.fatal(|| format!("writing {:?} failed, stopping: {e}", self.target));
         }
         self.out = None;
+        self.file = None;
         self.failed = true;
         cancel.store(true, std::sync::atomic::Ordering::Relaxed);
     }
@@ -282,13 +355,7 @@ impl RecordSink {
     /// delivered.
     pub fn write(&mut self, time: u64, key: &[u8], line: &[u8], headers: &[(&str, &[u8])]) -> io::Result<()> {
         match self {
-            RecordSink::File(out) => match out.out.as_deref_mut() {
-                Some(w) => {
-                    w.write_all(line)?;
-                    w.write_all(b"\n")
-                }
-                None => Ok(()),
-            },
+            RecordSink::File(out) => out.write_line(line),
             RecordSink::Kafka { topic, producer, .. } => match producer {
                 Some(p) => p.send(time, topic, Some(key), line, headers).map_err(io::Error::other),
                 None => Ok(()),
@@ -301,7 +368,7 @@ impl RecordSink {
     /// counts as delivered. A writer holds its frontier at the earliest undelivered time.
     pub fn progress(&mut self, end: bool) -> io::Result<crate::io::kafka::Deliveries> {
         match self {
-            RecordSink::File(out) => match out.out.as_deref_mut() {
+            RecordSink::File(out) => match out.current() {
                 Some(w) if end => w.flush().map(|_| Default::default()),
                 _ => Ok(Default::default()),
             },
@@ -322,6 +389,24 @@ impl RecordSink {
                 *failed = true;
                 cancel.store(true, std::sync::atomic::Ordering::Relaxed);
             }
+        }
+    }
+
+    /// Flushes and syncs a file; returns its length for a checkpoint. Kafka output is
+    /// checkpointed with transactions, which this sink does not hold.
+    pub fn sync(&mut self, stats: &crate::metrics::RunStats, cancel: &std::sync::atomic::AtomicBool) -> io::Result<u64> {
+        match self {
+            RecordSink::File(out) => out.sync(stats, cancel),
+            RecordSink::Kafka { topic, .. } => {
+                Err(io::Error::other(format!("topic {topic}: checkpoints of Kafka output need transactions, not supported yet")))
+            }
+        }
+    }
+
+    /// Resumes a file from a checkpoint at `len` bytes (see [`LazyOutput::resume_at`]).
+    pub fn resume_at(&mut self, len: u64) {
+        if let RecordSink::File(out) = self {
+            out.resume_at(len);
         }
     }
 

@@ -118,6 +118,10 @@ trait TableOp {
     fn take_peer(&mut self, stages: &mut Vec<(i64, Vec<u8>)>, requests: &mut Vec<(PeerRequest<Vec<u8>>, Vec<u64>)>);
     fn stats(&self) -> TableStats;
     fn is_live(&self, entity: u64) -> bool;
+    /// The entity table for a checkpoint (the peer buffers are empty between activations).
+    fn save(&self) -> Result<Vec<u8>, String>;
+    /// Replaces the entity table with a checkpoint's.
+    fn load(&mut self, bytes: &[u8]) -> Result<(), String>;
 }
 
 struct Table<B: Baseline> {
@@ -162,6 +166,13 @@ impl<B: Baseline> TableOp for Table<B> {
     fn is_live(&self, entity: u64) -> bool {
         self.table.state(entity).is_some()
     }
+    fn save(&self) -> Result<Vec<u8>, String> {
+        bincode::serialize(&self.table).map_err(|e| e.to_string())
+    }
+    fn load(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.table = bincode::deserialize(bytes).map_err(|e| e.to_string())?;
+        Ok(())
+    }
 }
 
 fn table_op(spec: &BaselineSpec) -> Result<Box<dyn TableOp>, String> {
@@ -178,6 +189,25 @@ fn table_op(spec: &BaselineSpec) -> Result<Box<dyn TableOp>, String> {
         BaselineKind::Distinct(c) => boxed(Distinct::new(c).map_err(e)?, t, no_categories),
         BaselineKind::Profile(c) => boxed(Profile::new(c).map_err(e)?, t, profile_categories),
     }
+}
+
+/// [`BaselineState`] as a checkpoint holds it (maps as sorted lists: the same bytes for the
+/// same state).
+#[derive(Serialize, Deserialize)]
+struct SavedBaseline {
+    table: Vec<u8>,
+    keys: Vec<(u64, Box<[u8]>)>,
+    shown: Vec<(u64, GroupValue)>,
+    stats: BaselineStats,
+}
+
+/// [`JudgeState`] as a checkpoint holds it.
+#[derive(Serialize, Deserialize)]
+struct SavedJudge {
+    judge: Vec<u8>,
+    peak_bytes: usize,
+    broken: u64,
+    anomalies: u64,
 }
 
 /// One baseline correlation's entity table on one worker, with the group keys it needs to
@@ -215,6 +245,28 @@ impl BaselineState {
             stats: BaselineStats::default(),
             final_stats: None,
         })
+    }
+
+    /// The state for a checkpoint: the entity table, the keys that name its entities, the
+    /// counters.
+    pub fn save(&self) -> Result<Vec<u8>, String> {
+        let mut keys: Vec<(u64, Box<[u8]>)> = self.keys.iter().map(|(k, v)| (*k, v.clone())).collect();
+        let mut shown: Vec<(u64, GroupValue)> = self.shown.iter().map(|(k, v)| (*k, v.clone())).collect();
+        keys.sort_unstable_by_key(|(k, _)| *k);
+        shown.sort_unstable_by_key(|(k, _)| *k);
+        let saved = SavedBaseline { table: self.table.save()?, keys, shown, stats: self.stats };
+        bincode::serialize(&saved).map_err(|e| e.to_string())
+    }
+
+    /// Replaces the state with a checkpoint's.
+    pub fn load(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let saved: SavedBaseline = bincode::deserialize(bytes).map_err(|e| e.to_string())?;
+        self.table.load(&saved.table)?;
+        self.key_heap = saved.keys.iter().map(|(_, k)| k.len()).sum();
+        self.keys = saved.keys.into_iter().collect();
+        self.shown = saved.shown.into_iter().collect();
+        self.stats = saved.stats;
+        Ok(())
     }
 
     /// Live entities plus waiting work: the operator keeps its capability while this is above 0.
@@ -364,6 +416,10 @@ trait JudgeOp {
     fn idle(&self) -> bool;
     fn dropped(&self) -> u64;
     fn state_bytes(&self) -> usize;
+    /// The peer group and its waiting verdicts, for a checkpoint.
+    fn save(&self) -> Result<Vec<u8>, String>;
+    /// Replaces them with a checkpoint's.
+    fn load(&mut self, bytes: &[u8]) -> Result<(), String>;
 }
 
 impl<B: Baseline> JudgeOp for PeerJudge<B, Attach> {
@@ -392,6 +448,13 @@ impl<B: Baseline> JudgeOp for PeerJudge<B, Attach> {
     fn state_bytes(&self) -> usize {
         // The attachments' heap (group key, evidence) is estimated at a typical evidence size.
         PeerJudge::state_bytes(self) + self.pending() * ATTACH_BYTES
+    }
+    fn save(&self) -> Result<Vec<u8>, String> {
+        bincode::serialize(self).map_err(|e| e.to_string())
+    }
+    fn load(&mut self, bytes: &[u8]) -> Result<(), String> {
+        *self = bincode::deserialize(bytes).map_err(|e| e.to_string())?;
+        Ok(())
     }
 }
 
@@ -426,6 +489,20 @@ impl JudgeState {
             BaselineKind::Profile(c) => boxed(Profile::new(c).map_err(e)?, m)?,
         };
         Ok(JudgeState { judge, peak_bytes: 0, network: pb.spec.network, judged: Vec::new(), broken: 0, anomalies: 0 })
+    }
+
+    /// The state for a checkpoint.
+    pub fn save(&self) -> Result<Vec<u8>, String> {
+        let saved = SavedJudge { judge: self.judge.save()?, peak_bytes: self.peak_bytes, broken: self.broken, anomalies: self.anomalies };
+        bincode::serialize(&saved).map_err(|e| e.to_string())
+    }
+
+    /// Replaces the state with a checkpoint's.
+    pub fn load(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let saved: SavedJudge = bincode::deserialize(bytes).map_err(|e| e.to_string())?;
+        self.judge.load(&saved.judge)?;
+        (self.peak_bytes, self.broken, self.anomalies) = (saved.peak_bytes, saved.broken, saved.anomalies);
+        Ok(())
     }
 
     /// True while stages or verdicts wait.

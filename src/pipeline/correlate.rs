@@ -23,6 +23,7 @@ use super::lateness::Stage;
 use super::plan::{Plan, PlannedCorrelation, StateLimits};
 use super::project::{forward_alert, Emitted, GroupKey, Measured, Projection};
 use super::stats::EngineStats;
+use crate::checkpoint::OperatorCut;
 use crate::correlate::absence::Absence;
 use crate::correlate::aggregate::{Aggregate, ValueAggregate};
 use crate::correlate::distinct::ValueCount;
@@ -126,6 +127,39 @@ impl State {
         }
     }
 
+    /// The state for a checkpoint.
+    fn save(&self) -> Result<Vec<u8>, String> {
+        let bytes = match self {
+            State::Count(s) => bincode::serialize(s),
+            State::Distinct(s) => bincode::serialize(s),
+            State::Temporal(s) => bincode::serialize(s),
+            State::Ordered(s) => bincode::serialize(s),
+            State::Aggregate(s) => bincode::serialize(s),
+            State::Absence(s) => bincode::serialize(s),
+            State::Persist(s) => bincode::serialize(s),
+            State::Baseline(b) => return b.save(),
+        };
+        bytes.map_err(|e| e.to_string())
+    }
+
+    /// Replaces the state with a checkpoint's (of the same kind: the caller checked the rule).
+    fn load(&mut self, bytes: &[u8]) -> Result<(), String> {
+        fn de<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+            bincode::deserialize(bytes).map_err(|e| e.to_string())
+        }
+        match self {
+            State::Count(s) => *s = de(bytes)?,
+            State::Distinct(s) => *s = de(bytes)?,
+            State::Temporal(s) => *s = de(bytes)?,
+            State::Ordered(s) => *s = de(bytes)?,
+            State::Aggregate(s) => *s = de(bytes)?,
+            State::Absence(s) => *s = de(bytes)?,
+            State::Persist(s) => *s = de(bytes)?,
+            State::Baseline(b) => b.load(bytes)?,
+        }
+        Ok(())
+    }
+
     fn keys(&self) -> usize {
         match self {
             State::Count(s) => s.keys(),
@@ -199,10 +233,18 @@ pub struct StageStreams<'s> {
     pub chains: Stream<'s, u64, Vec<ChainReport>>,
 }
 
+/// What a correlate stage keeps beside its correlations' state.
+pub struct StageKeeping {
+    /// The worker's index, in a Kafka run: track the chains of windows (see [`super::chain`]).
+    pub track: Option<u32>,
+    /// This operator's part of the process's checkpoints.
+    pub checkpoint: Option<OperatorCut>,
+}
+
 /// One correlate stage: evaluates the correlations of `stage` (one depth, one lateness class) over
 /// in-order projections; passes projections for deeper correlations through; turns alerts into incidents and, for
-/// correlations that feed deeper ones, into projections for the next stage. With `track` (the
-/// worker's index, in a Kafka run) it also tracks the chains of windows of its correlations and
+/// correlations that feed deeper ones, into projections for the next stage. With `keeping.track`
+/// it also tracks the chains of windows of its correlations and
 /// reports the oldest live one whenever that changes (see [`super::chain`]).
 pub fn correlate_stage<'s>(
     ordered: Stream<'s, u64, Vec<Projection>>,
@@ -211,8 +253,9 @@ pub fn correlate_stage<'s>(
     rules: Arc<RuleSet>,
     limits: StateLimits,
     stats: Arc<EngineStats>,
-    track: Option<u32>,
+    keeping: StageKeeping,
 ) -> StageStreams<'s> {
+    let StageKeeping { track, mut checkpoint } = keeping;
     let mut builder = OperatorBuilder::new("Correlate".to_owned(), ordered.scope());
     let mut input = builder.new_input(ordered, Pipeline);
     let (inc_out, incidents) = builder.new_output::<Vec<Incident>>();
@@ -237,58 +280,68 @@ pub fn correlate_stage<'s>(
                 Some(_) => track.map(|_| ChainTracker::new(plan.chain_gap_ms(&rules, c))),
             })
             .collect();
+        if let Some(bytes) = checkpoint.as_ref().and_then(OperatorCut::restored) {
+            restore_states(bytes, &plan, &mut states, &stats);
+        }
         let mut last_report: Option<i64> = None;
         let mut held = Held::default();
         let mut alerts: Alerts = Vec::new();
         let mut evictions_seen = 0u64;
         let mut reported = false;
+        let mut finished = false;
         let mut peak = (0usize, 0usize);
         let mut emitted = Emitted::default();
         let mut peer_msgs: Vec<PeerMsg> = Vec::new();
         let mut reports: Vec<ChainReport> = Vec::new();
+        // Inputs at or after a cut in progress, set aside until the state before it is saved.
+        let mut after_cut: Vec<(Held, Vec<Projection>)> = Vec::new();
         move |frontiers| {
-            input.for_each(|cap, data: &mut Vec<Projection>| {
-                held.hold(&cap, 4);
-                for p in data.drain(..) {
-                    let c = p.correlation as usize;
-                    if plan.correlations[c].depth != depth {
-                        emitted.forward.push(p);
-                        continue;
-                    }
-                    match states[c].as_mut() {
-                        Some(State::Baseline(b)) => b.observe(&plan, c, p, limits.evidence_cap, &mut emitted, &mut peer_msgs, &stats),
-                        Some(state) => {
-                            if let Some(t) = chains[c].as_mut() {
-                                t.observe(&p.key, p.ts, p.born);
-                            }
-                            alerts.clear();
-                            state.observe(p, &mut alerts);
-                            emit_alerts(&plan, &rules, c, &mut alerts, chains[c].as_ref(), limits.evidence_cap, &mut emitted, &stats);
-                        }
-                        // Another class's correlation: routing never sends one here.
-                        None => {
-                            stats.unrouted.fetch_add(1, Relaxed);
-                        }
-                    }
+            let pending_cut = checkpoint.as_ref().and_then(OperatorCut::pending);
+            let mut cx = Cx {
+                plan: &plan,
+                rules: &rules,
+                limits,
+                stats: &stats,
+                depth,
+                states: &mut states,
+                chains: &mut chains,
+                alerts: &mut alerts,
+                emitted: &mut emitted,
+                peer_msgs: &mut peer_msgs,
+            };
+            input.for_each(|cap, data: &mut Vec<Projection>| match pending_cut {
+                Some(cut) if cap.least().is_some_and(|&t| t >= cut.at) => {
+                    let mut h = Held::default();
+                    h.hold(&cap, 4);
+                    after_cut.push((h, std::mem::take(data)));
+                }
+                _ => {
+                    held.hold(&cap, 4);
+                    cx.observe(data);
                 }
             });
             let bound = frontiers[0].frontier().first().copied();
-            let watermark = bound.map_or(i64::MAX, |f| f as i64);
-            for (c, slot) in states.iter_mut().enumerate() {
-                match slot.as_mut() {
-                    Some(State::Baseline(b)) => b.advance(&plan, c, watermark, limits.evidence_cap, &mut emitted, &mut peer_msgs, &stats),
-                    Some(state) => {
-                        alerts.clear();
-                        state.advance(watermark, &mut alerts);
-                        // Closed windows name their chain before it may expire below.
-                        emit_alerts(&plan, &rules, c, &mut alerts, chains[c].as_ref(), limits.evidence_cap, &mut emitted, &stats);
-                        if let Some(t) = chains[c].as_mut() {
-                            t.expire(watermark);
-                        }
-                    }
-                    None => {}
+            if let Some(cut) = pending_cut.filter(|c| bound.is_none_or(|f| f >= c.at)) {
+                // Everything before the cut is in: close what it closes, send it before the
+                // cut, save, and go on with what was set aside.
+                cx.advance(cut.at as i64);
+                // Live state holds a capability, so what the state closed has one to go at.
+                if held.time().is_some() {
+                    give(&held, 0, &mut cx.emitted.incidents, &mut inc_out);
+                    give(&held, 1, &mut cx.emitted.forward, &mut fwd_out);
+                    give(&held, 2, cx.peer_msgs, &mut peer_out);
+                }
+                if let Some(op) = checkpoint.as_mut() {
+                    op.deliver(cut, save_states(&plan, cx.states, &stats));
+                }
+                held.downgrade(cut.at);
+                for (h, mut data) in after_cut.drain(..) {
+                    held.absorb(h);
+                    cx.observe(&mut data);
                 }
             }
+            let watermark = bound.map_or(i64::MAX, |f| f as i64);
+            cx.advance(watermark);
             // The most live correlation keys and the most state bytes at once (baselines
             // apart), seen between activations: a diagnostic, which batching may move a little.
             let (keys, bytes) =
@@ -326,6 +379,12 @@ pub fn correlate_stage<'s>(
                     held.release();
                 }
             }
+            if bound.is_none() && !finished {
+                finished = true;
+                if let Some(op) = checkpoint.as_mut() {
+                    op.finish(save_states(&plan, &states, &stats));
+                }
+            }
             let evictions: u64 = states.iter().flatten().map(State::evictions).sum();
             if evictions > evictions_seen {
                 stats.evictions.fetch_add(evictions - evictions_seen, Relaxed);
@@ -334,6 +393,112 @@ pub fn correlate_stage<'s>(
         }
     });
     StageStreams { incidents, forward, peer, chains: chains_stream }
+}
+
+/// What observing and advancing a stage's correlations needs, borrowed for one activation.
+struct Cx<'a> {
+    plan: &'a Plan,
+    rules: &'a RuleSet,
+    limits: StateLimits,
+    stats: &'a EngineStats,
+    depth: u32,
+    states: &'a mut Vec<Option<State>>,
+    chains: &'a mut Vec<Option<ChainTracker>>,
+    alerts: &'a mut Alerts,
+    emitted: &'a mut Emitted,
+    peer_msgs: &'a mut Vec<PeerMsg>,
+}
+
+impl Cx<'_> {
+    /// Feeds a batch of in-order projections to their correlations.
+    fn observe(&mut self, data: &mut Vec<Projection>) {
+        let (plan, limits, stats) = (self.plan, self.limits, self.stats);
+        for p in data.drain(..) {
+            let c = p.correlation as usize;
+            if plan.correlations[c].depth != self.depth {
+                self.emitted.forward.push(p);
+                continue;
+            }
+            match self.states[c].as_mut() {
+                Some(State::Baseline(b)) => b.observe(plan, c, p, limits.evidence_cap, self.emitted, self.peer_msgs, stats),
+                Some(state) => {
+                    if let Some(t) = self.chains[c].as_mut() {
+                        t.observe(&p.key, p.ts, p.born);
+                    }
+                    self.alerts.clear();
+                    state.observe(p, self.alerts);
+                    emit_alerts(plan, self.rules, c, self.alerts, self.chains[c].as_ref(), limits.evidence_cap, self.emitted, stats);
+                }
+                // Another class's correlation: routing never sends one here.
+                None => {
+                    stats.unrouted.fetch_add(1, Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Moves every correlation's watermark to `watermark`, emitting what it closes.
+    fn advance(&mut self, watermark: i64) {
+        let (plan, limits, stats) = (self.plan, self.limits, self.stats);
+        for (c, slot) in self.states.iter_mut().enumerate() {
+            match slot.as_mut() {
+                Some(State::Baseline(b)) => b.advance(plan, c, watermark, limits.evidence_cap, self.emitted, self.peer_msgs, stats),
+                Some(state) => {
+                    self.alerts.clear();
+                    state.advance(watermark, self.alerts);
+                    // Closed windows name their chain before it may expire below.
+                    emit_alerts(plan, self.rules, c, self.alerts, self.chains[c].as_ref(), limits.evidence_cap, self.emitted, stats);
+                    if let Some(t) = self.chains[c].as_mut() {
+                        t.expire(watermark);
+                    }
+                }
+                None => {}
+            }
+        }
+    }
+}
+
+/// A stage's correlations as a checkpoint holds them: each by its place in the plan and rule id.
+type SavedStates = Vec<(u32, String, Vec<u8>)>;
+
+/// Saves every correlation of the stage (a state that cannot be encoded is counted and left out:
+/// the restart then starts it fresh).
+fn save_states(plan: &Plan, states: &[Option<State>], stats: &EngineStats) -> Vec<u8> {
+    let mut saved: SavedStates = Vec::new();
+    for (c, slot) in states.iter().enumerate() {
+        let Some(state) = slot else { continue };
+        match state.save() {
+            Ok(bytes) => saved.push((c as u32, plan.correlations[c].info.id.clone(), bytes)),
+            Err(e) => {
+                stats.checkpoint_errors.fetch_add(1, Relaxed);
+                tracing::error!("{}: state not saved in the checkpoint: {e}", plan.correlations[c].info.title);
+            }
+        }
+    }
+    bincode::serialize(&saved).unwrap_or_default()
+}
+
+/// Loads a checkpoint's states into the stage's correlations of the same place and rule.
+fn restore_states(bytes: &[u8], plan: &Plan, states: &mut [Option<State>], stats: &EngineStats) {
+    let saved: SavedStates = match bincode::deserialize(bytes) {
+        Ok(s) => s,
+        Err(e) => {
+            stats.checkpoint_errors.fetch_add(1, Relaxed);
+            tracing::error!("a correlate stage's checkpoint does not decode ({e}); its correlations start fresh");
+            return;
+        }
+    };
+    for (c, id, bytes) in saved {
+        let Some(Some(state)) = states.get_mut(c as usize) else { continue };
+        let planned = &plan.correlations[c as usize];
+        if planned.info.id != id {
+            continue;
+        }
+        if let Err(e) = state.load(&bytes) {
+            stats.checkpoint_errors.fetch_add(1, Relaxed);
+            tracing::error!("{}: its checkpointed state does not load ({e}); it starts fresh", planned.info.title);
+        }
+    }
 }
 
 /// Turns alerts of planned correlation `c` into incidents (if it emits) and into projections

@@ -18,6 +18,7 @@ use timely::dataflow::operators::Capability;
 use timely::dataflow::Stream;
 
 use super::watermark::to_timely;
+use crate::checkpoint::OperatorCut;
 use crate::event::entity::EntityKey;
 use crate::event::{Event, Timed};
 
@@ -114,14 +115,42 @@ pub fn in_event_time_order_gauged<'s>(events: Stream<'s, u64, Vec<Event>>, key: 
 /// `gauge` (one per lateness class): each adds its own waiting records to it.
 pub fn in_order_by<'s, T, R>(records: Stream<'s, u64, Vec<T>>, route: R, gauge: Rc<Cell<usize>>) -> Stream<'s, u64, Vec<T>>
 where
-    T: Timed + timely::ExchangeData,
+    T: Timed + timely::ExchangeData + serde::Serialize + serde::de::DeserializeOwned,
+    R: Fn(&T) -> u64 + 'static,
+{
+    in_order_checkpointed(records, route, gauge, None)
+}
+
+/// [`in_order_by`] taking part in checkpoints: its waiting records are its state. Records
+/// before a cut that wait past it are saved, and released after the restore as they would have
+/// been (see [`crate::checkpoint::cut`]).
+pub fn in_order_checkpointed<'s, T, R>(
+    records: Stream<'s, u64, Vec<T>>,
+    route: R,
+    gauge: Rc<Cell<usize>>,
+    mut checkpoint: Option<OperatorCut>,
+) -> Stream<'s, u64, Vec<T>>
+where
+    T: Timed + timely::ExchangeData + serde::Serialize + serde::de::DeserializeOwned,
     R: Fn(&T) -> u64 + 'static,
 {
     let pact = Exchange::new(move |rec: &T| route(rec));
-    records.unary_frontier(pact, "InEventTimeOrder", |_cap, _info| {
+    records.unary_frontier(pact, "InEventTimeOrder", |initial, _info| {
         let mut pending: Pending<T> = Pending::default();
         let mut held: Option<Capability<u64>> = None;
+        if let Some(bytes) = checkpoint.as_ref().and_then(OperatorCut::restored) {
+            match bincode::deserialize::<Vec<T>>(bytes) {
+                Ok(saved) if !saved.is_empty() => {
+                    pending.extend(saved);
+                    held = Some(initial);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!("the exchange's checkpointed records do not decode ({e}); they are lost"),
+            }
+        }
         let mut released_to: Option<u64> = None;
+        let mut after_cut: Vec<(Capability<u64>, Vec<T>)> = Vec::new();
+        let mut finished = false;
         // This operator's share of the gauge.
         let mut counted = 0usize;
         let mut publish = move |now: usize| {
@@ -129,17 +158,48 @@ where
             counted = now;
         };
         move |(input, frontier), output| {
+            let pending_cut = checkpoint.as_ref().and_then(OperatorCut::pending);
             input.for_each(|cap, data| {
-                if let Some(c) = cap.retain_least(0) {
+                let Some(c) = cap.retain_least(0) else { return };
+                match pending_cut {
+                    Some(cut) if *c.time() >= cut.at => after_cut.push((c, std::mem::take(data))),
+                    _ => {
+                        if held.as_ref().is_none_or(|h| c.time() < h.time()) {
+                            held = Some(c);
+                        }
+                        pending.extend(data.drain(..));
+                    }
+                }
+            });
+            let bound = frontier.frontier().first().copied();
+            if let Some(cut) = pending_cut.filter(|c| bound.is_none_or(|f| f >= c.at)) {
+                // Before the cut: release what it passes, save what waits beyond it.
+                if let Some(cap) = held.as_ref() {
+                    let mut session = output.session(cap);
+                    pending.release(Some(cut.at), |batch| session.give_container(batch));
+                }
+                if let Some(op) = checkpoint.as_mut() {
+                    op.deliver(cut, save_pending(&pending));
+                }
+                if let Some(cap) = held.as_mut().filter(|c| *c.time() < cut.at) {
+                    cap.downgrade(&cut.at);
+                }
+                for (c, mut data) in after_cut.drain(..) {
                     if held.as_ref().is_none_or(|h| c.time() < h.time()) {
                         held = Some(c);
                     }
+                    pending.extend(data.drain(..));
                 }
-                pending.extend(data.drain(..));
-            });
+                released_to = None;
+            }
             publish(pending.len());
+            if bound.is_none() && !finished {
+                finished = true;
+                if let Some(op) = checkpoint.as_mut() {
+                    op.finish(save_pending(&Pending::<T>::default()));
+                }
+            }
             let Some(cap) = held.as_mut() else { return };
-            let bound = frontier.frontier().first().copied();
             // Data arriving at time t holds events at or after t, so nothing new is releasable
             // until the frontier moves.
             if bound.is_some() && bound == released_to {
@@ -160,6 +220,12 @@ where
             }
         }
     })
+}
+
+/// The waiting records, in release order, for a checkpoint.
+fn save_pending<T: Timed + serde::Serialize>(pending: &Pending<T>) -> Vec<u8> {
+    let records: Vec<&T> = pending.buckets.values().flatten().collect();
+    bincode::serialize(&records).unwrap_or_default()
 }
 
 #[cfg(test)]

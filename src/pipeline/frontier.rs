@@ -50,6 +50,15 @@ impl Held {
         }
     }
 
+    /// Takes over `other`'s capabilities when they are earlier than what is held.
+    pub fn absorb(&mut self, other: Held) {
+        if let Some(t) = other.time() {
+            if self.time().is_none_or(|held| t < held) {
+                *self = other;
+            }
+        }
+    }
+
     /// Lets every capability go.
     pub fn release(&mut self) {
         self.caps.clear();

@@ -79,6 +79,8 @@ pub struct EngineConfig {
     pub limits: StateLimits,
     /// Counters.
     pub stats: Arc<EngineStats>,
+    /// Periodic checkpoints of this process's state (`None`: the run keeps no state on disk).
+    pub checkpoint: Option<Arc<crate::checkpoint::Coordinator>>,
 }
 
 /// Kafka in and out instead of files (`vigil run`).
@@ -207,7 +209,16 @@ fn build_with(worker: &mut Worker, cfg: &EngineConfig, plan: Arc<Plan>, kafka: O
                 let track = chains.is_some().then_some(index as u32);
                 let stage = Stage { depth, class: k, id, classes: classes.clone() };
                 id += 1;
-                let streams = correlate::correlate_stage(ordered, stage.clone(), plan.clone(), cfg.rules.clone(), cfg.limits, cfg.stats.clone(), track);
+                let cut = cfg.checkpoint.as_ref().map(|c| c.register(index, format!("correlate-{}", stage.id)));
+                let streams = correlate::correlate_stage(
+                    ordered,
+                    stage.clone(),
+                    plan.clone(),
+                    cfg.rules.clone(),
+                    cfg.limits,
+                    cfg.stats.clone(),
+                    correlate::StageKeeping { track, checkpoint: cut },
+                );
                 let (mut incidents, mut forward) = (streams.incidents, streams.forward);
                 chain_reports.push(streams.chains);
                 let judged = (0..plan.correlations.len())

@@ -23,6 +23,8 @@ pub struct EngineStats {
     /// Projections that reached a stage that does not evaluate their correlation: a class
     /// assignment that missed an input able to feed it (see [`super::lateness`]); not used.
     pub unrouted: AtomicU64,
+    /// Operator states that could not be saved in or loaded from a checkpoint (each logged).
+    pub checkpoint_errors: AtomicU64,
     /// The most live correlation keys at once (summed over workers and stages; baselines apart).
     pub correlation_peak_keys: AtomicU64,
     /// The most estimated state bytes at once (their tables, keys and windows).
@@ -38,7 +40,7 @@ pub struct EngineStats {
 }
 
 /// Counters of one baseline rule on one worker, summed over workers in [`EngineStats`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BaselineStats {
     /// Most live entities at once.
     pub peak_entities: usize,

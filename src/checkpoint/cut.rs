@@ -1,0 +1,387 @@
+//! Taking a cut inside one process: the [`Coordinator`] that every worker's operators share.
+//!
+//! A cut is taken in two steps. **Pausing**: once the interval has passed, every source stops
+//! reading (it sends nothing new and keeps its capabilities where they are) and reports the
+//! latest time it has sent at. **Cutting**: the cut `T` is one past the latest of those, so no
+//! record anywhere in the dataflow has a time at or after `T`; it is published and the sources
+//! read on. From then on every stateful operator sets aside inputs at or after `T`, and once its
+//! input frontier reaches `T` (everything before `T` has arrived) it finishes what is before
+//! `T`, delivers its state, and goes on with what it set aside. A source delivers the position
+//! of each partition at the moment its capability passes `T`: every record read before was sent
+//! before `T`, every record after at or after `T`. The last delivery completes the checkpoint:
+//! one part per worker, then the manifest.
+//!
+//! Sources pause only while the slowest one answers (one activation each), and no operator
+//! waits for the checkpoint to be written. Operators that finished before a cut (their input
+//! frontier is empty) leave a standing state that every later cut reuses.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::store::{CheckpointError, Loaded, Manifest, RuleStamp, Store, FORMAT_VERSION};
+
+/// No cut in progress.
+const NONE: u64 = u64::MAX;
+
+/// A cut in progress: its sequence number and time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cut {
+    /// The checkpoint's sequence number (its directory).
+    pub seq: u64,
+    /// The cut time: the state is that after every input before it.
+    pub at: u64,
+}
+
+/// What a source should do in this activation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gate {
+    /// Read on.
+    Read,
+    /// A cut is being chosen: read nothing and move no capability; look again soon.
+    Wait,
+}
+
+/// Counters of the checkpoints a run took, for the summary and the metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CheckpointStats {
+    /// Checkpoints completed.
+    pub taken: u64,
+    /// Bytes of the last one (all parts).
+    pub last_bytes: u64,
+    /// Milliseconds from the pause to the manifest, last one.
+    pub last_ms: u64,
+    /// The longest one, milliseconds.
+    pub max_ms: u64,
+    /// Sequence number of the last one.
+    pub last_seq: Option<u64>,
+    /// Errors writing a checkpoint (the run goes on; the previous checkpoint stays the latest).
+    pub failed: u64,
+}
+
+struct Inner {
+    store: Store,
+    next_seq: u64,
+    last: Instant,
+    pausing: bool,
+    started: Option<Instant>,
+    /// Per registered source: the latest time it had sent at when it paused (`None`: not yet).
+    reports: Vec<Option<u64>>,
+    finished_sources: BTreeSet<usize>,
+    /// Registered operators per worker.
+    expected: Vec<BTreeSet<String>>,
+    /// States delivered for the cut in progress, per worker.
+    parts: Vec<BTreeMap<String, Vec<u8>>>,
+    /// States of operators that have finished, per worker.
+    standing: Vec<BTreeMap<String, Vec<u8>>>,
+    stats: CheckpointStats,
+}
+
+/// The process's checkpoint coordinator; every worker's operators hold an `Arc` of it.
+pub struct Coordinator {
+    interval: Duration,
+    workers: usize,
+    rules: Vec<RuleStamp>,
+    cut_at: AtomicU64,
+    cut_seq: AtomicU64,
+    inner: Mutex<Inner>,
+    restored: Option<Loaded>,
+    restored_parts: Vec<BTreeMap<String, Vec<u8>>>,
+}
+
+/// The state of one operator as the checkpoint holds it, per worker part.
+type PartMap = BTreeMap<String, Vec<u8>>;
+
+impl Coordinator {
+    /// A coordinator writing to `store` every `interval` for `workers` workers, resuming from
+    /// `restored` when given (which must have been taken with as many workers).
+    pub fn new(store: Store, interval: Duration, workers: usize, rules: Vec<RuleStamp>, restored: Option<Loaded>) -> Result<Arc<Self>, CheckpointError> {
+        let next_seq = store.next_seq()?;
+        let mut restored_parts = vec![PartMap::new(); workers];
+        if let Some(loaded) = &restored {
+            if loaded.manifest.workers as usize != workers {
+                return Err(CheckpointError::Invalid {
+                    path: loaded.dir.clone(),
+                    reason: format!(
+                        "taken with {} workers; this run has {workers} (restoring into another number of workers is not supported yet: run with --workers {})",
+                        loaded.manifest.workers, loaded.manifest.workers
+                    ),
+                });
+            }
+            for (w, slot) in restored_parts.iter_mut().enumerate() {
+                let name = part_name(w);
+                let Some(bytes) = loaded.part(&name) else {
+                    return Err(CheckpointError::Invalid { path: loaded.dir.clone(), reason: format!("the part {name} is missing") });
+                };
+                *slot = bincode::deserialize(bytes)
+                    .map_err(|e| CheckpointError::Invalid { path: loaded.dir.join(&name), reason: format!("cannot decode the part: {e}") })?;
+            }
+        }
+        Ok(Arc::new(Coordinator {
+            interval,
+            workers,
+            rules,
+            cut_at: AtomicU64::new(NONE),
+            cut_seq: AtomicU64::new(0),
+            inner: Mutex::new(Inner {
+                store,
+                next_seq,
+                last: Instant::now(),
+                pausing: false,
+                started: None,
+                reports: Vec::new(),
+                finished_sources: BTreeSet::new(),
+                expected: vec![BTreeSet::new(); workers],
+                parts: vec![PartMap::new(); workers],
+                standing: vec![PartMap::new(); workers],
+                stats: CheckpointStats::default(),
+            }),
+            restored,
+            restored_parts,
+        }))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A worker that panicked while holding the lock leaves the run failing anyway; the
+        // counters inside stay usable.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The checkpoint this run resumed from.
+    pub fn restored(&self) -> Option<&Loaded> {
+        self.restored.as_ref()
+    }
+
+    /// The checkpoints taken so far.
+    pub fn stats(&self) -> CheckpointStats {
+        self.lock().stats.clone()
+    }
+
+    /// Registers a stateful operator of `worker`; its name must be the same on every run of the
+    /// same topology (it keys the operator's state in the checkpoint).
+    pub fn register(self: &Arc<Self>, worker: usize, name: String) -> OperatorCut {
+        self.lock().expected[worker % self.workers].insert(name.clone());
+        OperatorCut { coord: self.clone(), worker: worker % self.workers, name, done: None }
+    }
+
+    /// Registers a source (it takes part in pausing); returns its id for [`Coordinator::gate`].
+    pub fn register_source(&self) -> usize {
+        let mut inner = self.lock();
+        inner.reports.push(None);
+        inner.reports.len() - 1
+    }
+
+    /// The cut in progress, if any.
+    pub fn cut(&self) -> Option<Cut> {
+        let at = self.cut_at.load(SeqCst);
+        (at != NONE).then(|| Cut { seq: self.cut_seq.load(SeqCst), at })
+    }
+
+    /// Asked by source `id` at the start of each activation, with the latest time it has sent
+    /// at so far. Source 0 starts a cut when the interval has passed.
+    pub fn gate(&self, id: usize, latest_sent: u64) -> Gate {
+        if self.cut_at.load(SeqCst) != NONE {
+            return Gate::Read;
+        }
+        let mut inner = self.lock();
+        if !inner.pausing {
+            if id != 0 || inner.last.elapsed() < self.interval {
+                return Gate::Read;
+            }
+            inner.pausing = true;
+            inner.started = Some(Instant::now());
+            let finished = inner.finished_sources.clone();
+            for (i, r) in inner.reports.iter_mut().enumerate() {
+                *r = finished.contains(&i).then_some(0);
+            }
+        }
+        if let Some(r) = inner.reports.get_mut(id) {
+            if r.is_none() {
+                *r = Some(latest_sent);
+            }
+        }
+        if inner.reports.iter().all(Option::is_some) {
+            let at = inner.reports.iter().flatten().max().copied().unwrap_or(0).saturating_add(1);
+            let seq = inner.next_seq;
+            inner.next_seq += 1;
+            inner.pausing = false;
+            self.cut_seq.store(seq, SeqCst);
+            self.cut_at.store(at, SeqCst);
+            tracing::debug!(seq, at, "checkpoint cut chosen");
+            return Gate::Read;
+        }
+        Gate::Wait
+    }
+
+    /// Source `id` has finished: it sends nothing any more and never pauses.
+    pub fn source_finished(&self, id: usize) {
+        let mut inner = self.lock();
+        inner.finished_sources.insert(id);
+        if inner.pausing {
+            if let Some(r) = inner.reports.get_mut(id) {
+                r.get_or_insert(0);
+            }
+        }
+    }
+
+    fn deliver(&self, worker: usize, name: &str, cut: Cut, state: Vec<u8>) {
+        let mut inner = self.lock();
+        if self.cut() != Some(cut) {
+            return;
+        }
+        inner.parts[worker].insert(name.to_owned(), state);
+        let complete = (0..self.workers).all(|w| inner.expected[w].iter().all(|n| inner.parts[w].contains_key(n) || inner.standing[w].contains_key(n)));
+        if complete {
+            self.complete(&mut inner, cut);
+        }
+    }
+
+    fn finish(&self, worker: usize, name: &str, state: Vec<u8>) {
+        let mut inner = self.lock();
+        inner.standing[worker].insert(name.to_owned(), state);
+        if let Some(cut) = self.cut() {
+            let complete = (0..self.workers).all(|w| inner.expected[w].iter().all(|n| inner.parts[w].contains_key(n) || inner.standing[w].contains_key(n)));
+            if complete {
+                self.complete(&mut inner, cut);
+            }
+        }
+    }
+
+    fn complete(&self, inner: &mut Inner, cut: Cut) {
+        let result = self.write(inner, cut);
+        inner.parts.iter_mut().for_each(BTreeMap::clear);
+        inner.last = Instant::now();
+        let ms = inner.started.take().map_or(0, |s| s.elapsed().as_millis() as u64);
+        match result {
+            Ok(bytes) => {
+                let s = &mut inner.stats;
+                s.taken += 1;
+                s.last_bytes = bytes;
+                s.last_ms = ms;
+                s.max_ms = s.max_ms.max(ms);
+                s.last_seq = Some(cut.seq);
+                tracing::debug!(seq = cut.seq, bytes, ms, "checkpoint written");
+            }
+            Err(e) => {
+                inner.stats.failed += 1;
+                tracing::error!("checkpoint {} not written: {e}; the previous one stays the latest", cut.seq);
+            }
+        }
+        // Published last: operators that see no cut may start the next interval's work.
+        self.cut_at.store(NONE, SeqCst);
+    }
+
+    fn write(&self, inner: &Inner, cut: Cut) -> Result<u64, CheckpointError> {
+        let mut parts = Vec::with_capacity(self.workers);
+        for w in 0..self.workers {
+            let mut all = inner.standing[w].clone();
+            all.extend(inner.parts[w].iter().map(|(k, v)| (k.clone(), v.clone())));
+            let payload =
+                bincode::serialize(&all).map_err(|e| CheckpointError::Invalid { path: inner.store.dir().to_owned(), reason: format!("encoding: {e}") })?;
+            parts.push(inner.store.write_part(cut.seq, &part_name(w), &payload)?);
+        }
+        let bytes = parts.iter().map(|p| p.len).sum();
+        let manifest = Manifest {
+            format_version: FORMAT_VERSION,
+            seq: cut.seq,
+            cut: cut.at,
+            workers: self.workers as u32,
+            processes: 1,
+            created_unix_ms: crate::event::time::now_ms(),
+            rules: self.rules.clone(),
+            parts,
+        };
+        inner.store.commit(&manifest)?;
+        Ok(bytes)
+    }
+}
+
+/// The name of worker `w`'s part.
+fn part_name(w: usize) -> String {
+    format!("worker-{w}")
+}
+
+/// One operator's side of the checkpoints.
+pub struct OperatorCut {
+    coord: Arc<Coordinator>,
+    worker: usize,
+    name: String,
+    done: Option<u64>,
+}
+
+impl OperatorCut {
+    /// The cut this operator has still to deliver its state for.
+    pub fn pending(&self) -> Option<Cut> {
+        self.coord.cut().filter(|c| self.done != Some(c.seq))
+    }
+
+    /// The state this operator had in the checkpoint the run resumed from.
+    pub fn restored(&self) -> Option<&[u8]> {
+        self.coord.restored_parts.get(self.worker).and_then(|p| p.get(&self.name)).map(Vec::as_slice)
+    }
+
+    /// Delivers the state as of `cut`.
+    pub fn deliver(&mut self, cut: Cut, state: Vec<u8>) {
+        self.done = Some(cut.seq);
+        self.coord.deliver(self.worker, &self.name, cut, state);
+    }
+
+    /// The operator has finished: `state` stands for every later cut.
+    pub fn finish(&mut self, state: Vec<u8>) {
+        self.coord.finish(self.worker, &self.name, state);
+    }
+
+    /// The operator's name in the checkpoint.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::StoreLimits;
+
+    #[test]
+    fn a_cut_is_after_everything_sent_and_completes_with_the_last_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreLimits::default()).unwrap();
+        let coord = Coordinator::new(store, Duration::ZERO, 2, Vec::new(), None).unwrap();
+        let (s0, s1) = (coord.register_source(), coord.register_source());
+        let mut a = coord.register(0, "a".into());
+        let mut b = coord.register(1, "b".into());
+        assert_eq!(coord.gate(s1, 50), Gate::Read, "only source 0 starts a cut");
+        assert_eq!(coord.gate(s0, 10), Gate::Wait);
+        assert_eq!(coord.gate(s0, 10), Gate::Wait, "waits for the other source");
+        assert_eq!(coord.gate(s1, 70), Gate::Read);
+        let cut = coord.cut().unwrap();
+        assert_eq!(cut.at, 71, "one past the latest time any source has sent at");
+        assert_eq!(a.pending(), Some(cut));
+        a.deliver(cut, b"A".to_vec());
+        assert_eq!(a.pending(), None);
+        assert!(coord.cut().is_some(), "not complete before every operator delivered");
+        b.finish(b"B".to_vec());
+        assert!(coord.cut().is_none());
+        assert_eq!(coord.stats().taken, 1);
+
+        let store = Store::open(dir.path(), StoreLimits::default()).unwrap();
+        let (loaded, rejected) = store.latest().unwrap();
+        assert!(rejected.is_empty());
+        let coord = Coordinator::new(store, Duration::from_secs(3600), 2, Vec::new(), loaded).unwrap();
+        assert_eq!(coord.register(0, "a".into()).restored(), Some(&b"A"[..]));
+        assert_eq!(coord.register(1, "b".into()).restored(), Some(&b"B"[..]), "a standing state is in every later cut");
+        assert_eq!(coord.register(1, "c".into()).restored(), None);
+    }
+
+    #[test]
+    fn finished_sources_never_hold_a_cut_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreLimits::default()).unwrap();
+        let coord = Coordinator::new(store, Duration::ZERO, 1, Vec::new(), None).unwrap();
+        let (s0, s1) = (coord.register_source(), coord.register_source());
+        coord.source_finished(s1);
+        assert_eq!(coord.gate(s0, 5), Gate::Read);
+        assert_eq!(coord.cut().map(|c| c.at), Some(6));
+    }
+}
