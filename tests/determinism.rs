@@ -121,7 +121,7 @@ proptest! {
             let index = worker.index();
             let (cfg, sink) = (cfg.clone(), sink.clone());
             worker.dataflow::<u64, _, _>(move |scope| {
-                let (mut events, _dead) = file_source(scope, cfg, Arc::new(LatenessClasses::single()), None);
+                let (mut events, _dead) = file_source(scope, cfg, Arc::new(LatenessClasses::single()), None, None);
                 in_event_time_order(events.remove(0), EntityKey::default()).inspect(move |ev| {
                     let key = ev.get(known::SOURCE_IP).map(|v| format!("{v:?}")).or_else(|| ev.get_str(known::USER_NAME).map(str::to_owned)).unwrap_or_default();
                     let seq = match ev.get(vigil::event::field::lookup("seq").unwrap()) { Some(vigil::event::ValueRef::Int(i)) => i as u64, _ => u64::MAX };

@@ -41,7 +41,9 @@
 //!   new worker owns (the same routing as the exchange), which is what makes rescaling work.
 
 pub mod cut;
+pub mod stamps;
 pub mod store;
 
 pub use cut::{CheckpointStats, Coordinator, Cut, Gate, OperatorCut};
+pub use stamps::{rule_changes, rule_stamps};
 pub use store::{CheckpointError, Loaded, Manifest, PartInfo, Rejected, RuleStamp, Store, StoreLimits, FORMAT_VERSION};

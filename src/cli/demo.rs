@@ -131,6 +131,7 @@ pub fn run(args: DemoArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             cluster: args.cluster.clone(),
             limits: StateLimits::default(),
             quiet,
+            checkpoint: None,
         },
         timely_config,
     )?;

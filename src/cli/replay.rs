@@ -9,6 +9,7 @@ use std::time::Instant;
 use anyhow::Context;
 
 use super::common::{install_interrupt, local_input_bytes, print_correlation_state, print_summary, resolve_inputs, topology_inputs, InputArgs, Progress};
+use vigil::checkpoint::{rule_changes, rule_stamps, CheckpointStats, Coordinator, Store, StoreLimits};
 use vigil::cluster::ClusterArgs;
 use vigil::event::time::{parse_duration_ms, to_iso8601};
 use vigil::io::sink::OutputTarget;
@@ -88,6 +89,21 @@ pub struct ReplayArgs {
     /// rule then also fires on image loads that name the same image).
     #[arg(long)]
     ignore_logsource: bool,
+    /// Keep checkpoints here and resume from the newest valid one: a replay killed at any point
+    /// and run again with the same arguments writes the same bytes as one uninterrupted run
+    /// (the output is cut back to the checkpoint and continued). Needs --output; one process.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// How often to checkpoint with --state-dir. Examples: 10s, 1m.
+    #[arg(long, value_parser = parse_duration_ms, default_value = "10s", value_name = "DURATION")]
+    checkpoint_interval: i64,
+    /// How many complete checkpoints to keep (at least 2: a damaged newest one falls back).
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    checkpoint_keep: usize,
+    /// Largest checkpoint, all parts together, in bytes; a larger one is not written (the run
+    /// goes on and says so).
+    #[arg(long, default_value_t = 16 << 30, value_name = "BYTES")]
+    checkpoint_max_bytes: u64,
     #[command(flatten)]
     cluster: ClusterArgs,
 }
@@ -140,6 +156,10 @@ pub fn run(args: ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         Some(t) if files.is_empty() => topology_inputs(t, &args.cluster)?,
         _ => resolve_inputs(&files, args.input.format, &args.cluster)?,
     };
+    let checkpoint = match &args.state_dir {
+        Some(dir) => Some(checkpoint_settings(&args, dir, &plan, &files)?),
+        None => None,
+    };
     let run = execute(
         specs.clone(),
         rules,
@@ -152,6 +172,7 @@ pub fn run(args: ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             cluster: args.cluster.clone(),
             limits,
             quiet,
+            checkpoint,
         },
         timely_config,
     )?;
@@ -176,8 +197,46 @@ pub fn run(args: ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         print_correlation_state(&rstats);
         print_learning(plan.learn, &rstats);
         print_baselines(&rstats);
+        if let Some(c) = &run.checkpoints {
+            print_checkpoints(c, &rstats);
+        }
     }
     Ok(if stats.fatal.load(Relaxed) > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Checks that the run can be checkpointed and says how.
+fn checkpoint_settings(args: &ReplayArgs, dir: &std::path::Path, plan: &Plan, files: &[String]) -> anyhow::Result<CheckpointSettings> {
+    let refuse = |why: &str| anyhow::anyhow!("--state-dir {}: {why}", dir.display());
+    if args.output.is_none() {
+        return Err(refuse("needs --output FILE (a resumed run cuts the file back to the checkpoint and continues it; stdout cannot be)"));
+    }
+    if args.cluster.processes > 1 {
+        return Err(refuse("checkpoints of a replay over several processes are not supported yet; run one process (--workers N)"));
+    }
+    if plan.learn != Learn::Off {
+        return Err(refuse("--learn and --warm-up are not checkpointed yet (the learning cut-off is not in the state); run without --state-dir"));
+    }
+    if files.iter().any(|f| f == "-") {
+        return Err(refuse("stdin cannot be resumed; name the files"));
+    }
+    if args.checkpoint_interval <= 0 {
+        return Err(refuse("--checkpoint-interval must be positive"));
+    }
+    Ok(CheckpointSettings {
+        dir: dir.to_owned(),
+        interval: std::time::Duration::from_millis(args.checkpoint_interval as u64),
+        limits: StoreLimits { keep: args.checkpoint_keep.max(2), max_total_bytes: args.checkpoint_max_bytes, ..StoreLimits::default() },
+    })
+}
+
+/// The checkpoints a run took (stderr).
+fn print_checkpoints(c: &CheckpointStats, rstats: &EngineStats) {
+    let errors = rstats.checkpoint_errors.load(Relaxed);
+    let last = c.last_seq.map_or("none".to_owned(), |s| s.to_string());
+    eprintln!(
+        "  checkpoints: {} taken (last {last}, {} bytes, {} ms; longest {} ms); {} failed; {errors} state error(s)",
+        c.taken, c.last_bytes, c.last_ms, c.max_ms, c.failed
+    );
 }
 
 /// Says what learning held back (stderr).
@@ -233,6 +292,18 @@ pub struct Execution {
     pub limits: StateLimits,
     /// No progress display.
     pub quiet: bool,
+    /// Checkpoints (`--state-dir`).
+    pub checkpoint: Option<CheckpointSettings>,
+}
+
+/// Where and how often a replay checkpoints.
+pub struct CheckpointSettings {
+    /// The state directory.
+    pub dir: PathBuf,
+    /// Time between checkpoints.
+    pub interval: std::time::Duration,
+    /// Size and retention.
+    pub limits: StoreLimits,
 }
 
 /// What a finished replay leaves behind.
@@ -247,6 +318,8 @@ pub struct Finished {
     pub plan: Arc<Plan>,
     /// How long it ran.
     pub elapsed: std::time::Duration,
+    /// The checkpoints it took (with --state-dir).
+    pub checkpoints: Option<CheckpointStats>,
 }
 
 /// Runs the replay dataflow to completion on this process's workers.
@@ -255,6 +328,10 @@ pub fn execute(specs: Vec<vigil::io::input::InputSpec>, rules: RuleSet, plan: Pl
     let rstats = Arc::new(EngineStats { matches: (0..rules.rules.len()).map(|_| AtomicU64::new(0)).collect(), ..EngineStats::default() });
     let cancel = Arc::new(AtomicBool::new(false));
     install_interrupt(cancel.clone());
+    let coordinator = match &how.checkpoint {
+        Some(c) => Some(open_checkpoints(c, &rules, how.cluster.workers)?),
+        None => None,
+    };
     let rules = Arc::new(rules);
     let plan = Arc::new(plan);
     let cfg = EngineConfig {
@@ -265,7 +342,7 @@ pub fn execute(specs: Vec<vigil::io::input::InputSpec>, rules: RuleSet, plan: Pl
         workers_per_process: how.cluster.workers,
         limits: how.limits,
         stats: rstats.clone(),
-        checkpoint: None,
+        checkpoint: coordinator.clone(),
     };
     let progress = Progress::start(stats.clone(), local_input_bytes(&specs, &how.cluster), how.quiet);
     let started = Instant::now();
@@ -278,5 +355,28 @@ pub fn execute(specs: Vec<vigil::io::input::InputSpec>, rules: RuleSet, plan: Pl
     for r in results {
         r.map_err(anyhow::Error::msg).context("a worker failed")?;
     }
-    Ok(Finished { stats, replay: rstats, rules, plan, elapsed: started.elapsed() })
+    let checkpoints = coordinator.map(|c| c.stats());
+    Ok(Finished { stats, replay: rstats, rules, plan, elapsed: started.elapsed(), checkpoints })
+}
+
+/// Opens the state directory, loads the newest valid checkpoint (saying which, and why newer
+/// ones were rejected), and checks it was taken with the same rules.
+fn open_checkpoints(c: &CheckpointSettings, rules: &RuleSet, workers: usize) -> anyhow::Result<Arc<Coordinator>> {
+    let store = Store::open(&c.dir, c.limits).with_context(|| format!("--state-dir {}", c.dir.display()))?;
+    let (loaded, rejected) = store.latest().with_context(|| format!("--state-dir {}", c.dir.display()))?;
+    for r in &rejected {
+        eprintln!("vigil replay: checkpoint {} in {} is not usable: {}; using an older one", r.seq, c.dir.display(), r.reason);
+    }
+    let stamps = rule_stamps(rules);
+    if let Some(l) = &loaded {
+        if let Some(changes) = rule_changes(&l.manifest.rules, &stamps) {
+            anyhow::bail!(
+                "--state-dir {}: the rules changed since checkpoint {} ({changes}); resuming with changed rules is not supported yet: run with the same rules, or with a new --state-dir to start over",
+                c.dir.display(),
+                l.manifest.seq
+            );
+        }
+        eprintln!("vigil replay: resuming from checkpoint {} of {} (taken {})", l.manifest.seq, c.dir.display(), to_iso8601(l.manifest.created_unix_ms));
+    }
+    Coordinator::new(store, c.interval, workers, stamps, loaded).with_context(|| format!("--state-dir {}", c.dir.display()))
 }

@@ -131,6 +131,12 @@ pub trait RecordParser: Send {
     /// Parses one record (without its line terminator), appending its events to `out`.
     /// Sets each event's `ts` and fields; the caller sets `origin`.
     fn parse(&mut self, record: &[u8], out: &mut Vec<Event>) -> Result<Outcome, ParseError>;
+
+    /// Whether what a record gives depends on the records before it (a header, an inferred
+    /// year): a restart that skips records must then feed them through the parser first.
+    fn carries_state(&self) -> bool {
+        false
+    }
 }
 
 /// Creates a parser for `format`.

@@ -164,6 +164,10 @@ impl SyslogParser {
 }
 
 impl RecordParser for SyslogParser {
+    fn carries_state(&self) -> bool {
+        true
+    }
+
     fn parse(&mut self, record: &[u8], out: &mut Vec<Event>) -> Result<Outcome, ParseError> {
         if record.len() > MAX_RECORD_BYTES {
             return Err(ParseError::new(ErrorKind::TooLong, format!("record of {} bytes exceeds the limit of {MAX_RECORD_BYTES}", record.len())));

@@ -422,6 +422,10 @@ impl ZeekParser {
 }
 
 impl RecordParser for ZeekParser {
+    fn carries_state(&self) -> bool {
+        true
+    }
+
     fn parse(&mut self, record: &[u8], out: &mut Vec<Event>) -> Result<Outcome, ParseError> {
         if record.len() > MAX_RECORD_BYTES {
             return Err(ParseError::new(ErrorKind::TooLong, format!("{} bytes, limit {MAX_RECORD_BYTES}", record.len())));

@@ -33,6 +33,7 @@
 use std::collections::HashMap;
 use std::mem::size_of;
 use std::net::IpAddr;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -51,6 +52,7 @@ use crate::baseline::{
     Anomaly, AnomalyKind, Baseline, Distinct, EntityTable, Expected, FixedState, NewValue, PeerJudge, PeerRequest, Profile, ProfilePending, Rate, TableConfig,
     TableStats,
 };
+use crate::checkpoint::OperatorCut;
 use crate::correlate::Alert;
 use crate::event::entity::hash_bytes;
 use crate::event::field;
@@ -650,6 +652,7 @@ pub fn judge_stage<'s>(
     plan: Arc<Plan>,
     limits: StateLimits,
     stats: Arc<EngineStats>,
+    mut checkpoint: Option<OperatorCut>,
 ) -> (Stream<'s, u64, Vec<Incident>>, Stream<'s, u64, Vec<Projection>>) {
     let mut builder = OperatorBuilder::new("PeerJudge".to_owned(), msgs.scope());
     let mut input = builder.new_input(msgs, Exchange::new(judge_route));
@@ -664,20 +667,58 @@ pub fn judge_stage<'s>(
             .enumerate()
             .map(|(c, p)| p.baseline.as_ref().filter(|b| stage.evaluates(&plan, c) && b.peer_group()).and_then(|b| JudgeState::new(b).ok()))
             .collect();
+        if let Some(bytes) = checkpoint.as_ref().and_then(OperatorCut::restored) {
+            restore_judges(bytes, &plan, &mut judges, &stats);
+        }
         let mut held = Held::default();
         let mut reported = false;
+        let mut finished = false;
         let mut produced = Emitted::default();
+        // Messages at or after a cut in progress, set aside until the state before it is saved.
+        let mut after_cut: Vec<(Held, Vec<PeerMsg>)> = Vec::new();
         move |frontiers| {
-            input.for_each(|cap, data: &mut Vec<PeerMsg>| {
-                held.hold(&cap, 2);
+            let pending_cut = checkpoint.as_ref().and_then(OperatorCut::pending);
+            let receive = |data: &mut Vec<PeerMsg>, judges: &mut [Option<JudgeState>], produced: &mut Emitted| {
                 for m in data.drain(..) {
                     let c = m.correlation as usize;
                     if let Some(j) = judges.get_mut(c).and_then(Option::as_mut) {
-                        j.receive(&plan, m, limits.evidence_cap, &mut produced, &stats);
+                        j.receive(&plan, m, limits.evidence_cap, produced, &stats);
                     }
+                }
+            };
+            input.for_each(|cap, data: &mut Vec<PeerMsg>| match pending_cut {
+                Some(cut) if cap.least().is_some_and(|&t| t >= cut.at) => {
+                    let mut h = Held::default();
+                    h.hold(&cap, 2);
+                    after_cut.push((h, std::mem::take(data)));
+                }
+                _ => {
+                    held.hold(&cap, 2);
+                    receive(data, &mut judges, &mut produced);
                 }
             });
             let bound = frontiers[0].frontier().first().copied();
+            if let Some(cut) = pending_cut.filter(|c| bound.is_none_or(|f| f >= c.at)) {
+                // Everything before the cut is in: judge what it closes, send it before the
+                // cut, save, and go on with what was set aside.
+                for (c, slot) in judges.iter_mut().enumerate() {
+                    if let Some(j) = slot.as_mut() {
+                        j.advance(&plan, c, cut.at as i64, limits.evidence_cap, &mut produced, &stats);
+                    }
+                }
+                if held.time().is_some() {
+                    give(&held, 0, &mut produced.incidents, &mut inc_out);
+                    give(&held, 1, &mut produced.forward, &mut fwd_out);
+                }
+                if let Some(op) = checkpoint.as_mut() {
+                    op.deliver(cut, save_judges(&plan, &judges, &stats));
+                }
+                held.downgrade(cut.at);
+                for (h, mut data) in after_cut.drain(..) {
+                    held.absorb(h);
+                    receive(&mut data, &mut judges, &mut produced);
+                }
+            }
             let watermark = bound.map_or(i64::MAX, |f| f as i64);
             for (c, slot) in judges.iter_mut().enumerate() {
                 if let Some(j) = slot.as_mut() {
@@ -709,9 +750,58 @@ pub fn judge_stage<'s>(
                     }
                 }
             }
+            if bound.is_none() && !finished {
+                finished = true;
+                if let Some(op) = checkpoint.as_mut() {
+                    op.finish(save_judges(&plan, &judges, &stats));
+                }
+            }
         }
     });
     (incidents, forward)
+}
+
+/// A judge stage's peer groups as a checkpoint holds them: each by its place in the plan and
+/// rule id.
+type SavedJudges = Vec<(u32, String, Vec<u8>)>;
+
+/// Saves every peer group of the stage (one that cannot be encoded is counted and left out).
+fn save_judges(plan: &Plan, judges: &[Option<JudgeState>], stats: &EngineStats) -> Vec<u8> {
+    let mut saved: SavedJudges = Vec::new();
+    for (c, slot) in judges.iter().enumerate() {
+        let Some(judge) = slot else { continue };
+        match judge.save() {
+            Ok(bytes) => saved.push((c as u32, plan.correlations[c].info.id.clone(), bytes)),
+            Err(e) => {
+                stats.checkpoint_errors.fetch_add(1, Relaxed);
+                tracing::error!("{}: peer group not saved in the checkpoint: {e}", plan.correlations[c].info.title);
+            }
+        }
+    }
+    bincode::serialize(&saved).unwrap_or_default()
+}
+
+/// Loads a checkpoint's peer groups into the stage's judges of the same place and rule.
+fn restore_judges(bytes: &[u8], plan: &Plan, judges: &mut [Option<JudgeState>], stats: &EngineStats) {
+    let saved: SavedJudges = match bincode::deserialize(bytes) {
+        Ok(s) => s,
+        Err(e) => {
+            stats.checkpoint_errors.fetch_add(1, Relaxed);
+            tracing::error!("a peer judge's checkpoint does not decode ({e}); its peer groups start fresh");
+            return;
+        }
+    };
+    for (c, id, bytes) in saved {
+        let Some(Some(judge)) = judges.get_mut(c as usize) else { continue };
+        let planned = &plan.correlations[c as usize];
+        if planned.info.id != id {
+            continue;
+        }
+        if let Err(e) = judge.load(&bytes) {
+            stats.checkpoint_errors.fetch_add(1, Relaxed);
+            tracing::error!("{}: its checkpointed peer group does not load ({e}); it starts fresh", planned.info.title);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::Stream;
 
+use crate::checkpoint::OperatorCut;
 use crate::io::dead_letter::DeadLetter;
 use crate::io::kafka::AssignedPartition;
 use crate::io::sink::RecordSink;
@@ -40,7 +41,8 @@ impl DeadLetterSink {
 /// The dead-letter sink: each process's first worker writes its workers' dead letters, sorted
 /// by input and line within each batch. Without a target they are only counted. Returns a
 /// stream that never carries data, whose frontier tells what has been written (and, for Kafka,
-/// delivered). `discard` set (a graceful stop) ends writing.
+/// delivered). `discard` set (a graceful stop) ends writing. With `checkpoint`, the file's
+/// length at each cut is the writer's state: a resumed run cuts the file back to it.
 pub fn write_dead_letters<'s>(
     dead: Stream<'s, u64, Vec<DeadLetter>>,
     leader: u64,
@@ -48,9 +50,23 @@ pub fn write_dead_letters<'s>(
     mut sink: Option<DeadLetterSink>,
     stats: Arc<RunStats>,
     discard: Arc<AtomicBool>,
+    mut checkpoint: Option<OperatorCut>,
 ) -> Stream<'s, u64, Vec<()>> {
     let cancel = AtomicBool::new(false);
     let scope = dead.scope();
+    if let (Some(bytes), Some(target)) = (checkpoint.as_ref().and_then(OperatorCut::restored), sink.as_mut()) {
+        match bincode::deserialize::<u64>(bytes) {
+            Ok(len) => target.records().resume_at(len),
+            Err(e) => {
+                stats.fatal(|| format!("the dead-letter writer's checkpointed state does not decode: {e}"));
+                cancel.store(true, Relaxed);
+            }
+        }
+    }
+    // Dead letters at or after a cut in progress, set aside until the file's length before it
+    // is saved.
+    let mut after_cut: Vec<(u64, DeadLetter)> = Vec::new();
+    let mut finished = false;
     dead.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(Exchange::new(move |_: &DeadLetter| leader), "WriteDeadLetters", move |cap, info| {
         // Held at the earliest time not yet delivered (see the incident writer).
         let mut held = (is_leader && sink.is_some()).then_some(cap);
@@ -67,28 +83,26 @@ pub fn write_dead_letters<'s>(
             }
             let Some(target) = sink.as_mut() else { return };
             let bound = frontier.frontier().first().copied();
-            if !discard.load(Relaxed) && !batch.is_empty() && target.records().open(&stats, &cancel) {
-                batch.sort_by_key(|(_, d)| d.order_key());
-                let mut result = Ok(());
-                for (time, d) in &batch {
-                    result = result.and_then(|_| match target {
-                        DeadLetterSink::File(s) => s.write(*time, b"", d.to_json().as_bytes(), &[]),
-                        DeadLetterSink::Kafka { sink, partitions } => {
-                            let (topic, partition) = partitions.get(d.partition as usize).map_or(("", -1), |p| (p.topic.as_str(), p.partition));
-                            let (part, offset) = (partition.to_string(), d.line.to_string());
-                            let headers: [(&str, &[u8]); 5] = [
-                                ("vigil.reason", d.reason.as_bytes()),
-                                ("vigil.detail", d.detail.as_bytes()),
-                                ("vigil.source.topic", topic.as_bytes()),
-                                ("vigil.source.partition", part.as_bytes()),
-                                ("vigil.source.offset", offset.as_bytes()),
-                            ];
-                            sink.write(*time, format!("{topic}/{partition}/{offset}").as_bytes(), d.record.as_bytes(), &headers)
-                        }
-                    });
+            let discarding = discard.load(Relaxed);
+            if let Some(cut) = checkpoint.as_ref().and_then(OperatorCut::pending) {
+                let (before, after): (Vec<_>, Vec<_>) = batch.into_iter().partition(|(t, _)| *t < cut.at);
+                batch = before;
+                after_cut.extend(after);
+                if bound.is_none_or(|f| f >= cut.at) {
+                    write_batch(target, &mut batch, discarding, &stats, &cancel);
+                    if let (Some(op), Some(len)) = (checkpoint.as_mut(), sync_len(target, &stats, &cancel)) {
+                        op.deliver(cut, len);
+                    }
+                    batch = std::mem::take(&mut after_cut);
                 }
-                if let Err(e) = result {
-                    target.records().fail(e, &stats, &cancel);
+            }
+            write_batch(target, &mut batch, discarding, &stats, &cancel);
+            if bound.is_none() && !finished {
+                finished = true;
+                if let Some(len) = checkpoint.as_ref().and_then(|_| sync_len(target, &stats, &cancel)) {
+                    if let Some(op) = checkpoint.as_mut() {
+                        op.finish(len);
+                    }
                 }
             }
             let out = target.records();
@@ -96,7 +110,52 @@ pub fn write_dead_letters<'s>(
                 out.fail(e, &stats, &cancel);
                 Default::default()
             });
-            super::frontier::hold_undelivered(&mut held, [bound, deliveries.undelivered].into_iter().flatten().min(), &deliveries, &activator);
+            let waiting = after_cut.iter().map(|(t, _)| *t).min();
+            super::frontier::hold_undelivered(&mut held, [bound, deliveries.undelivered, waiting].into_iter().flatten().min(), &deliveries, &activator);
         }
     })
+}
+
+/// Writes a batch of dead letters, sorted by input and line (nothing once stopping).
+fn write_batch(target: &mut DeadLetterSink, batch: &mut [(u64, DeadLetter)], discarding: bool, stats: &RunStats, cancel: &AtomicBool) {
+    if discarding || batch.is_empty() || !target.records().open(stats, cancel) {
+        return;
+    }
+    batch.sort_by_key(|(_, d)| d.order_key());
+    let mut result = Ok(());
+    for (time, d) in batch.iter() {
+        result = result.and_then(|_| match &mut *target {
+            DeadLetterSink::File(s) => s.write(*time, b"", d.to_json().as_bytes(), &[]),
+            DeadLetterSink::Kafka { sink, partitions } => {
+                let (topic, partition) = partitions.get(d.partition as usize).map_or(("", -1), |p| (p.topic.as_str(), p.partition));
+                let (part, offset) = (partition.to_string(), d.line.to_string());
+                let headers: [(&str, &[u8]); 5] = [
+                    ("vigil.reason", d.reason.as_bytes()),
+                    ("vigil.detail", d.detail.as_bytes()),
+                    ("vigil.source.topic", topic.as_bytes()),
+                    ("vigil.source.partition", part.as_bytes()),
+                    ("vigil.source.offset", offset.as_bytes()),
+                ];
+                sink.write(*time, format!("{topic}/{partition}/{offset}").as_bytes(), d.record.as_bytes(), &headers)
+            }
+        });
+    }
+    if let Err(e) = result {
+        target.records().fail(e, stats, cancel);
+    }
+}
+
+/// The file's length, synced to disk, as a checkpoint holds it.
+fn sync_len(target: &mut DeadLetterSink, stats: &RunStats, cancel: &AtomicBool) -> Option<Vec<u8>> {
+    match target.records().sync(stats, cancel).map(|len| bincode::serialize(&len)) {
+        Ok(Ok(bytes)) => Some(bytes),
+        Ok(Err(e)) => {
+            tracing::error!("the dead-letter writer's state not saved in the checkpoint: {e}");
+            None
+        }
+        Err(e) => {
+            tracing::error!("dead-letter output not synced for a checkpoint: {e}");
+            None
+        }
+    }
 }

@@ -17,6 +17,7 @@ use super::frontier::hold_undelivered;
 use super::plan::{Learn, Plan, StateLimits};
 use super::stats::EngineStats;
 use super::watermark::to_timely;
+use crate::checkpoint::OperatorCut;
 use crate::event::{Event, Origin, Timed};
 use crate::incident::ecs::write_incident;
 use crate::incident::suppress::SuppressConfig;
@@ -53,6 +54,142 @@ pub struct Writer {
     pub leader: u64,
     /// Whether this worker is it.
     pub is_leader: bool,
+    /// The writer's part of the process's checkpoints (taken on the leader only).
+    pub checkpoint: Option<OperatorCut>,
+}
+
+/// What the writer keeps between activations; all of it but the sink goes into a checkpoint.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct Kept {
+    /// Incidents waiting for the frontier to pass their time.
+    pending: Vec<Incident>,
+    /// The suppressors of the rules with `x-vigil: suppress`, by rule id.
+    suppressors: HashMap<String, Suppressor>,
+    /// The last write's (time, id as computed), its bytes, and how many repeats of it followed.
+    last_written: Option<((i64, String), Vec<u8>, u32)>,
+    /// The file's length when the state was saved (set only in checkpoints).
+    len: u64,
+}
+
+/// The writer's state and what it writes with.
+struct Core {
+    kept: Kept,
+    line: Vec<u8>,
+    out: RecordSink,
+    wstats: Arc<RunStats>,
+    rstats: Arc<EngineStats>,
+    cancel: Arc<AtomicBool>,
+    suppress: Arc<HashMap<String, i64>>,
+    evidence_cap: usize,
+    delivered_before: Option<i64>,
+    read_before: Arc<[Option<i64>]>,
+}
+
+impl Core {
+    /// Writes, in (time, id) order, every pending incident and suppressed merge whose time
+    /// `bound` has passed (everything when `bound` is `None`).
+    fn write_before(&mut self, bound: Option<u64>) {
+        if !self.out.open(&self.wstats, &self.cancel) {
+            return;
+        }
+        let kept = &mut self.kept;
+        let mut keep = Vec::new();
+        let mut ready: Vec<(i64, Incident)> = Vec::new();
+        for inc in kept.pending.drain(..) {
+            if let Some(&cooldown) = self.suppress.get(&inc.rule.id) {
+                let sup = match kept.suppressors.entry(inc.rule.id.clone()) {
+                    Entry::Occupied(e) => e.into_mut(),
+                    Entry::Vacant(e) => {
+                        match Suppressor::new(SuppressConfig { cooldown_ms: Some(cooldown), evidence_cap: self.evidence_cap, ..Default::default() }) {
+                            Ok(s) => e.insert(s),
+                            Err(err) => {
+                                // Checked when the rules loaded; should it fail here, the run
+                                // stops rather than write the rule's incidents unsuppressed.
+                                self.wstats.fatal(|| format!("{}: x-vigil suppress: {err}", inc.rule.title));
+                                self.cancel.store(true, Relaxed);
+                                continue;
+                            }
+                        }
+                    }
+                };
+                sup.offer(inc);
+            } else if bound.is_none_or(|f| to_timely(inc.timestamp_ms) < f) {
+                ready.push((inc.timestamp_ms, inc));
+            } else {
+                keep.push(inc);
+            }
+        }
+        kept.pending = keep;
+        let mut emitted = Vec::new();
+        for (rule, sup) in kept.suppressors.iter_mut() {
+            emitted.clear();
+            match bound {
+                Some(f) => sup.advance(f as i64, &mut emitted),
+                None => sup.finish(&mut emitted),
+            }
+            let cooldown = self.suppress.get(rule).copied().unwrap_or(0);
+            ready.extend(emitted.drain(..).map(|inc| (inc.timestamp_ms.saturating_add(cooldown), inc)));
+        }
+        ready.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
+        // After a restart, what the re-read gives before the previous run's delivered
+        // frontier was delivered then (and may differ for chains that ended there),
+        // unless it holds a record that run had not read.
+        let (delivered_before, read_before) = (self.delivered_before, &self.read_before);
+        let ready =
+            ready.into_iter().filter(|(t, inc)| delivered_before.is_none_or(|d| to_timely(*t) >= to_timely(d)) || has_unread_evidence(inc, read_before));
+        let mut result = Ok(());
+        let line = &mut self.line;
+        for (time, mut inc) in ready {
+            let key = (inc.timestamp_ms, inc.id.clone());
+            line.clear();
+            write_incident(&inc, line);
+            let mut repeat = 0;
+            if let Some((last_key, last_line, repeats)) = kept.last_written.as_mut().filter(|(k, _, _)| *k == key) {
+                if last_line == line {
+                    continue; // the same incident twice (a record delivered twice): written once
+                }
+                // Another alert of the group in the same millisecond: its own id.
+                *repeats += 1;
+                repeat = *repeats;
+                last_line.clone_from(line);
+                inc.id = repeat_id(&last_key.1, repeat);
+                line.clear();
+                write_incident(&inc, line);
+            }
+            result = result.and_then(|_| self.out.write(to_timely(time), inc.id.as_bytes(), &line[..line.len().saturating_sub(1)], &[]));
+            if let Ok(mut per_rule) = self.rstats.incidents.lock() {
+                *per_rule.entry(inc.rule.title.clone()).or_default() += 1;
+            }
+            self.wstats.written.fetch_add(1, Relaxed);
+            if repeat == 0 {
+                kept.last_written = Some((key, line.clone(), 0));
+            }
+        }
+        if let Err(e) = result {
+            self.out.fail(e, &self.wstats, &self.cancel);
+        }
+    }
+
+    /// The state as a checkpoint holds it, the output synced to disk first.
+    fn save(&mut self) -> Option<Vec<u8>> {
+        match self.out.sync(&self.wstats, &self.cancel) {
+            Ok(len) => self.kept.len = len,
+            Err(e) => {
+                // Without a durable length the checkpoint could not resume the file.
+                self.rstats.checkpoint_errors.fetch_add(1, Relaxed);
+                tracing::error!("incident output not synced for a checkpoint: {e}");
+                return None;
+            }
+        }
+        match bincode::serialize(&self.kept) {
+            Ok(bytes) => Some(bytes),
+            Err(e) => {
+                self.rstats.checkpoint_errors.fetch_add(1, Relaxed);
+                tracing::error!("the incident writer's state not saved in the checkpoint: {e}");
+                None
+            }
+        }
+    }
 }
 
 /// The process's incident writer over `incidents`, with the learning cut-off `marks` (see
@@ -64,26 +201,46 @@ pub fn write_incidents<'s>(
     limits: StateLimits,
     w: Writer,
 ) -> Stream<'s, u64, Vec<()>> {
-    let mut pending: Vec<Incident> = Vec::new();
-    // The last write's (time, id as computed), its bytes, and how many repeats of it followed.
-    let mut last_written: Option<((i64, String), Vec<u8>, u32)> = None;
-    let mut line = Vec::with_capacity(4096);
-    let (wstats, rstats) = (w.run_stats, w.stats);
-    let (cancel, discard_incidents, delivered_before, leader, is_leader) = (w.cancel, w.discard, w.delivered_before, w.leader, w.is_leader);
-    let read_before = w.read_before;
-    let mut out = w.sink;
+    let (discard_incidents, leader, is_leader) = (w.discard, w.leader, w.is_leader);
     // Rules with `x-vigil: suppress` go through a suppressor each (merging repeats within the
     // cool-down); an incident it emits is ordered at its deadline (last merged time +
     // cool-down), so every write is in (key, id) order and the same for any run.
-    let suppress = plan.suppress.clone();
+    let mut core = Core {
+        kept: Kept::default(),
+        line: Vec::with_capacity(4096),
+        out: w.sink,
+        wstats: w.run_stats,
+        rstats: w.stats,
+        cancel: w.cancel,
+        suppress: Arc::new(plan.suppress.clone()),
+        evidence_cap: limits.evidence_cap,
+        delivered_before: w.delivered_before,
+        read_before: w.read_before,
+    };
+    let mut checkpoint = w.checkpoint.filter(|_| is_leader);
+    if let Some(bytes) = checkpoint.as_ref().and_then(OperatorCut::restored) {
+        match bincode::deserialize::<Kept>(bytes) {
+            Ok(kept) => {
+                core.out.resume_at(kept.len);
+                core.kept = kept;
+            }
+            Err(e) => {
+                // Resuming without it would write the file from scratch behind the sources'
+                // restored positions: stop instead.
+                core.wstats.fatal(|| format!("the incident writer's checkpointed state does not decode: {e}"));
+                core.cancel.store(true, Relaxed);
+            }
+        }
+    }
     let learn = plan.learn;
-    let mut suppressors: HashMap<String, Suppressor> = HashMap::new();
-    let evidence_cap = limits.evidence_cap;
     // An operator rather than a sink, so a probe after it tells the Kafka source what has
     // been delivered: its frontier is what it has finished with (written and acknowledged).
     // The learning cut-off: unknown until every worker's mark is in (`None` until then).
     let mut marks_seen: Vec<i64> = Vec::new();
     let mut cutoff: Option<Option<i64>> = None;
+    // Incidents at or after a cut in progress, set aside until the state before it is saved.
+    let mut after_cut: Vec<Incident> = Vec::new();
+    let mut finished = false;
     let scope = incidents.scope();
     incidents.binary_frontier::<_, timely::container::CapacityContainerBuilder<Vec<()>>, _, _, _, _>(
         marks,
@@ -96,7 +253,11 @@ pub fn write_incidents<'s>(
             let mut held = is_leader.then_some(cap);
             let activator = scope.activator_for(info.address);
             move |(input, frontier), (marks_in, marks_frontier), _output| {
-                input.for_each(|_cap, data| pending.append(data));
+                let pending_cut = checkpoint.as_ref().and_then(OperatorCut::pending);
+                input.for_each(|cap, data| match pending_cut {
+                    Some(cut) if cap.least().is_some_and(|&t| t >= cut.at) => after_cut.append(data),
+                    _ => core.kept.pending.append(data),
+                });
                 marks_in.for_each(|_cap, data| marks_seen.append(data));
                 if !is_leader {
                     return;
@@ -105,8 +266,9 @@ pub fn write_incidents<'s>(
                 'work: {
                     if discard_incidents.load(Relaxed) {
                         // A graceful stop: what is still open is recomputed after the restart.
-                        pending.clear();
-                        suppressors.clear();
+                        core.kept.pending.clear();
+                        core.kept.suppressors.clear();
+                        after_cut.clear();
                         break 'work;
                     }
                     if cutoff.is_none() && learn == Learn::Off {
@@ -124,97 +286,42 @@ pub fn write_incidents<'s>(
                             Learn::WarmUp(d) => marks_seen.iter().min().map(|first| first.saturating_add(d)),
                         };
                         if let Some(c) = c {
-                            rstats.cutoff_ms.store(c, Relaxed);
+                            core.rstats.cutoff_ms.store(c, Relaxed);
                         }
                         cutoff = Some(c);
                     }
                     if let Some(Some(c)) = cutoff {
+                        let pending = &mut core.kept.pending;
                         let before = pending.len();
                         pending.retain(|inc| inc.timestamp_ms > c);
-                        rstats.before_cutoff.fetch_add((before - pending.len()) as u64, Relaxed);
+                        core.rstats.before_cutoff.fetch_add((before - pending.len()) as u64, Relaxed);
                     }
-                    if !out.open(&wstats, &cancel) {
-                        break 'work;
+                    if let Some(cut) = pending_cut.filter(|c| bound.is_none_or(|f| f >= c.at)) {
+                        // Everything before the cut is in: write what is before it, save the
+                        // state with the file's length, and go on with what was set aside.
+                        core.write_before(Some(cut.at));
+                        if let (Some(op), Some(state)) = (checkpoint.as_mut(), core.save()) {
+                            op.deliver(cut, state);
+                        }
+                        core.kept.pending.append(&mut after_cut);
                     }
-                    let mut keep = Vec::new();
-                    let mut ready: Vec<(i64, Incident)> = Vec::new();
-                    for inc in pending.drain(..) {
-                        if let Some(&cooldown) = suppress.get(&inc.rule.id) {
-                            let sup = match suppressors.entry(inc.rule.id.clone()) {
-                                Entry::Occupied(e) => e.into_mut(),
-                                Entry::Vacant(e) => match Suppressor::new(SuppressConfig { cooldown_ms: Some(cooldown), evidence_cap, ..Default::default() }) {
-                                    Ok(s) => e.insert(s),
-                                    Err(err) => {
-                                        // Checked when the rules loaded; should it fail here, the run
-                                        // stops rather than write the rule's incidents unsuppressed.
-                                        wstats.fatal(|| format!("{}: x-vigil suppress: {err}", inc.rule.title));
-                                        cancel.store(true, Relaxed);
-                                        continue;
-                                    }
-                                },
-                            };
-                            sup.offer(inc);
-                        } else if bound.is_none_or(|f| to_timely(inc.timestamp_ms) < f) {
-                            ready.push((inc.timestamp_ms, inc));
-                        } else {
-                            keep.push(inc);
+                    core.write_before(bound);
+                }
+                if bound.is_none() && !finished {
+                    finished = true;
+                    if let Some(state) = checkpoint.as_ref().and_then(|_| core.save()) {
+                        if let Some(op) = checkpoint.as_mut() {
+                            op.finish(state);
                         }
-                    }
-                    pending = keep;
-                    let mut emitted = Vec::new();
-                    for (rule, sup) in suppressors.iter_mut() {
-                        emitted.clear();
-                        match bound {
-                            Some(f) => sup.advance(f as i64, &mut emitted),
-                            None => sup.finish(&mut emitted),
-                        }
-                        let cooldown = suppress.get(rule).copied().unwrap_or(0);
-                        ready.extend(emitted.drain(..).map(|inc| (inc.timestamp_ms.saturating_add(cooldown), inc)));
-                    }
-                    ready.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
-                    // After a restart, what the re-read gives before the previous run's delivered
-                    // frontier was delivered then (and may differ for chains that ended there),
-                    // unless it holds a record that run had not read.
-                    let ready = ready
-                        .into_iter()
-                        .filter(|(t, inc)| delivered_before.is_none_or(|d| to_timely(*t) >= to_timely(d)) || has_unread_evidence(inc, &read_before));
-                    let mut result = Ok(());
-                    for (time, mut inc) in ready {
-                        let key = (inc.timestamp_ms, inc.id.clone());
-                        line.clear();
-                        write_incident(&inc, &mut line);
-                        let mut repeat = 0;
-                        if let Some((last_key, last_line, repeats)) = last_written.as_mut().filter(|(k, _, _)| *k == key) {
-                            if *last_line == line {
-                                continue; // the same incident twice (a record delivered twice): written once
-                            }
-                            // Another alert of the group in the same millisecond: its own id.
-                            *repeats += 1;
-                            repeat = *repeats;
-                            last_line.clone_from(&line);
-                            inc.id = repeat_id(&last_key.1, repeat);
-                            line.clear();
-                            write_incident(&inc, &mut line);
-                        }
-                        result = result.and_then(|_| out.write(to_timely(time), inc.id.as_bytes(), &line[..line.len().saturating_sub(1)], &[]));
-                        if let Ok(mut per_rule) = rstats.incidents.lock() {
-                            *per_rule.entry(inc.rule.title.clone()).or_default() += 1;
-                        }
-                        wstats.written.fetch_add(1, Relaxed);
-                        if repeat == 0 {
-                            last_written = Some((key, line.clone(), 0));
-                        }
-                    }
-                    if let Err(e) = result {
-                        out.fail(e, &wstats, &cancel);
                     }
                 }
+                let out = &mut core.out;
                 let deliveries = out.progress(bound.is_none()).unwrap_or_else(|e| {
-                    out.fail(e, &wstats, &cancel);
+                    out.fail(e, &core.wstats, &core.cancel);
                     Default::default()
                 });
-                rstats.delivery_errors.store(out.delivery_errors(), Relaxed);
-                let waiting = pending.iter().map(|inc| to_timely(inc.timestamp_ms)).min();
+                core.rstats.delivery_errors.store(out.delivery_errors(), Relaxed);
+                let waiting = core.kept.pending.iter().chain(&after_cut).map(|inc| to_timely(inc.timestamp_ms)).min();
                 hold_undelivered(&mut held, [bound, deliveries.undelivered, waiting].into_iter().flatten().min(), &deliveries, &activator);
             }
         },

@@ -157,13 +157,13 @@ fn build_with(worker: &mut Worker, cfg: &EngineConfig, plan: Arc<Plan>, kafka: O
                     let (mut learn, mut then) = (cfg.source.clone(), cfg.source.clone());
                     learn.inputs.retain(|i| i.partition < n);
                     then.inputs.retain(|i| i.partition >= n);
-                    let (le, ld) = file_source(scope, learn, classes.clone(), Some(backpressure.clone()));
-                    let (te, td) = file_source(scope, then, classes.clone(), Some(backpressure));
+                    let (le, ld) = file_source(scope, learn, classes.clone(), Some(backpressure.clone()), None);
+                    let (te, td) = file_source(scope, then, classes.clone(), Some(backpressure), None);
                     marks_from = Some(scope.concatenate(le.clone()));
                     (le.into_iter().zip(te).map(|(l, t)| l.concat(t)).collect(), ld.concat(td), None)
                 }
                 _ => {
-                    let (e, d) = file_source(scope, cfg.source.clone(), classes.clone(), Some(backpressure));
+                    let (e, d) = file_source(scope, cfg.source.clone(), classes.clone(), Some(backpressure), cfg.checkpoint.clone());
                     (e, d, None)
                 }
             },
@@ -205,7 +205,10 @@ fn build_with(worker: &mut Worker, cfg: &EngineConfig, plan: Arc<Plan>, kafka: O
                 }
                 // The first depth's exchanges hold the events the sources' flow control counts.
                 let pending = if depth == 1 { gauge.clone() } else { Rc::default() };
-                let ordered = exchange::in_order_by(scope.concatenate(inputs), project::route, pending);
+                // Records waiting in the exchange past a cut are part of the checkpoint: the
+                // sources resume after them.
+                let held = cfg.checkpoint.as_ref().map(|c| c.register(index, format!("exchange-{id}")));
+                let ordered = exchange::in_order_checkpointed(scope.concatenate(inputs), project::route, pending, held);
                 let track = chains.is_some().then_some(index as u32);
                 let stage = Stage { depth, class: k, id, classes: classes.clone() };
                 id += 1;
@@ -224,7 +227,9 @@ fn build_with(worker: &mut Worker, cfg: &EngineConfig, plan: Arc<Plan>, kafka: O
                 let judged = (0..plan.correlations.len())
                     .any(|c| stage.evaluates(&plan, c) && plan.correlations[c].baseline.as_ref().is_some_and(PlannedBaseline::peer_group));
                 if judged {
-                    let (judged_incidents, judged_forward) = baseline::judge_stage(streams.peer, &stage, plan.clone(), cfg.limits, cfg.stats.clone());
+                    let judge_cut = cfg.checkpoint.as_ref().map(|c| c.register(index, format!("judge-{}", stage.id)));
+                    let (judged_incidents, judged_forward) =
+                        baseline::judge_stage(streams.peer, &stage, plan.clone(), cfg.limits, cfg.stats.clone(), judge_cut);
                     incidents = incidents.concat(judged_incidents);
                     forward = forward.concat(judged_forward);
                 }
@@ -261,6 +266,7 @@ fn build_with(worker: &mut Worker, cfg: &EngineConfig, plan: Arc<Plan>, kafka: O
             read_before: kafka.as_ref().map(|k| k.read_before.clone()).unwrap_or_else(|| Arc::from(Vec::new())),
             leader,
             is_leader,
+            checkpoint: cfg.checkpoint.as_ref().filter(|_| is_leader).map(|c| c.register(index, "incident-writer".to_owned())),
         };
         incidents::write_incidents(incident_streams, marks, &plan, cfg.limits, writer).probe_with(&delivered);
 
@@ -270,7 +276,8 @@ fn build_with(worker: &mut Worker, cfg: &EngineConfig, plan: Arc<Plan>, kafka: O
             }
             None => cfg.dead_letter.clone().map(|t| DeadLetterSink::File(RecordSink::File(LazyOutput::new(t)))),
         };
-        write_dead_letters(dead, leader, is_leader, dead_sink, cfg.source.stats.clone(), discard).probe_with(&delivered);
+        let dead_cut = cfg.checkpoint.as_ref().filter(|_| is_leader && dead_sink.is_some()).map(|c| c.register(index, "dead-letter-writer".to_owned()));
+        write_dead_letters(dead, leader, is_leader, dead_sink, cfg.source.stats.clone(), discard, dead_cut).probe_with(&delivered);
         position
     })
 }

@@ -58,7 +58,7 @@ pub fn build(worker: &mut Worker, cfg: &NormalizeConfig) {
         let gauge = Rc::new(Cell::new(0));
         let backpressure = Backpressure { probe: probe.clone(), pending: gauge.clone(), max_pending: MAX_PENDING_EVENTS };
         // No correlations wait on event time here: one class.
-        let (mut events, dead) = file_source(scope, source_cfg, Arc::new(LatenessClasses::single()), Some(backpressure));
+        let (mut events, dead) = file_source(scope, source_cfg, Arc::new(LatenessClasses::single()), Some(backpressure), None);
         let events = events.remove(0);
         let chunks = if peers == 1 {
             // One worker: nothing crosses cores, so order whole events and encode each sorted
@@ -134,6 +134,14 @@ pub fn build(worker: &mut Worker, cfg: &NormalizeConfig) {
             }
         });
 
-        write_dead_letters(dead, leader, is_leader, dead_target.map(|t| DeadLetterSink::File(RecordSink::File(LazyOutput::new(t)))), stats, Arc::default());
+        write_dead_letters(
+            dead,
+            leader,
+            is_leader,
+            dead_target.map(|t| DeadLetterSink::File(RecordSink::File(LazyOutput::new(t)))),
+            stats,
+            Arc::default(),
+            None,
+        );
     });
 }

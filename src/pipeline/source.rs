@@ -18,6 +18,7 @@ use timely::dataflow::{Scope, Stream};
 
 use super::lateness::LatenessClasses;
 use super::watermark::{to_timely, worker_watermark, Arrival, PartitionClock};
+use crate::checkpoint::{Coordinator, Cut, Gate, OperatorCut};
 use crate::event::{time, Event, Origin};
 use crate::io::dead_letter::DeadLetter;
 use crate::io::input::{InputSpec, LineReader, Record};
@@ -120,6 +121,27 @@ impl ClassOutputs {
         }
     }
 
+    /// The time of `class`'s capability (`None`: dropped).
+    pub(super) fn time(&self, class: usize) -> Option<u64> {
+        self.caps.get(class).and_then(|c| c.as_ref()).map(|c| *c.time())
+    }
+
+    /// The latest time of any capability held.
+    pub(super) fn latest_time(&self) -> Option<u64> {
+        self.caps.iter().flatten().map(|c| *c.time()).max()
+    }
+
+    /// Moves the capabilities to where a checkpoint had them (`None`: dropped).
+    pub(super) fn restore(&mut self, times: &[Option<u64>]) {
+        for (slot, t) in self.caps.iter_mut().zip(times) {
+            match (slot.as_mut(), t) {
+                (Some(cap), Some(t)) if *t > *cap.time() => cap.downgrade(t),
+                (_, None) => *slot = None,
+                _ => {}
+            }
+        }
+    }
+
     /// Drops every capability: the source is finished.
     pub(super) fn finish(&mut self) {
         self.caps.iter_mut().for_each(|c| *c = None);
@@ -139,6 +161,9 @@ struct Partition {
     ingest: Ingest,
     line: u64,
     bytes_reported: u64,
+    /// Records to pass over after opening (a restart resumes after them), and the bytes they
+    /// must add up to.
+    resume: Option<(u64, u64)>,
 }
 
 /// Turns one partition's raw records into events: parses them, stamps their origin, judges
@@ -185,6 +210,17 @@ impl Ingest {
     /// Ingestion for one partition with its parser settings and lateness.
     pub fn new(name: String, partition: u32, format: crate::parse::Format, parse: &ParseOptions, lateness_ms: i64) -> Self {
         Ingest { name, partition, parser: new_parser(format, parse), clock: PartitionClock::new(lateness_ms), lateness_ms }
+    }
+
+    /// Whether the parser's output depends on earlier records.
+    pub fn parser_carries_state(&self) -> bool {
+        self.parser.carries_state()
+    }
+
+    /// Feeds a record to the parser only (its events into `scratch`; clock and counters
+    /// untouched): rebuilds the parser's state on a restart.
+    pub fn feed_parser(&mut self, raw: &[u8], scratch: &mut Vec<Event>) {
+        let _ = self.parser.parse(raw, scratch);
     }
 
     /// Records that a record of `len` bytes was over the size limit and skipped.
@@ -271,9 +307,49 @@ const ACTIVATION_BUDGET: Duration = Duration::from_millis(5);
 /// A file source's outputs: events (one stream per lateness class) and dead letters.
 pub type FileStreams<'s> = (Vec<Stream<'s, u64, Vec<Event>>>, Stream<'s, u64, Vec<DeadLetter>>);
 
+/// Where one partition stood at a checkpoint's cut.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct PartitionPosition {
+    partition: u32,
+    /// Its name, so a checkpoint of other inputs is refused.
+    name: String,
+    /// Records read (lines, whether or not they gave events).
+    records: u64,
+    /// Bytes those records took.
+    bytes: u64,
+    clock: PartitionClock,
+}
+
+/// A file source's state at a cut: where each of its partitions stood when its class's
+/// capability passed the cut, and where its capabilities were then.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+struct SourceSnapshot {
+    positions: Vec<PartitionPosition>,
+    /// Per class: the capability's time (`None`: dropped).
+    class_times: Vec<Option<u64>>,
+    /// The dead letters' capability's time.
+    dead_time: Option<u64>,
+    /// The parsers' notion of now (the year of year-less syslog timestamps).
+    now_ms: i64,
+}
+
+/// A cut the source is delivering: the positions recorded so far, per local partition.
+struct CutInProgress {
+    cut: Cut,
+    positions: Vec<Option<PartitionPosition>>,
+}
+
 /// Builds the source. Returns the on-time events, one stream per lateness class of `classes`,
-/// and the dead letters (unparsable and late).
-pub fn file_source<'s>(scope: Scope<'s, u64>, cfg: SourceConfig, classes: Arc<LatenessClasses>, backpressure: Option<Backpressure>) -> FileStreams<'s> {
+/// and the dead letters (unparsable and late). With `checkpoint` it pauses when a cut is being
+/// chosen, delivers its partitions' positions at each cut, and resumes where a restored
+/// checkpoint left it.
+pub fn file_source<'s>(
+    scope: Scope<'s, u64>,
+    cfg: SourceConfig,
+    classes: Arc<LatenessClasses>,
+    backpressure: Option<Backpressure>,
+    checkpoint: Option<Arc<Coordinator>>,
+) -> FileStreams<'s> {
     let mut builder = OperatorBuilder::new("FileSource".to_owned(), scope);
     let info = builder.operator_info();
     let activator = scope.activator_for(info.address);
@@ -282,11 +358,26 @@ pub fn file_source<'s>(scope: Scope<'s, u64>, cfg: SourceConfig, classes: Arc<La
     let mut dead_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<DeadLetter>>>::from(dead_out);
     let (index, peers) = (scope.index(), scope.peers());
 
+    let gate = checkpoint.as_ref().map(|c| (c.clone(), c.register_source(), c.register(index, "file-source".to_owned())));
     builder.build(move |mut caps| {
         let mut out = ClassOutputs::new(event_outs, &mut caps);
         // The dead letters' capability follows every partition of the worker: while it is held,
         // the source is not finished.
         let mut dead_cap: Option<Capability<u64>> = caps.pop();
+        let mut gate = gate;
+        let restored: Option<SourceSnapshot> = gate.as_ref().and_then(|(_, _, op)| op.restored()).and_then(|bytes| match bincode::deserialize(bytes) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                cfg.stats.fatal(|| format!("the checkpoint's source positions do not decode: {e}"));
+                cfg.cancel.store(true, Relaxed);
+                None
+            }
+        });
+        let mut parse = cfg.parse.clone();
+        if let Some(r) = &restored {
+            parse.now_ms = r.now_ms;
+        }
+        let now_ms = parse.now_ms;
         let mut parts: Vec<Partition> = cfg
             .inputs
             .iter()
@@ -297,25 +388,64 @@ pub fn file_source<'s>(scope: Scope<'s, u64>, cfg: SourceConfig, classes: Arc<La
                     spec.source.display(),
                     spec.partition,
                     spec.format,
-                    &spec.overrides.parse_options(&cfg.parse),
+                    &spec.overrides.parse_options(&parse),
                     spec.overrides.lateness_ms.unwrap_or(cfg.lateness_ms),
                 ),
                 spec: spec.clone(),
                 reader: None,
                 line: 0,
                 bytes_reported: 0,
+                resume: None,
             })
             .collect();
+        if let Some(r) = &restored {
+            if let Err(reason) = resume_partitions(&mut parts, r) {
+                cfg.stats.fatal(|| format!("cannot resume from the checkpoint: {reason}"));
+                cfg.cancel.store(true, Relaxed);
+            }
+            // Where the capabilities stood at the cut: what is read next comes after it.
+            out.restore(&r.class_times);
+            match (r.dead_time, dead_cap.as_mut()) {
+                (Some(t), Some(c)) if t > *c.time() => c.downgrade(&t),
+                (None, _) => dead_cap = None,
+                _ => {}
+            }
+        }
+        let mut cutting: Option<CutInProgress> = None;
         let stats = cfg.stats.clone();
         let cancel = cfg.cancel.clone();
         for batch in out.batches.iter_mut() {
             batch.reserve(TURN_RECORDS * 2);
         }
-        let mut dead_batch: Vec<DeadLetter> = Vec::new();
+        // Per class: a class's dead letters go at its own time when that is later, so a record
+        // read after its class passed a cut gives dead letters after the cut.
+        let mut dead_batches: Vec<Vec<DeadLetter>> = vec![Vec::new(); out.count()];
 
         let mut last_time = 0u64;
         move |_frontiers| {
-            let Some(dcap) = dead_cap.as_ref() else { return };
+            let Some(dcap) = dead_cap.as_ref() else {
+                if let Some((coord, id, op)) = gate.as_mut() {
+                    finish_cut(&mut cutting, &parts, &out, None, now_ms, op);
+                    op.finish(snapshot_bytes(&parts, &out, None, now_ms, None));
+                    coord.source_finished(*id);
+                    gate = None;
+                }
+                return;
+            };
+            // Pausing comes first: a paused source holds the frontier back, so a source that
+            // waited for the frontier instead would never report.
+            if let Some((coord, id, _)) = gate.as_ref() {
+                let latest = out.latest_time().map_or(*dcap.time(), |t| t.max(*dcap.time()));
+                if coord.gate(*id, latest) == Gate::Wait {
+                    activator.activate_after(Duration::from_millis(1));
+                    return;
+                }
+                if cutting.is_none() {
+                    if let Some(cut) = gate.as_ref().and_then(|(_, _, op)| op.pending()) {
+                        cutting = Some(CutInProgress { cut, positions: vec![None; parts.len()] });
+                    }
+                }
+            }
             if let Some(bp) = backpressure.as_ref() {
                 // "Ahead" means downstream has not yet caught up with where this source stood
                 // one activation ago; a lone worker is never ahead for long.
@@ -335,7 +465,7 @@ pub fn file_source<'s>(scope: Scope<'s, u64>, cfg: SourceConfig, classes: Arc<La
                         continue;
                     }
                     let k = part.class;
-                    progressed |= read_turn(part, &mut out.batches[k], &mut dead_batch, &stats);
+                    progressed |= read_turn(part, &mut out.batches[k], &mut dead_batches[k], &stats);
                     // Send per turn: batches stay small enough for the allocator to recycle.
                     out.send(k);
                 }
@@ -344,17 +474,40 @@ pub fn file_source<'s>(scope: Scope<'s, u64>, cfg: SourceConfig, classes: Arc<La
                 }
             }
             out.send_all();
-            if !dead_batch.is_empty() {
-                dead_out.activate().session(dcap).give_container(&mut dead_batch);
-                dead_batch.clear();
+            for (k, batch) in dead_batches.iter_mut().enumerate() {
+                if batch.is_empty() {
+                    continue;
+                }
+                match out.time(k).filter(|t| t > dcap.time()) {
+                    Some(t) => dead_out.activate().session(&dcap.delayed(&t)).give_container(batch),
+                    None => dead_out.activate().session(dcap).give_container(batch),
+                }
+                batch.clear();
             }
             for k in 0..out.count() {
                 out.advance(k, worker_watermark(parts.iter().filter(|p| p.class == k).map(|p| &p.ingest.clock)));
             }
-            match worker_watermark(parts.iter().map(|p| &p.ingest.clock)) {
+            let worker_wm = worker_watermark(parts.iter().map(|p| &p.ingest.clock));
+            if let (Some(c), Some((_, _, op))) = (cutting.as_mut(), gate.as_mut()) {
+                // A partition's position counts once its class's capability has passed the cut:
+                // everything it read so far went out before the cut, everything after at or
+                // after it.
+                for (i, part) in parts.iter().enumerate() {
+                    if c.positions[i].is_none() && out.time(part.class).is_none_or(|t| t >= c.cut.at) {
+                        c.positions[i] = Some(position_of(part));
+                    }
+                }
+                let dead_passed = worker_wm.is_none_or(|wm| to_timely(wm) >= c.cut.at);
+                if dead_passed && c.positions.iter().all(Option::is_some) {
+                    let dead_time = worker_wm.map(|wm| to_timely(wm).max(*dcap.time()));
+                    finish_cut(&mut cutting, &parts, &out, dead_time, now_ms, op);
+                }
+            }
+            match worker_wm {
                 None => {
                     out.finish();
                     dead_cap = None;
+                    activator.activate();
                 }
                 Some(wm) => {
                     let t = to_timely(wm);
@@ -369,6 +522,85 @@ pub fn file_source<'s>(scope: Scope<'s, u64>, cfg: SourceConfig, classes: Arc<La
     (events, dead)
 }
 
+/// A partition's position now.
+fn position_of(part: &Partition) -> PartitionPosition {
+    PartitionPosition {
+        partition: part.spec.partition,
+        name: part.ingest.name.clone(),
+        records: part.line,
+        bytes: part.reader.as_ref().map_or(0, |r| r.bytes_read),
+        clock: part.ingest.clock.clone(),
+    }
+}
+
+/// The source's state for a checkpoint.
+fn snapshot_bytes(parts: &[Partition], out: &ClassOutputs, dead_time: Option<u64>, now_ms: i64, positions: Option<Vec<PartitionPosition>>) -> Vec<u8> {
+    let snapshot = SourceSnapshot {
+        positions: positions.unwrap_or_else(|| parts.iter().map(position_of).collect()),
+        class_times: (0..out.count()).map(|k| out.time(k)).collect(),
+        dead_time,
+        now_ms,
+    };
+    bincode::serialize(&snapshot).unwrap_or_default()
+}
+
+/// Delivers the cut in progress, if any, with the positions it recorded.
+fn finish_cut(cutting: &mut Option<CutInProgress>, parts: &[Partition], out: &ClassOutputs, dead_time: Option<u64>, now_ms: i64, op: &mut OperatorCut) {
+    let Some(c) = cutting.take() else { return };
+    let positions = c.positions.into_iter().zip(parts).map(|(p, part)| p.unwrap_or_else(|| position_of(part))).collect();
+    op.deliver(c.cut, snapshot_bytes(parts, out, dead_time, now_ms, Some(positions)));
+}
+
+/// Sets each partition to resume where the checkpoint's position of it stood.
+fn resume_partitions(parts: &mut [Partition], snapshot: &SourceSnapshot) -> Result<(), String> {
+    if snapshot.positions.len() != parts.len() {
+        return Err(format!("it holds {} inputs on this worker, the run has {}", snapshot.positions.len(), parts.len()));
+    }
+    for (part, pos) in parts.iter_mut().zip(&snapshot.positions) {
+        if pos.partition != part.spec.partition || pos.name != part.ingest.name {
+            return Err(format!("input {} was {}, now {}", pos.partition, pos.name, part.ingest.name));
+        }
+        part.ingest.clock = pos.clock.clone();
+        if pos.records > 0 && !part.ingest.clock.is_done() {
+            part.resume = Some((pos.records, pos.bytes));
+        }
+        part.line = pos.records;
+    }
+    Ok(())
+}
+
+/// Passes over the records a restored partition had read before the cut (through the parser
+/// when its output depends on earlier records, with the results thrown away).
+fn skip_read(part: &mut Partition, records: u64, bytes: u64, stats: &RunStats) -> bool {
+    let Some(reader) = part.reader.as_mut() else { return false };
+    let stateful = part.ingest.parser_carries_state();
+    let mut scratch = Vec::new();
+    for n in 0..records {
+        match reader.next_record() {
+            Ok(Some(Record::Line(raw))) if stateful => {
+                scratch.clear();
+                part.ingest.feed_parser(raw, &mut scratch);
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => {
+                stats.fatal(|| format!("{}: cannot resume at record {records}: the input ends at record {n}", part.ingest.name));
+                return false;
+            }
+        }
+    }
+    if reader.bytes_read != bytes {
+        stats.fatal(|| {
+            format!(
+                "{}: cannot resume: its first {records} records take {} bytes now, {bytes} when the checkpoint was taken (the input changed)",
+                part.ingest.name, reader.bytes_read
+            )
+        });
+        return false;
+    }
+    part.bytes_reported = bytes;
+    true
+}
+
 /// Reads up to one turn of records from a partition; returns whether it read anything.
 fn read_turn(part: &mut Partition, batch: &mut Vec<Event>, dead: &mut Vec<DeadLetter>, stats: &RunStats) -> bool {
     let pstats = &stats.inputs[part.spec.partition as usize].1;
@@ -377,6 +609,12 @@ fn read_turn(part: &mut Partition, batch: &mut Vec<Event>, dead: &mut Vec<DeadLe
             Ok(r) => part.reader = Some(LineReader::new(r)),
             Err(e) => {
                 stats.fatal(|| format!("{}: cannot read: {e}", part.ingest.name));
+                part.ingest.clock.finish();
+                return false;
+            }
+        }
+        if let Some((records, bytes)) = part.resume.take() {
+            if !skip_read(part, records, bytes, stats) {
                 part.ingest.clock.finish();
                 return false;
             }

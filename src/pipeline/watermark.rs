@@ -11,7 +11,7 @@
 pub const NO_WATERMARK: i64 = i64::MIN;
 
 /// Event-time progress of one partition.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct PartitionClock {
     max_ts: Option<i64>,
     lateness_ms: i64,
