@@ -297,6 +297,21 @@ impl Coordinator {
     }
 }
 
+/// The operators' states in a loaded checkpoint: (worker, operator, bytes), for inspection.
+pub fn operator_states(loaded: &Loaded) -> Result<Vec<(usize, String, usize)>, CheckpointError> {
+    let mut out = Vec::new();
+    for w in 0..loaded.manifest.workers as usize {
+        let name = part_name(w);
+        let Some(bytes) = loaded.part(&name) else {
+            return Err(CheckpointError::Invalid { path: loaded.dir.clone(), reason: format!("the part {name} is missing") });
+        };
+        let states: PartMap = bincode::deserialize(bytes)
+            .map_err(|e| CheckpointError::Invalid { path: loaded.dir.join(&name), reason: format!("cannot decode the part: {e}") })?;
+        out.extend(states.into_iter().map(|(op, state)| (w, op, state.len())));
+    }
+    Ok(out)
+}
+
 /// The name of worker `w`'s part.
 fn part_name(w: usize) -> String {
     format!("worker-{w}")

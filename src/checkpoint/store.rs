@@ -270,7 +270,7 @@ impl Store {
     }
 
     /// Sequence numbers of every checkpoint directory, complete or not, oldest first.
-    fn sequences(&self) -> Result<Vec<u64>, CheckpointError> {
+    pub fn sequences(&self) -> Result<Vec<u64>, CheckpointError> {
         let mut seqs: Vec<u64> = fs::read_dir(&self.dir)
             .map_err(io(&self.dir))?
             .filter_map(Result::ok)

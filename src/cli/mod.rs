@@ -1,6 +1,7 @@
 //! Subcommands and their options.
 
 mod check;
+mod checkpoints;
 mod common;
 mod demo;
 mod generate;
@@ -44,6 +45,7 @@ enum Command {
     Replay(replay::ReplayArgs),
     Run(run::RunArgs),
     Check(check::CheckArgs),
+    Checkpoints(checkpoints::CheckpointsArgs),
 }
 
 /// Sets up `tracing` to stderr.
@@ -68,5 +70,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(args) => check::run(args, cli.quiet),
         Command::Replay(args) => replay::run(args, cli.quiet),
         Command::Run(args) => run::run(args, cli.quiet),
+        Command::Checkpoints(args) => checkpoints::run(args),
     }
 }

@@ -1,0 +1,266 @@
+//! `vigil replay --state-dir` against real processes: killed with SIGKILL at seeded random
+//! points (some while a checkpoint is being written, some right after one completed), then run
+//! again with the same arguments until it finishes, it writes the incidents of one uninterrupted
+//! run byte for byte, and the same dead letters; a damaged newest checkpoint falls back to the
+//! previous one; what cannot be resumed is refused with a reason.
+//!
+//! The seed is printed; `VIGIL_TEST_SEED=N cargo test --test checkpoint_restart` repeats a run.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// splitmix64: enough randomness for choosing kill points, and the same for the same seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn seed() -> u64 {
+    let seed = std::env::var("VIGIL_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1));
+    eprintln!("checkpoint_restart: seed {seed} (VIGIL_TEST_SEED={seed} repeats it)");
+    seed
+}
+
+/// Generated traffic with injected attacks, and one JSON line in 400 broken, so dead letters
+/// are written all through the run too.
+fn prepare(dir: &Path) -> Vec<String> {
+    vigil_ok(&["generate", "--events", "150000", "--format", "mixed", "--inject", "--split-dir", dir.to_str().unwrap()]);
+    let windows = dir.join("windows.json");
+    let text = std::fs::read_to_string(&windows).unwrap();
+    let broken: Vec<&str> = text.lines().enumerate().map(|(i, l)| if i % 400 == 0 { "{\"broken\": " } else { l }).collect();
+    std::fs::write(&windows, broken.join("\n") + "\n").unwrap();
+    ["access.log", "conn.log", "sshd.log", "windows.json"].iter().map(|f| dir.join(f).to_string_lossy().into_owned()).collect()
+}
+
+/// The default topology, plus rules that fire all through the traffic (one suppressed).
+fn replay_args(inputs: &[String], out: &Path, dead: &Path, workers: usize) -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut args: Vec<String> = vec![
+        "replay".into(),
+        "-q".into(),
+        "--topology".into(),
+        root.join("topologies/default.yaml").to_string_lossy().into_owned(),
+        "--rules".into(),
+        fixtures().join("checkpoint/frequent.yml").to_string_lossy().into_owned(),
+        "--year".into(),
+        "2024".into(),
+        "--workers".into(),
+        workers.to_string(),
+        "--output".into(),
+        out.to_string_lossy().into_owned(),
+        "--dead-letter".into(),
+        dead.to_string_lossy().into_owned(),
+    ];
+    args.extend(inputs.iter().cloned());
+    args
+}
+
+fn with_state(mut args: Vec<String>, state: &Path, interval: &str) -> Vec<String> {
+    args.extend(["--state-dir".into(), state.to_string_lossy().into_owned(), "--checkpoint-interval".into(), interval.into()]);
+    args
+}
+
+/// The reference: one uninterrupted run without checkpoints.
+fn reference(dir: &Path, inputs: &[String]) -> (Vec<u8>, Vec<String>) {
+    let (out, dead) = (dir.join("reference.json"), dir.join("reference.dead"));
+    let args = replay_args(inputs, &out, &dead, 1);
+    vigil_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let incidents = std::fs::read(&out).unwrap();
+    assert!(incidents.iter().filter(|&&b| b == b'\n').count() > 1000, "the traffic should give incidents all through the run");
+    let dead = sorted_lines(&dead);
+    assert!(dead.len() > 50, "the broken lines should give dead letters");
+    (incidents, dead)
+}
+
+fn spawn(args: &[String], stderr: &Path) -> Child {
+    let log = std::fs::File::create(stderr).unwrap();
+    Command::new(vigil_bin()).args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log).spawn().expect("start vigil")
+}
+
+/// Complete checkpoints in the state directory (those with a manifest).
+fn complete(state: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> =
+        std::fs::read_dir(state).map(|d| d.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.join("MANIFEST").is_file()).collect()).unwrap_or_default();
+    dirs.sort();
+    dirs
+}
+
+/// Whether a checkpoint file is being written (its temporary name exists).
+fn writing(state: &Path) -> bool {
+    std::fs::read_dir(state)
+        .map(|d| {
+            d.filter_map(Result::ok).any(|e| {
+                std::fs::read_dir(e.path()).map(|f| f.filter_map(Result::ok).any(|f| f.path().extension().is_some_and(|x| x == "tmp"))).unwrap_or(false)
+            })
+        })
+        .unwrap_or(false)
+}
+
+/// How a kill point is chosen.
+#[derive(Clone, Copy, Debug)]
+enum KillAt {
+    /// After a random delay.
+    Delay(Duration),
+    /// While a checkpoint file is being written.
+    DuringWrite,
+    /// Right after a new checkpoint completed.
+    AfterCheckpoint,
+}
+
+/// Waits until `ready` holds or the child ends; true when it is ready (and still running).
+fn wait_for(child: &mut Child, deadline: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if ready() {
+            return true;
+        }
+        assert!(start.elapsed() < deadline, "vigil neither finished nor reached the kill point within {deadline:?}");
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn killed_at_random_points_then_resumed_writes_the_bytes_of_one_uninterrupted_run() {
+    let mut rng = Rng(seed());
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = prepare(dir.path());
+    let (want, want_dead) = reference(dir.path(), &inputs);
+
+    for workers in [1, 2] {
+        let (out, dead, state) =
+            (dir.path().join(format!("out-{workers}.json")), dir.path().join(format!("dead-{workers}")), dir.path().join(format!("state-{workers}")));
+        let args = with_state(replay_args(&inputs, &out, &dead, workers), &state, "100ms");
+        let (mut kills, mut resumed, mut finished) = (Vec::new(), 0, 0);
+        while kills.len() < 6 {
+            let stderr = dir.path().join("stderr");
+            let mut child = spawn(&args, &stderr);
+            let at = match rng.below(3) {
+                0 => KillAt::Delay(Duration::from_millis(20 + rng.below(2500))),
+                1 => KillAt::DuringWrite,
+                _ => KillAt::AfterCheckpoint,
+            };
+            let before = complete(&state).last().cloned();
+            let started = Instant::now();
+            let reached = match at {
+                KillAt::Delay(d) => wait_for(&mut child, Duration::from_secs(120), || started.elapsed() >= d),
+                KillAt::DuringWrite => wait_for(&mut child, Duration::from_secs(120), || writing(&state)),
+                KillAt::AfterCheckpoint => wait_for(&mut child, Duration::from_secs(120), || complete(&state).last() != before.as_ref()),
+            };
+            if reached {
+                child.kill().unwrap();
+                kills.push(at);
+            } else {
+                finished += 1;
+            }
+            let status = child.wait().unwrap();
+            let log = std::fs::read_to_string(&stderr).unwrap_or_default();
+            assert!(reached || status.success(), "a run that was not killed failed ({status:?}):\n{log}");
+            assert!(!log.contains("panicked"), "vigil panicked:\n{log}");
+            resumed += usize::from(log.contains("resuming from checkpoint"));
+        }
+        let last = vigil_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let log = String::from_utf8_lossy(&last.stderr);
+        eprintln!("{workers} worker(s): killed at {kills:?}; {resumed} resumed runs before the last; {finished} finished on their own");
+        assert!(resumed + usize::from(log.contains("resuming from checkpoint")) >= 3, "most restarts should resume from a checkpoint:\n{log}");
+        let got = std::fs::read(&out).unwrap();
+        assert!(got == want, "{workers} worker(s): the incidents differ from one uninterrupted run ({} bytes, want {})", got.len(), want.len());
+        assert_eq!(sorted_lines(&dead), want_dead, "{workers} worker(s): the dead letters differ");
+    }
+}
+
+#[test]
+fn a_damaged_newest_checkpoint_is_reported_and_the_previous_one_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = prepare(dir.path());
+    let (want, _) = reference(dir.path(), &inputs);
+    let (out, dead, state) = (dir.path().join("out.json"), dir.path().join("dead"), dir.path().join("state"));
+    let args = with_state(replay_args(&inputs, &out, &dead, 1), &state, "100ms");
+    let mut child = spawn(&args, &dir.path().join("stderr"));
+    assert!(wait_for(&mut child, Duration::from_secs(120), || complete(&state).len() >= 2), "two checkpoints should complete before the run ends");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let newest = complete(&state).pop().unwrap();
+    let part = newest.join("worker-0");
+    let mut bytes = std::fs::read(&part).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    std::fs::write(&part, bytes).unwrap();
+    let seq: u64 = newest.file_name().unwrap().to_str().unwrap().parse().unwrap();
+
+    let run = vigil_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let log = String::from_utf8_lossy(&run.stderr);
+    assert!(log.contains(&format!("checkpoint {seq} in")) && log.contains("is not usable"), "the damaged checkpoint should be reported:\n{log}");
+    assert!(log.contains("resuming from checkpoint"), "an older checkpoint should be used:\n{log}");
+    assert!(!log.contains(&format!("resuming from checkpoint {seq} ")), "not the damaged one:\n{log}");
+    assert!(std::fs::read(&out).unwrap() == want, "the incidents differ from one uninterrupted run");
+}
+
+#[test]
+fn what_cannot_be_resumed_is_refused_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = prepare(dir.path());
+    let (out, dead, state) = (dir.path().join("out.json"), dir.path().join("dead"), dir.path().join("state"));
+    let args = with_state(replay_args(&inputs, &out, &dead, 1), &state, "100ms");
+    vigil_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(!complete(&state).is_empty());
+
+    // Another rule set: the state belongs to the rules it was taken with.
+    let mut changed = args.clone();
+    let at = changed.iter().position(|a| a.ends_with("frequent.yml")).unwrap();
+    changed.remove(at);
+    changed.remove(at - 1);
+    let run = vigil(&changed.iter().map(String::as_str).collect::<Vec<_>>());
+    let log = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && log.contains("the rules changed") && log.contains("removed 2"), "{log}");
+
+    // Another worker count.
+    let mut wider = args.clone();
+    let at = wider.iter().position(|a| a == "--workers").unwrap();
+    wider[at + 1] = "2".into();
+    let run = vigil(&wider.iter().map(String::as_str).collect::<Vec<_>>());
+    let log = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && log.contains("taken with 1 workers"), "{log}");
+
+    // Stdout cannot be cut back.
+    let mut to_stdout = args.clone();
+    let at = to_stdout.iter().position(|a| a == "--output").unwrap();
+    to_stdout.drain(at..at + 2);
+    let run = vigil(&to_stdout.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(!run.status.success() && String::from_utf8_lossy(&run.stderr).contains("needs --output FILE"));
+
+    // The inputs changed under an early checkpoint (every input still being read).
+    let early = dir.path().join("early");
+    let args = with_state(replay_args(&inputs, &out, &dead, 1), &early, "100ms");
+    let mut child = spawn(&args, &dir.path().join("stderr"));
+    assert!(wait_for(&mut child, Duration::from_secs(120), || complete(&early).len() >= 2), "two checkpoints should complete before the run ends");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let sshd = inputs.iter().find(|i| i.ends_with("sshd.log")).unwrap();
+    let text = std::fs::read_to_string(sshd).unwrap();
+    std::fs::write(sshd, text.replace("sshd[", "sshd-x[")).unwrap();
+    let run = vigil(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let log = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && log.contains("the input changed"), "{log}");
+}
