@@ -202,7 +202,14 @@ fn a_damaged_newest_checkpoint_is_reported_and_the_previous_one_used() {
     child.kill().unwrap();
     child.wait().unwrap();
     let newest = complete(&state).pop().unwrap();
-    let part = newest.join("worker-0");
+    // The largest part: an operator's state.
+    let part = std::fs::read_dir(&newest)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.file_name().is_some_and(|n| n != "MANIFEST"))
+        .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .unwrap();
     let mut bytes = std::fs::read(&part).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x55;

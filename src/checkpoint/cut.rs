@@ -75,7 +75,16 @@ struct Inner {
     parts: Vec<BTreeMap<String, Vec<u8>>>,
     /// States of operators that have finished, per worker.
     standing: Vec<BTreeMap<String, Vec<u8>>>,
+    /// The thread writing the latest checkpoint.
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What the writing thread reports back.
+#[derive(Default)]
+struct Written {
     stats: CheckpointStats,
+    /// A checkpoint is being written: no new cut starts until it is on disk.
+    writing: bool,
 }
 
 /// The process's checkpoint coordinator; every worker's operators hold an `Arc` of it.
@@ -86,8 +95,10 @@ pub struct Coordinator {
     cut_at: AtomicU64,
     cut_seq: AtomicU64,
     inner: Mutex<Inner>,
-    restored: Option<Loaded>,
-    restored_parts: Vec<BTreeMap<String, Vec<u8>>>,
+    restored: Option<Manifest>,
+    /// The restored states not yet taken by their operators, per worker.
+    restored_parts: Mutex<Vec<PartMap>>,
+    shared: Arc<Mutex<Written>>,
 }
 
 /// The state of one operator as the checkpoint holds it, per worker part.
@@ -109,15 +120,18 @@ impl Coordinator {
                     ),
                 });
             }
-            for (w, slot) in restored_parts.iter_mut().enumerate() {
-                let name = part_name(w);
-                let Some(bytes) = loaded.part(&name) else {
-                    return Err(CheckpointError::Invalid { path: loaded.dir.clone(), reason: format!("the part {name} is missing") });
-                };
-                *slot = bincode::deserialize(bytes)
-                    .map_err(|e| CheckpointError::Invalid { path: loaded.dir.join(&name), reason: format!("cannot decode the part: {e}") })?;
-            }
         }
+        let manifest = restored.map(|loaded| {
+            let manifest = loaded.manifest.clone();
+            for (name, payload) in loaded.into_parts() {
+                if let Some((w, op)) = split_part_name(&name) {
+                    if let Some(slot) = restored_parts.get_mut(w) {
+                        slot.insert(op.to_owned(), payload);
+                    }
+                }
+            }
+            manifest
+        });
         Ok(Arc::new(Coordinator {
             interval,
             workers,
@@ -135,11 +149,16 @@ impl Coordinator {
                 expected: vec![BTreeSet::new(); workers],
                 parts: vec![PartMap::new(); workers],
                 standing: vec![PartMap::new(); workers],
-                stats: CheckpointStats::default(),
+                writer: None,
             }),
-            restored,
-            restored_parts,
+            shared: Arc::default(),
+            restored: manifest,
+            restored_parts: Mutex::new(restored_parts),
         }))
+    }
+
+    fn written(&self) -> MutexGuard<'_, Written> {
+        self.shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -149,13 +168,13 @@ impl Coordinator {
     }
 
     /// The checkpoint this run resumed from.
-    pub fn restored(&self) -> Option<&Loaded> {
+    pub fn restored(&self) -> Option<&Manifest> {
         self.restored.as_ref()
     }
 
     /// The checkpoints taken so far.
     pub fn stats(&self) -> CheckpointStats {
-        self.lock().stats.clone()
+        self.written().stats.clone()
     }
 
     /// Registers a stateful operator of `worker`; its name must be the same on every run of the
@@ -186,7 +205,7 @@ impl Coordinator {
         }
         let mut inner = self.lock();
         if !inner.pausing {
-            if id != 0 || inner.last.elapsed() < self.interval {
+            if id != 0 || inner.last.elapsed() < self.interval || self.written().writing {
                 return Gate::Read;
             }
             inner.pausing = true;
@@ -249,72 +268,122 @@ impl Coordinator {
     }
 
     fn complete(&self, inner: &mut Inner, cut: Cut) {
-        let result = self.write(inner, cut);
-        inner.parts.iter_mut().for_each(BTreeMap::clear);
-        inner.last = Instant::now();
-        let ms = inner.started.take().map_or(0, |s| s.elapsed().as_millis() as u64);
-        match result {
-            Ok(bytes) => {
-                let s = &mut inner.stats;
-                s.taken += 1;
-                s.last_bytes = bytes;
-                s.last_ms = ms;
-                s.max_ms = s.max_ms.max(ms);
-                s.last_seq = Some(cut.seq);
-                tracing::debug!(seq = cut.seq, bytes, ms, "checkpoint written");
+        // Encoding and writing happen on a thread of their own: the workers go on at once, and
+        // the next cut waits until this one is on disk (see `gate`).
+        let mut parts = Vec::with_capacity(self.workers);
+        for w in 0..self.workers {
+            let mut all = inner.standing[w].clone();
+            all.append(&mut inner.parts[w]);
+            parts.push(all);
+        }
+        self.written().writing = true;
+        let job = WriteJob {
+            store: inner.store.clone(),
+            cut,
+            workers: self.workers,
+            rules: self.rules.clone(),
+            started: inner.started.take(),
+            stats: self.shared.clone(),
+        };
+        let handle = std::thread::Builder::new().name("vigil-checkpoint".into()).spawn(move || job.run(parts));
+        match handle {
+            Ok(h) => {
+                if let Some(previous) = inner.writer.replace(h) {
+                    // Finished already: `writing` was false when this cut started.
+                    let _ = previous.join();
+                }
             }
             Err(e) => {
-                inner.stats.failed += 1;
-                tracing::error!("checkpoint {} not written: {e}; the previous one stays the latest", cut.seq);
+                let mut w = self.written();
+                w.writing = false;
+                w.stats.failed += 1;
+                tracing::error!("checkpoint {} not written: cannot start its writer: {e}", cut.seq);
             }
         }
+        inner.last = Instant::now();
         // Published last: operators that see no cut may start the next interval's work.
         self.cut_at.store(NONE, SeqCst);
     }
 
-    fn write(&self, inner: &Inner, cut: Cut) -> Result<u64, CheckpointError> {
-        let mut parts = Vec::with_capacity(self.workers);
-        for w in 0..self.workers {
-            let mut all = inner.standing[w].clone();
-            all.extend(inner.parts[w].iter().map(|(k, v)| (k.clone(), v.clone())));
-            let payload =
-                bincode::serialize(&all).map_err(|e| CheckpointError::Invalid { path: inner.store.dir().to_owned(), reason: format!("encoding: {e}") })?;
-            parts.push(inner.store.write_part(cut.seq, &part_name(w), &payload)?);
+    /// Waits for the checkpoint being written, if any (at the end of a run).
+    pub fn wait(&self) {
+        let handle = self.lock().writer.take();
+        if let Some(h) = handle {
+            let _ = h.join();
         }
-        let bytes = parts.iter().map(|p| p.len).sum();
+    }
+}
+
+/// One checkpoint to encode and write, off the workers' threads.
+struct WriteJob {
+    store: Store,
+    cut: Cut,
+    workers: usize,
+    rules: Vec<RuleStamp>,
+    started: Option<Instant>,
+    stats: Arc<Mutex<Written>>,
+}
+
+impl WriteJob {
+    fn run(self, parts: Vec<PartMap>) {
+        let result = self.write(parts);
+        let ms = self.started.map_or(0, |s| s.elapsed().as_millis() as u64);
+        let mut written = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        written.writing = false;
+        let s = &mut written.stats;
+        match result {
+            Ok(bytes) => {
+                s.taken += 1;
+                s.last_bytes = bytes;
+                s.last_ms = ms;
+                s.max_ms = s.max_ms.max(ms);
+                s.last_seq = Some(self.cut.seq);
+                tracing::debug!(seq = self.cut.seq, bytes, ms, "checkpoint written");
+            }
+            Err(e) => {
+                s.failed += 1;
+                tracing::error!("checkpoint {} not written: {e}; the previous one stays the latest", self.cut.seq);
+            }
+        }
+    }
+
+    fn write(&self, parts: Vec<PartMap>) -> Result<u64, CheckpointError> {
+        let mut infos = Vec::with_capacity(self.workers);
+        for (w, states) in parts.into_iter().enumerate() {
+            for (op, state) in states {
+                infos.push(self.store.write_part(self.cut.seq, &part_name(w, &op), &state)?);
+            }
+        }
+        let bytes = infos.iter().map(|p| p.len).sum();
         let manifest = Manifest {
             format_version: FORMAT_VERSION,
-            seq: cut.seq,
-            cut: cut.at,
+            seq: self.cut.seq,
+            cut: self.cut.at,
             workers: self.workers as u32,
             processes: 1,
             created_unix_ms: crate::event::time::now_ms(),
             rules: self.rules.clone(),
-            parts,
+            parts: infos,
         };
-        inner.store.commit(&manifest)?;
+        self.store.commit(&manifest)?;
         Ok(bytes)
     }
 }
 
-/// The operators' states in a loaded checkpoint: (worker, operator, bytes), for inspection.
-pub fn operator_states(loaded: &Loaded) -> Result<Vec<(usize, String, usize)>, CheckpointError> {
-    let mut out = Vec::new();
-    for w in 0..loaded.manifest.workers as usize {
-        let name = part_name(w);
-        let Some(bytes) = loaded.part(&name) else {
-            return Err(CheckpointError::Invalid { path: loaded.dir.clone(), reason: format!("the part {name} is missing") });
-        };
-        let states: PartMap = bincode::deserialize(bytes)
-            .map_err(|e| CheckpointError::Invalid { path: loaded.dir.join(&name), reason: format!("cannot decode the part: {e}") })?;
-        out.extend(states.into_iter().map(|(op, state)| (w, op, state.len())));
-    }
-    Ok(out)
+/// The name of the part holding operator `op` of worker `w`.
+fn part_name(w: usize, op: &str) -> String {
+    format!("worker-{w}.{op}")
 }
 
-/// The name of worker `w`'s part.
-fn part_name(w: usize) -> String {
-    format!("worker-{w}")
+/// The worker and operator of a part's name.
+fn split_part_name(name: &str) -> Option<(usize, &str)> {
+    let (w, op) = name.strip_prefix("worker-")?.split_once('.')?;
+    Some((w.parse().ok()?, op))
+}
+
+/// The operators' states in a loaded checkpoint: (worker, operator, bytes), for inspection.
+pub fn operator_states(loaded: &Loaded) -> Vec<(usize, String, usize)> {
+    loaded.parts().filter_map(|(name, payload)| split_part_name(name).map(|(w, op)| (w, op.to_owned(), payload.len()))).collect()
 }
 
 /// One operator's side of the checkpoints.
@@ -331,9 +400,11 @@ impl OperatorCut {
         self.coord.cut().filter(|c| self.done != Some(c.seq))
     }
 
-    /// The state this operator had in the checkpoint the run resumed from.
-    pub fn restored(&self) -> Option<&[u8]> {
-        self.coord.restored_parts.get(self.worker).and_then(|p| p.get(&self.name)).map(Vec::as_slice)
+    /// The state this operator had in the checkpoint the run resumed from (taken once: the
+    /// coordinator keeps no copy).
+    pub fn restored(&self) -> Option<Vec<u8>> {
+        let mut parts = self.coord.restored_parts.lock().unwrap_or_else(|p| p.into_inner());
+        parts.get_mut(self.worker).and_then(|p| p.remove(&self.name))
     }
 
     /// Delivers the state as of `cut`.
@@ -378,14 +449,15 @@ mod tests {
         assert!(coord.cut().is_some(), "not complete before every operator delivered");
         b.finish(b"B".to_vec());
         assert!(coord.cut().is_none());
+        coord.wait();
         assert_eq!(coord.stats().taken, 1);
 
         let store = Store::open(dir.path(), StoreLimits::default()).unwrap();
         let (loaded, rejected) = store.latest().unwrap();
         assert!(rejected.is_empty());
         let coord = Coordinator::new(store, Duration::from_secs(3600), 2, Vec::new(), loaded).unwrap();
-        assert_eq!(coord.register(0, "a".into()).restored(), Some(&b"A"[..]));
-        assert_eq!(coord.register(1, "b".into()).restored(), Some(&b"B"[..]), "a standing state is in every later cut");
+        assert_eq!(coord.register(0, "a".into()).restored().as_deref(), Some(&b"A"[..]));
+        assert_eq!(coord.register(1, "b".into()).restored().as_deref(), Some(&b"B"[..]), "a standing state is in every later cut");
         assert_eq!(coord.register(1, "c".into()).restored(), None);
     }
 

@@ -144,6 +144,11 @@ impl Loaded {
         self.parts.iter().find(|(n, _)| n == name).map(|(_, p)| p.as_slice())
     }
 
+    /// The parts' names and payloads, the checkpoint consumed.
+    pub fn into_parts(self) -> Vec<(String, Vec<u8>)> {
+        self.parts
+    }
+
     /// Every part, in manifest order.
     pub fn parts(&self) -> impl Iterator<Item = (&str, &[u8])> {
         self.parts.iter().map(|(n, p)| (n.as_str(), p.as_slice()))

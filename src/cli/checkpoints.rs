@@ -65,7 +65,7 @@ fn list(args: &CheckpointsArgs, out: &mut String) -> anyhow::Result<ExitCode> {
         writeln!(out, "no valid checkpoint: a replay with this --state-dir starts from the beginning")?;
         return Ok(ExitCode::from(1));
     };
-    let states = operator_states(&l).context("reading the newest valid checkpoint")?;
+    let states = operator_states(&l);
     writeln!(out, "\noperators of checkpoint {} (bytes of state):", l.manifest.seq)?;
     if args.all {
         for (w, op, bytes) in states {

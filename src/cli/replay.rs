@@ -355,7 +355,10 @@ pub fn execute(specs: Vec<vigil::io::input::InputSpec>, rules: RuleSet, plan: Pl
     for r in results {
         r.map_err(anyhow::Error::msg).context("a worker failed")?;
     }
-    let checkpoints = coordinator.map(|c| c.stats());
+    let checkpoints = coordinator.map(|c| {
+        c.wait();
+        c.stats()
+    });
     Ok(Finished { stats, replay: rstats, rules, plan, elapsed: started.elapsed(), checkpoints })
 }
 

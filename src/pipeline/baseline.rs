@@ -668,7 +668,7 @@ pub fn judge_stage<'s>(
             .map(|(c, p)| p.baseline.as_ref().filter(|b| stage.evaluates(&plan, c) && b.peer_group()).and_then(|b| JudgeState::new(b).ok()))
             .collect();
         if let Some(bytes) = checkpoint.as_ref().and_then(OperatorCut::restored) {
-            restore_judges(bytes, &plan, &mut judges, &stats);
+            restore_judges(&bytes, &plan, &mut judges, &stats);
         }
         let mut held = Held::default();
         let mut reported = false;

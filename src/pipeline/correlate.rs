@@ -281,7 +281,7 @@ pub fn correlate_stage<'s>(
             })
             .collect();
         if let Some(bytes) = checkpoint.as_ref().and_then(OperatorCut::restored) {
-            restore_states(bytes, &plan, &mut states, &stats);
+            restore_states(&bytes, &plan, &mut states, &stats);
         }
         let mut last_report: Option<i64> = None;
         let mut held = Held::default();

@@ -55,7 +55,7 @@ pub fn write_dead_letters<'s>(
     let cancel = AtomicBool::new(false);
     let scope = dead.scope();
     if let (Some(bytes), Some(target)) = (checkpoint.as_ref().and_then(OperatorCut::restored), sink.as_mut()) {
-        match bincode::deserialize::<u64>(bytes) {
+        match bincode::deserialize::<u64>(&bytes) {
             Ok(len) => target.records().resume_at(len),
             Err(e) => {
                 stats.fatal(|| format!("the dead-letter writer's checkpointed state does not decode: {e}"));

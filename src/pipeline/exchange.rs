@@ -139,7 +139,7 @@ where
         let mut pending: Pending<T> = Pending::default();
         let mut held: Option<Capability<u64>> = None;
         if let Some(bytes) = checkpoint.as_ref().and_then(OperatorCut::restored) {
-            match bincode::deserialize::<Vec<T>>(bytes) {
+            match bincode::deserialize::<Vec<T>>(&bytes) {
                 Ok(saved) if !saved.is_empty() => {
                     pending.extend(saved);
                     held = Some(initial);

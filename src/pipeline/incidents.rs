@@ -219,7 +219,7 @@ pub fn write_incidents<'s>(
     };
     let mut checkpoint = w.checkpoint.filter(|_| is_leader);
     if let Some(bytes) = checkpoint.as_ref().and_then(OperatorCut::restored) {
-        match bincode::deserialize::<Kept>(bytes) {
+        match bincode::deserialize::<Kept>(&bytes) {
             Ok(kept) => {
                 core.out.resume_at(kept.len);
                 core.kept = kept;

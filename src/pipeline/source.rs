@@ -365,7 +365,7 @@ pub fn file_source<'s>(
         // the source is not finished.
         let mut dead_cap: Option<Capability<u64>> = caps.pop();
         let mut gate = gate;
-        let restored: Option<SourceSnapshot> = gate.as_ref().and_then(|(_, _, op)| op.restored()).and_then(|bytes| match bincode::deserialize(bytes) {
+        let restored: Option<SourceSnapshot> = gate.as_ref().and_then(|(_, _, op)| op.restored()).and_then(|bytes| match bincode::deserialize(&bytes) {
             Ok(s) => Some(s),
             Err(e) => {
                 cfg.stats.fatal(|| format!("the checkpoint's source positions do not decode: {e}"));
