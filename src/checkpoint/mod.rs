@@ -6,39 +6,35 @@
 //! is complete only when its manifest and every part it names verify, and loading falls back to
 //! the previous complete one, reporting why the newer ones were rejected.
 //!
-//! # The cut (how the pipeline will take one; the store does not depend on it)
+//! # How a replay takes one (see [`cut`])
 //!
-//! A cut `T` is a timely time that no operator has passed when it is announced. The state as of
-//! `T` is what every operator holds after consuming exactly the events whose time is before `T`
-//! and advancing its windows to `T`. No barrier flows with the data; every operator already
-//! works in frontier order, so each one snapshots when its own input frontier first reaches `T`:
+//! No barrier flows with the data. Every interval, the sources **pause** (read nothing, move no
+//! capability) until each has reported the latest timely time it has sent at; the cut `T` is
+//! one past the latest of those, so no record in the dataflow is at or after `T` yet. Sources
+//! then read on, and every stateful operator works in frontier order as always:
 //!
-//! - **Announcing.** Worker 0's source chooses `T` at or above its own capability (every
-//!   frontier is at or below the least source capability, so no operator has passed `T`) and
-//!   sends it on a broadcast edge that loops back, through a feedback of summary 1, into every
-//!   worker's source. No frontier downstream of the sources can pass `T` before each source has
-//!   consumed the announcement and written it into its worker's plan, which every operator of
-//!   the worker reads: this works across processes, with no shared memory.
-//! - **Sources.** A partition's records are not in time order, so an offset alone cannot
-//!   split them at `T`. Each partition keeps a short ring of (position, clock, parser state,
-//!   latest consequence time) per read batch, pruned below the frontier. Its cut is the start
-//!   of the first batch with a consequence at or after `T` (an on-time event at or after `T`, or
-//!   a dead letter judged at a watermark at or after `T`). On restore the source re-reads from
-//!   there with that clock and parser state, which judge every record as before, and emits only
-//!   the consequences at or after `T`: the others are in the restored state already.
-//! - **Operators.** A correlate or judge stage receiving, in one activation, projections on both
-//!   sides of `T` applies those before `T`, advances to `T`, snapshots, moves its capabilities
-//!   to `T`, then goes on. Every output derived before the snapshot is then before `T`, and every
-//!   output after it at or after `T`, so downstream stages split their inputs the same way. The
-//!   in-order exchange holds only records at or after its frontier, which the sources re-emit:
-//!   it needs no state of its own.
-//! - **Writers.** A writer snapshots once everything before `T` is written and acknowledged:
-//!   the suppressors and repeat detection, and the output position (a file's length; in Kafka,
-//!   the transaction that carries the interval's incidents, dead letters and the offsets). A
-//!   restart truncates a file to that length, so nothing is appended twice.
-//! - **Completion.** Each worker writes its parts; the checkpoint exists once worker 0 has
-//!   written the manifest naming them all. Restoring reads every old part and keeps the keys the
-//!   new worker owns (the same routing as the exchange), which is what makes rescaling work.
+//! - **Sources** deliver each partition's position (records and bytes read, clock, and the
+//!   parser's clock of "now" for year inference) once their class's capability has passed `T`:
+//!   everything read before went out before `T`, everything after at or after it. A restored
+//!   source skips the records it had read (through the parser when the parser carries state,
+//!   as syslog's year inference does) and refuses to go on when they no longer take the same
+//!   bytes (the input changed).
+//! - **Exchanges, correlate and peer-judge stages** set aside inputs at or after `T`; once
+//!   their input frontier reaches `T` they close what `T` closes, send it before `T`, deliver
+//!   their state (for an exchange: the records still waiting), then go on with what was set
+//!   aside. Outputs derived before the snapshot are before `T`, so downstream stages split
+//!   their inputs the same way.
+//! - **Writers** write what is before `T`, sync the file and deliver their state with its
+//!   length (the incident writer: its pending incidents, suppressors and repeat detection). A
+//!   resumed run cuts each file back to that length and continues it, so nothing is written
+//!   twice and the bytes equal those of one uninterrupted run.
+//! - **Completion.** The last delivery hands every operator's state to a writing thread: one
+//!   part file per worker and operator, then the manifest. The workers never wait for it; the
+//!   next cut waits until it is on disk.
+//!
+//! Not yet: Kafka output in transactions (`vigil run` does not checkpoint), restoring into
+//! another number of workers or processes, keeping state across rule changes (a changed rule
+//! set is refused at start-up), and the learning cut-off of `--learn`/`--warm-up`.
 
 pub mod cut;
 pub mod stamps;
