@@ -5,7 +5,7 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -465,7 +465,7 @@ pub fn file_source<'s>(
                         continue;
                     }
                     let k = part.class;
-                    progressed |= read_turn(part, &mut out.batches[k], &mut dead_batches[k], &stats);
+                    progressed |= read_turn(part, &mut out.batches[k], &mut dead_batches[k], &stats, &cancel);
                     // Send per turn: batches stay small enough for the allocator to recycle.
                     out.send(k);
                 }
@@ -602,7 +602,7 @@ fn skip_read(part: &mut Partition, records: u64, bytes: u64, stats: &RunStats) -
 }
 
 /// Reads up to one turn of records from a partition; returns whether it read anything.
-fn read_turn(part: &mut Partition, batch: &mut Vec<Event>, dead: &mut Vec<DeadLetter>, stats: &RunStats) -> bool {
+fn read_turn(part: &mut Partition, batch: &mut Vec<Event>, dead: &mut Vec<DeadLetter>, stats: &RunStats, cancel: &AtomicBool) -> bool {
     let pstats = &stats.inputs[part.spec.partition as usize].1;
     if part.reader.is_none() {
         match part.spec.source.open() {
@@ -615,7 +615,9 @@ fn read_turn(part: &mut Partition, batch: &mut Vec<Event>, dead: &mut Vec<DeadLe
         }
         if let Some((records, bytes)) = part.resume.take() {
             if !skip_read(part, records, bytes, stats) {
+                // Going on would write output that belongs to no run: stop every source.
                 part.ingest.clock.finish();
+                cancel.store(true, Relaxed);
                 return false;
             }
         }
