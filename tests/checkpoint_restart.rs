@@ -262,6 +262,16 @@ fn what_cannot_be_resumed_is_refused_with_a_reason() {
     let log = String::from_utf8_lossy(&run.stderr);
     assert!(!run.status.success() && log.contains("taken with 1 workers"), "{log}");
 
+    // Over the size bound: nothing is written (nor left behind), the run goes on and says so.
+    let small = dir.path().join("small");
+    let mut bounded = with_state(replay_args(&inputs, &dir.path().join("small.json"), &dead, 1), &small, "100ms");
+    bounded.extend(["--checkpoint-max-bytes".into(), "1000".into()]);
+    bounded.retain(|a| a != "-q");
+    let run = vigil_ok(&bounded.iter().map(String::as_str).collect::<Vec<_>>());
+    let log = String::from_utf8_lossy(&run.stderr);
+    assert!(log.contains("over the 1000 byte limit") && log.contains("0 taken"), "{log}");
+    assert_eq!(std::fs::read_dir(&small).unwrap().count(), 0, "an over-size checkpoint leaves nothing behind");
+
     // Stdout cannot be cut back.
     let mut to_stdout = args.clone();
     let at = to_stdout.iter().position(|a| a == "--output").unwrap();

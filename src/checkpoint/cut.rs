@@ -99,6 +99,8 @@ pub struct Coordinator {
     /// The restored states not yet taken by their operators, per worker.
     restored_parts: Mutex<Vec<PartMap>>,
     shared: Arc<Mutex<Written>>,
+    /// Set once the run is stopping: no cut is completed any more.
+    abandoned: std::sync::atomic::AtomicBool,
 }
 
 /// The state of one operator as the checkpoint holds it, per worker part.
@@ -152,6 +154,7 @@ impl Coordinator {
                 writer: None,
             }),
             shared: Arc::default(),
+            abandoned: std::sync::atomic::AtomicBool::new(false),
             restored: manifest,
             restored_parts: Mutex::new(restored_parts),
         }))
@@ -205,7 +208,7 @@ impl Coordinator {
         }
         let mut inner = self.lock();
         if !inner.pausing {
-            if id != 0 || inner.last.elapsed() < self.interval || self.written().writing {
+            if id != 0 || inner.last.elapsed() < self.interval || self.written().writing || self.abandoned.load(SeqCst) {
                 return Gate::Read;
             }
             inner.pausing = true;
@@ -231,6 +234,15 @@ impl Coordinator {
             return Gate::Read;
         }
         Gate::Wait
+    }
+
+    /// The run is stopping early (interrupted, or an error): its state from now on is not
+    /// that of a run that read its inputs, so no cut is completed any more and the newest
+    /// checkpoint stays the latest.
+    pub fn abandon(&self) {
+        if !self.abandoned.swap(true, SeqCst) {
+            tracing::debug!("checkpoints abandoned: the run is stopping early");
+        }
     }
 
     /// Source `id` has finished: it sends nothing any more and never pauses.
@@ -268,6 +280,10 @@ impl Coordinator {
     }
 
     fn complete(&self, inner: &mut Inner, cut: Cut) {
+        if self.abandoned.load(SeqCst) {
+            inner.parts.iter_mut().for_each(BTreeMap::clear);
+            return;
+        }
         // Encoding and writing happen on a thread of their own: the workers go on at once, and
         // the next cut waits until this one is on disk (see `gate`).
         let mut parts = Vec::with_capacity(self.workers);
@@ -342,12 +358,18 @@ impl WriteJob {
             }
             Err(e) => {
                 s.failed += 1;
+                self.store.discard(self.cut.seq);
                 tracing::error!("checkpoint {} not written: {e}; the previous one stays the latest", self.cut.seq);
             }
         }
     }
 
     fn write(&self, parts: Vec<PartMap>) -> Result<u64, CheckpointError> {
+        // Refused before anything is written: a checkpoint over the bound would only be removed.
+        let total: u64 = parts.iter().flat_map(|p| p.values()).map(|state| state.len() as u64).sum();
+        if total > self.store.max_total_bytes() {
+            return Err(CheckpointError::TooLarge { what: format!("checkpoint {}", self.cut.seq), bytes: total, limit: self.store.max_total_bytes() });
+        }
         let mut infos = Vec::with_capacity(self.workers);
         for (w, states) in parts.into_iter().enumerate() {
             for (op, state) in states {

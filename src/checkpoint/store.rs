@@ -31,12 +31,12 @@ const MAX_MANIFEST_BYTES: u64 = 64 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
     /// The file system refused.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,
-        /// What the system said.
-        source: std::io::Error,
+        /// What the system said (in the message, not as a source, so it is said once).
+        error: std::io::Error,
     },
     /// Over a configured bound.
     #[error("{what} is {bytes} bytes, over the {limit} byte limit (raise --checkpoint-max-bytes or shrink the state limits)")]
@@ -172,7 +172,7 @@ pub struct Store {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
-    move |source| CheckpointError::Io { path: path.to_path_buf(), source }
+    move |error| CheckpointError::Io { path: path.to_path_buf(), error }
 }
 
 fn corrupt(path: &Path, reason: impl Into<String>) -> CheckpointError {
@@ -290,6 +290,24 @@ impl Store {
     /// so an interrupted write is never mistaken for part of a new one.
     pub fn next_seq(&self) -> Result<u64, CheckpointError> {
         Ok(self.sequences()?.last().map_or(1, |s| s + 1))
+    }
+
+    /// The bound on a checkpoint's total size.
+    pub fn max_total_bytes(&self) -> u64 {
+        self.limits.max_total_bytes
+    }
+
+    /// Removes what was written of checkpoint `seq`, which will not be completed.
+    pub fn discard(&self, seq: u64) {
+        let dir = self.seq_dir(seq);
+        if dir.join(MANIFEST).exists() {
+            return;
+        }
+        if let Err(e) = fs::remove_dir_all(&dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!("{}: cannot remove an incomplete checkpoint: {e}", dir.display());
+            }
+        }
     }
 
     /// Writes one part of checkpoint `seq` (any worker, any order; the manifest comes last).

@@ -403,6 +403,12 @@ pub fn file_source<'s>(
                 cfg.stats.fatal(|| format!("cannot resume from the checkpoint: {reason}"));
                 cfg.cancel.store(true, Relaxed);
             }
+            // An input read to its end is not read again; it must still hold what was read.
+            for (part, pos) in parts.iter_mut().zip(&r.positions) {
+                if pos.records > 0 && part.ingest.clock.is_done() && !verify_finished(part, pos.records, pos.bytes, &cfg.stats) {
+                    cfg.cancel.store(true, Relaxed);
+                }
+            }
             // Where the capabilities stood at the cut: what is read next comes after it.
             out.restore(&r.class_times);
             match (r.dead_time, dead_cap.as_mut()) {
@@ -457,6 +463,11 @@ pub fn file_source<'s>(
             last_time = *dcap.time();
             let started = Instant::now();
             let cancelled = cancel.load(Relaxed);
+            if cancelled {
+                if let Some((coord, _, _)) = gate.as_ref() {
+                    coord.abandon();
+                }
+            }
             'turns: loop {
                 let mut progressed = false;
                 for part in parts.iter_mut().filter(|p| !p.ingest.clock.is_done()) {
@@ -528,7 +539,7 @@ fn position_of(part: &Partition) -> PartitionPosition {
         partition: part.spec.partition,
         name: part.ingest.name.clone(),
         records: part.line,
-        bytes: part.reader.as_ref().map_or(0, |r| r.bytes_read),
+        bytes: part.reader.as_ref().map_or(part.bytes_reported, |r| r.bytes_read),
         clock: part.ingest.clock.clone(),
     }
 }
@@ -565,8 +576,40 @@ fn resume_partitions(parts: &mut [Partition], snapshot: &SourceSnapshot) -> Resu
             part.resume = Some((pos.records, pos.bytes));
         }
         part.line = pos.records;
+        // What the position says until the input is opened again (a cut may come first).
+        part.bytes_reported = pos.bytes;
     }
     Ok(())
+}
+
+/// Checks that an input the checkpoint had read to its end still holds exactly those records.
+fn verify_finished(part: &mut Partition, records: u64, bytes: u64, stats: &RunStats) -> bool {
+    match part.spec.source.open() {
+        Ok(r) => part.reader = Some(LineReader::new(r)),
+        Err(e) => {
+            stats.fatal(|| format!("{}: cannot resume: cannot read it: {e}", part.ingest.name));
+            return false;
+        }
+    }
+    let ok = skip_read(part, records, bytes, stats)
+        && match part.reader.as_mut().map(LineReader::next_record) {
+            Some(Ok(None)) | None => true,
+            Some(Ok(Some(_))) => {
+                stats.fatal(|| {
+                    format!(
+                        "{}: cannot resume: it holds more than the {records} records it had when it was read to its end (the input changed)",
+                        part.ingest.name
+                    )
+                });
+                false
+            }
+            Some(Err(e)) => {
+                stats.fatal(|| format!("{}: cannot resume: {e}", part.ingest.name));
+                false
+            }
+        };
+    part.reader = None;
+    ok
 }
 
 /// Passes over the records a restored partition had read before the cut (through the parser
