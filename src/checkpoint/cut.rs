@@ -77,6 +77,8 @@ struct Inner {
     standing: Vec<BTreeMap<String, Vec<u8>>>,
     /// The thread writing the latest checkpoint.
     writer: Option<std::thread::JoinHandle<()>>,
+    /// A source has asked to read.
+    reading: bool,
 }
 
 /// What the writing thread reports back.
@@ -152,6 +154,7 @@ impl Coordinator {
                 parts: vec![PartMap::new(); workers],
                 standing: vec![PartMap::new(); workers],
                 writer: None,
+                reading: false,
             }),
             shared: Arc::default(),
             abandoned: std::sync::atomic::AtomicBool::new(false),
@@ -207,6 +210,11 @@ impl Coordinator {
             return Gate::Read;
         }
         let mut inner = self.lock();
+        if !inner.reading {
+            // The interval counts from the first read, not from start-up.
+            inner.reading = true;
+            inner.last = Instant::now();
+        }
         if !inner.pausing {
             if id != 0 || inner.last.elapsed() < self.interval || self.written().writing || self.abandoned.load(SeqCst) {
                 return Gate::Read;

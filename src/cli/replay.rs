@@ -43,6 +43,8 @@ use vigil::topology::{Topology, DEFAULT_EVIDENCE, DEFAULT_KEY_CAP, DEFAULT_LATEN
 ///   vigil replay --rules ../sigma/rules --workers 2 logs/*.json
 ///   vigil replay --rules topologies/rules --year 2017 --learn march.log --then april.log
 ///   vigil replay --rules topologies/rules --warm-up 7d --lateness 10m conn.log
+///   vigil replay --topology topologies/default.yaml logs/* --output incidents.json --state-dir state/
+///                                      # killed? the same command resumes; vigil checkpoints state/
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 #[command(group = clap::ArgGroup::new("then_or_files").args(["then", "files"]).multiple(true))]
