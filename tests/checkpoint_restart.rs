@@ -191,11 +191,22 @@ fn killed_at_random_points_then_resumed_writes_the_bytes_of_one_uninterrupted_ru
             assert!(reached || status.success(), "a run that was not killed failed ({status:?}):\n{log}");
             assert!(!log.contains("panicked"), "vigil panicked:\n{log}");
             resumed += usize::from(log.contains("resuming from checkpoint"));
+            if !reached {
+                // A sequence of kills ended in a finished run: check it, and start another.
+                assert!(std::fs::read(&out).unwrap() == want, "{workers} worker(s): a finished sequence wrote other incidents than one uninterrupted run");
+                assert_eq!(sorted_lines(&dead), want_dead, "{workers} worker(s): a finished sequence wrote other dead letters");
+                std::fs::remove_dir_all(&state).unwrap();
+            }
         }
         let last = vigil_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
         let log = String::from_utf8_lossy(&last.stderr);
+        // Once finished, the same command checks the inputs and writes nothing more.
+        let again = vigil_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let again_log = String::from_utf8_lossy(&again.stderr);
+        assert!(again_log.contains("that run had finished"), "{again_log}");
         eprintln!("{workers} worker(s): killed at {kills:?}; {resumed} resumed runs before the last; {finished} finished on their own");
-        assert!(resumed >= 1 && log.contains("resuming from checkpoint"), "restarts should resume from a checkpoint:\n{log}");
+        resumed += usize::from(log.contains("resuming from checkpoint"));
+        assert!(resumed >= 1, "restarts should resume from a checkpoint:\n{log}");
         let got = std::fs::read(&out).unwrap();
         assert!(got == want, "{workers} worker(s): the incidents differ from one uninterrupted run ({} bytes, want {})", got.len(), want.len());
         assert_eq!(sorted_lines(&dead), want_dead, "{workers} worker(s): the dead letters differ");
@@ -278,6 +289,15 @@ fn what_cannot_be_resumed_is_refused_with_a_reason() {
     to_stdout.drain(at..at + 2);
     let run = vigil(&to_stdout.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(!run.status.success() && String::from_utf8_lossy(&run.stderr).contains("needs --output FILE"));
+
+    // An input of the finished run grew: its end state no longer covers it.
+    let access = inputs.iter().find(|i| i.ends_with("access.log")).unwrap();
+    let mut grown = std::fs::read(access).unwrap();
+    grown.extend_from_slice(b"10.9.9.9 - - [15/Jan/2024:08:30:00 +0000] \"GET / HTTP/1.1\" 200 1 \"-\" \"curl/8\"\n");
+    std::fs::write(access, grown).unwrap();
+    let run = vigil(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let log = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && log.contains("that run had finished") && log.contains("the input changed"), "{log}");
 
     // The inputs changed under an early checkpoint (every input still being read, and read for
     // 20 s of event time at least).

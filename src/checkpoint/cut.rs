@@ -25,6 +25,9 @@ use super::store::{CheckpointError, Loaded, Manifest, RuleStamp, Store, FORMAT_V
 /// No cut in progress.
 const NONE: u64 = u64::MAX;
 
+/// The cut of the checkpoint a run writes once everything has finished.
+pub const FINISHED: u64 = u64::MAX;
+
 /// A cut in progress: its sequence number and time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cut {
@@ -79,6 +82,8 @@ struct Inner {
     writer: Option<std::thread::JoinHandle<()>>,
     /// A source has asked to read.
     reading: bool,
+    /// The checkpoint of the end states was written.
+    finished_written: bool,
 }
 
 /// What the writing thread reports back.
@@ -155,6 +160,7 @@ impl Coordinator {
                 standing: vec![PartMap::new(); workers],
                 writer: None,
                 reading: false,
+                finished_written: false,
             }),
             shared: Arc::default(),
             abandoned: std::sync::atomic::AtomicBool::new(false),
@@ -284,6 +290,22 @@ impl Coordinator {
             if complete {
                 self.complete(&mut inner, cut);
             }
+            return;
+        }
+        // Everything finished: a last checkpoint of the end states, so a run started again
+        // with the same state directory checks its inputs and writes nothing more.
+        let all_finished = inner.finished_sources.len() == inner.reports.len()
+            && (0..self.workers).all(|w| inner.expected[w].iter().all(|n| inner.standing[w].contains_key(n)));
+        if all_finished && !self.abandoned.load(SeqCst) && !inner.finished_written {
+            inner.finished_written = true;
+            if let Some(previous) = inner.writer.take() {
+                // One writer at a time: the older one's clean-up must not meet this one.
+                let _ = previous.join();
+            }
+            let seq = inner.next_seq;
+            inner.next_seq += 1;
+            inner.started = Some(Instant::now());
+            self.complete(&mut inner, Cut { seq, at: FINISHED });
         }
     }
 

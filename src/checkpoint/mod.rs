@@ -40,6 +40,6 @@ pub mod cut;
 pub mod stamps;
 pub mod store;
 
-pub use cut::{operator_states, CheckpointStats, Coordinator, Cut, Gate, OperatorCut};
+pub use cut::{operator_states, CheckpointStats, Coordinator, Cut, Gate, OperatorCut, FINISHED};
 pub use stamps::{rule_changes, rule_stamps};
 pub use store::{CheckpointError, Loaded, Manifest, PartInfo, Rejected, RuleStamp, Store, StoreLimits, FORMAT_VERSION};

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use vigil::checkpoint::{operator_states, Store, StoreLimits};
+use vigil::checkpoint::{operator_states, Store, StoreLimits, FINISHED};
 use vigil::event::time::to_iso8601;
 
 /// Lists the checkpoints of a state directory (`replay --state-dir`): for each, whether it is
@@ -54,7 +54,7 @@ fn list(args: &CheckpointsArgs, out: &mut String) -> anyhow::Result<ExitCode> {
             Ok(l) => {
                 let m = &l.manifest;
                 let bytes: u64 = m.parts.iter().map(|p| p.len).sum();
-                let cut = to_iso8601(i64::try_from(m.cut).unwrap_or(i64::MAX));
+                let cut = if m.cut == FINISHED { "end of input".to_owned() } else { to_iso8601(i64::try_from(m.cut).unwrap_or(i64::MAX)) };
                 writeln!(out, "{seq:>6}  {:<8}  {cut:<24}  {:<24}  {:>7}  {bytes:>12}", "valid", to_iso8601(m.created_unix_ms), m.workers)?;
                 newest = Some(l);
             }

@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::Context;
 
 use super::common::{install_interrupt, local_input_bytes, print_correlation_state, print_summary, resolve_inputs, topology_inputs, InputArgs, Progress};
-use vigil::checkpoint::{rule_changes, rule_stamps, CheckpointStats, Coordinator, Store, StoreLimits};
+use vigil::checkpoint::{rule_changes, rule_stamps, CheckpointStats, Coordinator, Store, StoreLimits, FINISHED};
 use vigil::cluster::ClusterArgs;
 use vigil::event::time::{parse_duration_ms, to_iso8601};
 use vigil::io::sink::OutputTarget;
@@ -369,8 +369,9 @@ pub fn execute(specs: Vec<vigil::io::input::InputSpec>, rules: RuleSet, plan: Pl
 fn open_checkpoints(c: &CheckpointSettings, rules: &RuleSet, workers: usize) -> anyhow::Result<Arc<Coordinator>> {
     let store = Store::open(&c.dir, c.limits).with_context(|| format!("--state-dir {}", c.dir.display()))?;
     let (loaded, rejected) = store.latest().with_context(|| format!("--state-dir {}", c.dir.display()))?;
+    let fallback = if loaded.is_some() { "using an older one" } else { "no older one: starting from the beginning" };
     for r in &rejected {
-        eprintln!("vigil replay: checkpoint {} in {} is not usable: {}; using an older one", r.seq, c.dir.display(), r.reason);
+        eprintln!("vigil replay: checkpoint {} in {} is not usable: {}; {fallback}", r.seq, c.dir.display(), r.reason);
     }
     let stamps = rule_stamps(rules);
     if let Some(l) = &loaded {
@@ -381,7 +382,13 @@ fn open_checkpoints(c: &CheckpointSettings, rules: &RuleSet, workers: usize) -> 
                 l.manifest.seq
             );
         }
-        eprintln!("vigil replay: resuming from checkpoint {} of {} (taken {})", l.manifest.seq, c.dir.display(), to_iso8601(l.manifest.created_unix_ms));
+        let finished = if l.manifest.cut == FINISHED { "; that run had finished: its inputs are checked and nothing is written again" } else { "" };
+        eprintln!(
+            "vigil replay: resuming from checkpoint {} of {} (taken {}){finished}",
+            l.manifest.seq,
+            c.dir.display(),
+            to_iso8601(l.manifest.created_unix_ms)
+        );
     }
     Coordinator::new(store, c.interval, workers, stamps, loaded).with_context(|| format!("--state-dir {}", c.dir.display()))
 }
