@@ -40,18 +40,19 @@ echo "without checkpoints: ${p} s (runs: ${plain[*]}), peak RSS $((plain_rss / 1
 echo "with checkpoints:    ${c} s (runs: ${ckpt[*]}), peak RSS $((ckpt_rss / 1024)) MB"
 awk -v p="$p" -v c="$c" 'BEGIN {printf "throughput with checkpoints every '"$INTERVAL"': %.2f of without\n", p / c}'
 echo "$summary" | sed 's/^ */  /'
-bytes=$(echo "$summary" | sed -n 's/.*last [0-9]*, \([0-9]*\) bytes.*/\1/p')
+bytes=$(echo "$summary" | sed -n 's/.*largest \([0-9]*\) bytes.*/\1/p')
 keys=$(echo "$summary" | sed -n 's/.*at most \([0-9]*\) live key.*/\1/p')
-[ -n "$bytes" ] && [ -n "$keys" ] && [ "$keys" -gt 0 ] && echo "  checkpoint bytes per live correlation key (all state, exchanges and baselines included): $((bytes / keys))"
+[ -n "$bytes" ] && [ -n "$keys" ] && [ "$keys" -gt 0 ] && echo "  largest checkpoint's bytes per live correlation key (all state, exchanges and baselines included): $((bytes / keys))"
 
-# Recovery: kill right after the first checkpoint past the middle of the run, then resume.
+# Recovery: kill right after the first checkpoint past the middle of the run, then resume. (The
+# last checkpoint of a finished run holds its end states: the largest is the one to size.)
 rm -rf "$DIR/state" "$DIR/resumed.json"
 half=$(awk -v c="$c" 'BEGIN {print c / 2}')
 "$V" -q "${args[@]}" --output "$DIR/resumed.json" --state-dir "$DIR/state" --checkpoint-interval 1s &
 pid=$!
 start=$(date +%s.%N)
 while kill -0 "$pid" 2>/dev/null; do
-  n=$(find "$DIR/state" -name MANIFEST 2>/dev/null | wc -l)
+  n=$( (find "$DIR/state" -name MANIFEST 2>/dev/null || true) | wc -l)
   el=$(awk -v s="$start" -v n="$(date +%s.%N)" 'BEGIN {print n - s}')
   if [ "$n" -ge 1 ] && awk -v e="$el" -v h="$half" 'BEGIN {exit !(e >= h)}'; then
     kill -9 "$pid"; break

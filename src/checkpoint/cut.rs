@@ -53,6 +53,8 @@ pub struct CheckpointStats {
     pub taken: u64,
     /// Bytes of the last one (all parts).
     pub last_bytes: u64,
+    /// Bytes of the largest one.
+    pub max_bytes: u64,
     /// Milliseconds from the pause to the manifest, last one.
     pub last_ms: u64,
     /// The longest one, milliseconds.
@@ -381,6 +383,7 @@ impl WriteJob {
             Ok(bytes) => {
                 s.taken += 1;
                 s.last_bytes = bytes;
+                s.max_bytes = s.max_bytes.max(bytes);
                 s.last_ms = ms;
                 s.max_ms = s.max_ms.max(ms);
                 s.last_seq = Some(self.cut.seq);

@@ -236,8 +236,8 @@ fn print_checkpoints(c: &CheckpointStats, rstats: &EngineStats) {
     let errors = rstats.checkpoint_errors.load(Relaxed);
     let last = c.last_seq.map_or("none".to_owned(), |s| s.to_string());
     eprintln!(
-        "  checkpoints: {} taken (last {last}, {} bytes, {} ms; longest {} ms); {} failed; {errors} state error(s)",
-        c.taken, c.last_bytes, c.last_ms, c.max_ms, c.failed
+        "  checkpoints: {} taken (last {last}, {} bytes, {} ms; largest {} bytes; longest {} ms); {} failed; {errors} state error(s)",
+        c.taken, c.last_bytes, c.last_ms, c.max_bytes, c.max_ms, c.failed
     );
 }
 
