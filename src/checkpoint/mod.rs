@@ -31,6 +31,8 @@
 //! - **Completion.** The last delivery hands every operator's state to a writing thread: one
 //!   part file per worker and operator, then the manifest. The workers never wait for it; the
 //!   next cut waits until it is on disk.
+//! - **The end.** A run that finished writes a last checkpoint of its end states (cut
+//!   [`FINISHED`]); one that was interrupted or failed completes no more cuts.
 //!
 //! Not yet: Kafka output in transactions (`vigil run` does not checkpoint), restoring into
 //! another number of workers or processes, keeping state across rule changes (a changed rule
