@@ -104,7 +104,6 @@ pub struct Coordinator {
     cut_at: AtomicU64,
     cut_seq: AtomicU64,
     inner: Mutex<Inner>,
-    restored: Option<Manifest>,
     /// The restored states not yet taken by their operators, per worker.
     restored_parts: Mutex<Vec<PartMap>>,
     shared: Arc<Mutex<Written>>,
@@ -132,17 +131,13 @@ impl Coordinator {
                 });
             }
         }
-        let manifest = restored.map(|loaded| {
-            let manifest = loaded.manifest.clone();
-            for (name, payload) in loaded.into_parts() {
-                if let Some((w, op)) = split_part_name(&name) {
-                    if let Some(slot) = restored_parts.get_mut(w) {
-                        slot.insert(op.to_owned(), payload);
-                    }
+        for (name, payload) in restored.map(Loaded::into_parts).unwrap_or_default() {
+            if let Some((w, op)) = split_part_name(&name) {
+                if let Some(slot) = restored_parts.get_mut(w) {
+                    slot.insert(op.to_owned(), payload);
                 }
             }
-            manifest
-        });
+        }
         Ok(Arc::new(Coordinator {
             interval,
             workers,
@@ -166,7 +161,6 @@ impl Coordinator {
             }),
             shared: Arc::default(),
             abandoned: std::sync::atomic::AtomicBool::new(false),
-            restored: manifest,
             restored_parts: Mutex::new(restored_parts),
         }))
     }
@@ -179,11 +173,6 @@ impl Coordinator {
         // A worker that panicked while holding the lock leaves the run failing anyway; the
         // counters inside stay usable.
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// The checkpoint this run resumed from.
-    pub fn restored(&self) -> Option<&Manifest> {
-        self.restored.as_ref()
     }
 
     /// The checkpoints taken so far.

@@ -33,7 +33,6 @@
 use std::collections::HashMap;
 use std::mem::size_of;
 use std::net::IpAddr;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -47,6 +46,7 @@ use super::frontier::{give, Held};
 use super::lateness::Stage;
 use super::plan::{Plan, PlannedBaseline, StateLimits};
 use super::project::{forward_alert, Emitted, GroupKey, Measured, Projection};
+use super::saved::{restore_slots, save_slots, Checkpointed};
 use super::stats::{BaselineStats, EngineStats};
 use crate::baseline::{
     Anomaly, AnomalyKind, Baseline, Distinct, EntityTable, Expected, FixedState, NewValue, PeerJudge, PeerRequest, Profile, ProfilePending, Rate, TableConfig,
@@ -493,20 +493,6 @@ impl JudgeState {
         Ok(JudgeState { judge, peak_bytes: 0, network: pb.spec.network, judged: Vec::new(), broken: 0, anomalies: 0 })
     }
 
-    /// The state for a checkpoint.
-    pub fn save(&self) -> Result<Vec<u8>, String> {
-        let saved = SavedJudge { judge: self.judge.save()?, peak_bytes: self.peak_bytes, broken: self.broken, anomalies: self.anomalies };
-        bincode::serialize(&saved).map_err(|e| e.to_string())
-    }
-
-    /// Replaces the state with a checkpoint's.
-    pub fn load(&mut self, bytes: &[u8]) -> Result<(), String> {
-        let saved: SavedJudge = bincode::deserialize(bytes).map_err(|e| e.to_string())?;
-        self.judge.load(&saved.judge)?;
-        (self.peak_bytes, self.broken, self.anomalies) = (saved.peak_bytes, saved.broken, saved.anomalies);
-        Ok(())
-    }
-
     /// True while stages or verdicts wait.
     pub fn busy(&self) -> bool {
         !self.judge.idle()
@@ -553,6 +539,20 @@ impl JudgeState {
             self.anomalies += 1;
             emit(plan, c, Finding { anomaly, key: a.key, evidence: a.evidence, shown }, self.network, evidence_cap, out, stats);
         }
+    }
+}
+
+impl Checkpointed for JudgeState {
+    fn save(&self) -> Result<Vec<u8>, String> {
+        let saved = SavedJudge { judge: self.judge.save()?, peak_bytes: self.peak_bytes, broken: self.broken, anomalies: self.anomalies };
+        bincode::serialize(&saved).map_err(|e| e.to_string())
+    }
+
+    fn load(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let saved: SavedJudge = bincode::deserialize(bytes).map_err(|e| e.to_string())?;
+        self.judge.load(&saved.judge)?;
+        (self.peak_bytes, self.broken, self.anomalies) = (saved.peak_bytes, saved.broken, saved.anomalies);
+        Ok(())
     }
 }
 
@@ -668,7 +668,7 @@ pub fn judge_stage<'s>(
             .map(|(c, p)| p.baseline.as_ref().filter(|b| stage.evaluates(&plan, c) && b.peer_group()).and_then(|b| JudgeState::new(b).ok()))
             .collect();
         if let Some(bytes) = checkpoint.as_ref().and_then(OperatorCut::restored) {
-            restore_judges(&bytes, &plan, &mut judges, &stats);
+            restore_slots(&bytes, &plan, &mut judges, &stats, "peer group");
         }
         let mut held = Held::default();
         let mut reported = false;
@@ -711,7 +711,7 @@ pub fn judge_stage<'s>(
                     give(&held, 1, &mut produced.forward, &mut fwd_out);
                 }
                 if let Some(op) = checkpoint.as_mut() {
-                    op.deliver(cut, save_judges(&plan, &judges, &stats));
+                    op.deliver(cut, save_slots(&plan, &judges, &stats, "peer group"));
                 }
                 held.downgrade(cut.at);
                 for (h, mut data) in after_cut.drain(..) {
@@ -753,55 +753,12 @@ pub fn judge_stage<'s>(
             if bound.is_none() && !finished {
                 finished = true;
                 if let Some(op) = checkpoint.as_mut() {
-                    op.finish(save_judges(&plan, &judges, &stats));
+                    op.finish(save_slots(&plan, &judges, &stats, "peer group"));
                 }
             }
         }
     });
     (incidents, forward)
-}
-
-/// A judge stage's peer groups as a checkpoint holds them: each by its place in the plan and
-/// rule id.
-type SavedJudges = Vec<(u32, String, Vec<u8>)>;
-
-/// Saves every peer group of the stage (one that cannot be encoded is counted and left out).
-fn save_judges(plan: &Plan, judges: &[Option<JudgeState>], stats: &EngineStats) -> Vec<u8> {
-    let mut saved: SavedJudges = Vec::new();
-    for (c, slot) in judges.iter().enumerate() {
-        let Some(judge) = slot else { continue };
-        match judge.save() {
-            Ok(bytes) => saved.push((c as u32, plan.correlations[c].info.id.clone(), bytes)),
-            Err(e) => {
-                stats.checkpoint_errors.fetch_add(1, Relaxed);
-                tracing::error!("{}: peer group not saved in the checkpoint: {e}", plan.correlations[c].info.title);
-            }
-        }
-    }
-    bincode::serialize(&saved).unwrap_or_default()
-}
-
-/// Loads a checkpoint's peer groups into the stage's judges of the same place and rule.
-fn restore_judges(bytes: &[u8], plan: &Plan, judges: &mut [Option<JudgeState>], stats: &EngineStats) {
-    let saved: SavedJudges = match bincode::deserialize(bytes) {
-        Ok(s) => s,
-        Err(e) => {
-            stats.checkpoint_errors.fetch_add(1, Relaxed);
-            tracing::error!("a peer judge's checkpoint does not decode ({e}); its peer groups start fresh");
-            return;
-        }
-    };
-    for (c, id, bytes) in saved {
-        let Some(Some(judge)) = judges.get_mut(c as usize) else { continue };
-        let planned = &plan.correlations[c as usize];
-        if planned.info.id != id {
-            continue;
-        }
-        if let Err(e) = judge.load(&bytes) {
-            stats.checkpoint_errors.fetch_add(1, Relaxed);
-            tracing::error!("{}: its checkpointed peer group does not load ({e}); it starts fresh", planned.info.title);
-        }
-    }
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ use super::frontier::{give, Held};
 use super::lateness::Stage;
 use super::plan::{Plan, PlannedCorrelation, StateLimits};
 use super::project::{forward_alert, Emitted, GroupKey, Measured, Projection};
+use super::saved::{restore_slots, save_slots, Checkpointed};
 use super::stats::EngineStats;
 use crate::checkpoint::OperatorCut;
 use crate::correlate::absence::Absence;
@@ -126,8 +127,9 @@ impl State {
             State::Baseline(_) => {}
         }
     }
+}
 
-    /// The state for a checkpoint.
+impl Checkpointed for State {
     fn save(&self) -> Result<Vec<u8>, String> {
         let bytes = match self {
             State::Count(s) => bincode::serialize(s),
@@ -142,7 +144,6 @@ impl State {
         bytes.map_err(|e| e.to_string())
     }
 
-    /// Replaces the state with a checkpoint's (of the same kind: the caller checked the rule).
     fn load(&mut self, bytes: &[u8]) -> Result<(), String> {
         fn de<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
             bincode::deserialize(bytes).map_err(|e| e.to_string())
@@ -159,7 +160,9 @@ impl State {
         }
         Ok(())
     }
+}
 
+impl State {
     fn keys(&self) -> usize {
         match self {
             State::Count(s) => s.keys(),
@@ -281,7 +284,7 @@ pub fn correlate_stage<'s>(
             })
             .collect();
         if let Some(bytes) = checkpoint.as_ref().and_then(OperatorCut::restored) {
-            restore_states(&bytes, &plan, &mut states, &stats);
+            restore_slots(&bytes, &plan, &mut states, &stats, "state");
         }
         let mut last_report: Option<i64> = None;
         let mut held = Held::default();
@@ -332,7 +335,7 @@ pub fn correlate_stage<'s>(
                     give(&held, 2, cx.peer_msgs, &mut peer_out);
                 }
                 if let Some(op) = checkpoint.as_mut() {
-                    op.deliver(cut, save_states(&plan, cx.states, &stats));
+                    op.deliver(cut, save_slots(&plan, cx.states, &stats, "state"));
                 }
                 held.downgrade(cut.at);
                 for (h, mut data) in after_cut.drain(..) {
@@ -382,7 +385,7 @@ pub fn correlate_stage<'s>(
             if bound.is_none() && !finished {
                 finished = true;
                 if let Some(op) = checkpoint.as_mut() {
-                    op.finish(save_states(&plan, &states, &stats));
+                    op.finish(save_slots(&plan, &states, &stats, "state"));
                 }
             }
             let evictions: u64 = states.iter().flatten().map(State::evictions).sum();
@@ -454,49 +457,6 @@ impl Cx<'_> {
                 }
                 None => {}
             }
-        }
-    }
-}
-
-/// A stage's correlations as a checkpoint holds them: each by its place in the plan and rule id.
-type SavedStates = Vec<(u32, String, Vec<u8>)>;
-
-/// Saves every correlation of the stage (a state that cannot be encoded is counted and left out:
-/// the restart then starts it fresh).
-fn save_states(plan: &Plan, states: &[Option<State>], stats: &EngineStats) -> Vec<u8> {
-    let mut saved: SavedStates = Vec::new();
-    for (c, slot) in states.iter().enumerate() {
-        let Some(state) = slot else { continue };
-        match state.save() {
-            Ok(bytes) => saved.push((c as u32, plan.correlations[c].info.id.clone(), bytes)),
-            Err(e) => {
-                stats.checkpoint_errors.fetch_add(1, Relaxed);
-                tracing::error!("{}: state not saved in the checkpoint: {e}", plan.correlations[c].info.title);
-            }
-        }
-    }
-    bincode::serialize(&saved).unwrap_or_default()
-}
-
-/// Loads a checkpoint's states into the stage's correlations of the same place and rule.
-fn restore_states(bytes: &[u8], plan: &Plan, states: &mut [Option<State>], stats: &EngineStats) {
-    let saved: SavedStates = match bincode::deserialize(bytes) {
-        Ok(s) => s,
-        Err(e) => {
-            stats.checkpoint_errors.fetch_add(1, Relaxed);
-            tracing::error!("a correlate stage's checkpoint does not decode ({e}); its correlations start fresh");
-            return;
-        }
-    };
-    for (c, id, bytes) in saved {
-        let Some(Some(state)) = states.get_mut(c as usize) else { continue };
-        let planned = &plan.correlations[c as usize];
-        if planned.info.id != id {
-            continue;
-        }
-        if let Err(e) = state.load(&bytes) {
-            stats.checkpoint_errors.fetch_add(1, Relaxed);
-            tracing::error!("{}: its checkpointed state does not load ({e}); it starts fresh", planned.info.title);
         }
     }
 }

@@ -99,8 +99,8 @@ pub fn write_dead_letters<'s>(
             write_batch(target, &mut batch, discarding, &stats, &cancel);
             if bound.is_none() && !finished {
                 finished = true;
-                if let Some(len) = checkpoint.as_ref().and_then(|_| sync_len(target, &stats, &cancel)) {
-                    if let Some(op) = checkpoint.as_mut() {
+                if let Some(op) = checkpoint.as_mut() {
+                    if let Some(len) = sync_len(target, &stats, &cancel) {
                         op.finish(len);
                     }
                 }

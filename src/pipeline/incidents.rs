@@ -309,8 +309,8 @@ pub fn write_incidents<'s>(
                 }
                 if bound.is_none() && !finished {
                     finished = true;
-                    if let Some(state) = checkpoint.as_ref().and_then(|_| core.save()) {
-                        if let Some(op) = checkpoint.as_mut() {
+                    if let Some(op) = checkpoint.as_mut() {
+                        if let Some(state) = core.save() {
                             op.finish(state);
                         }
                     }

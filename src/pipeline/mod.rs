@@ -33,6 +33,7 @@ pub mod lateness;
 pub mod normalize;
 pub mod plan;
 pub mod project;
+mod saved;
 pub mod source;
 pub mod stats;
 pub mod watermark;

@@ -54,3 +54,22 @@ pub fn summary_events(stderr: &[u8]) -> u64 {
     let after = text.split("-> ").nth(1).unwrap_or_else(|| panic!("no summary in:\n{text}"));
     after.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("bad summary:\n{text}"))
 }
+
+/// A deterministic stream of pseudo-random numbers (splitmix64): the same for the same seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next number.
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}

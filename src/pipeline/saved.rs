@@ -1,0 +1,59 @@
+//! A stage's per-correlation states as its checkpoint holds them: each by its place in the plan
+//! and its rule id, so a state is restored only into the correlation it was taken from.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::plan::Plan;
+use super::stats::EngineStats;
+
+/// One correlation's state that a checkpoint can hold.
+pub(super) trait Checkpointed {
+    /// The state as bytes.
+    fn save(&self) -> Result<Vec<u8>, String>;
+    /// Replaces the state with saved bytes of the same kind.
+    fn load(&mut self, bytes: &[u8]) -> Result<(), String>;
+}
+
+/// (place in the plan, rule id, state) per correlation the stage holds.
+type Saved = Vec<(u32, String, Vec<u8>)>;
+
+/// Saves every slot of a stage; `what` names the state in messages. One that cannot be
+/// encoded is counted and left out: the restart then starts it fresh.
+pub(super) fn save_slots<S: Checkpointed>(plan: &Plan, slots: &[Option<S>], stats: &EngineStats, what: &str) -> Vec<u8> {
+    let mut saved: Saved = Vec::new();
+    for (c, slot) in slots.iter().enumerate() {
+        let Some(state) = slot else { continue };
+        match state.save() {
+            Ok(bytes) => saved.push((c as u32, plan.correlations[c].info.id.clone(), bytes)),
+            Err(e) => {
+                stats.checkpoint_errors.fetch_add(1, Relaxed);
+                tracing::error!("{}: {what} not saved in the checkpoint: {e}", plan.correlations[c].info.title);
+            }
+        }
+    }
+    bincode::serialize(&saved).unwrap_or_default()
+}
+
+/// Loads saved states into the slots of the same place and rule; what does not decode or load
+/// is counted and starts fresh.
+pub(super) fn restore_slots<S: Checkpointed>(bytes: &[u8], plan: &Plan, slots: &mut [Option<S>], stats: &EngineStats, what: &str) {
+    let saved: Saved = match bincode::deserialize(bytes) {
+        Ok(s) => s,
+        Err(e) => {
+            stats.checkpoint_errors.fetch_add(1, Relaxed);
+            tracing::error!("a stage's checkpointed {what} does not decode ({e}); it starts fresh");
+            return;
+        }
+    };
+    for (c, id, bytes) in saved {
+        let Some(Some(state)) = slots.get_mut(c as usize) else { continue };
+        let planned = &plan.correlations[c as usize];
+        if planned.info.id != id {
+            continue;
+        }
+        if let Err(e) = state.load(&bytes) {
+            stats.checkpoint_errors.fetch_add(1, Relaxed);
+            tracing::error!("{}: its checkpointed {what} does not load ({e}); it starts fresh", planned.info.title);
+        }
+    }
+}
