@@ -43,6 +43,8 @@ pub struct RunStats {
     pub written: AtomicU64,
     /// Dead letters written by this process's sink.
     pub dead_letters: AtomicU64,
+    /// Dead letters derived again after a resume and not sent: the run before had delivered them.
+    pub dead_letters_already_delivered: AtomicU64,
     /// Problems that make the run incomplete (an unreadable input, a failed output).
     pub fatal: AtomicU64,
     /// First error messages (input:line: reason), kept for the summary.
@@ -74,6 +76,7 @@ impl RunStats {
             errors_by_kind: Default::default(),
             written: AtomicU64::new(0),
             dead_letters: AtomicU64::new(0),
+            dead_letters_already_delivered: AtomicU64::new(0),
             fatal: AtomicU64::new(0),
             samples: Mutex::new(Vec::new()),
         }

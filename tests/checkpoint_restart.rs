@@ -8,20 +8,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
-
-fn seed() -> u64 {
-    let seed = std::env::var("VIGIL_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1));
-    eprintln!("checkpoint_restart: seed {seed} (VIGIL_TEST_SEED={seed} repeats it)");
-    seed
-}
 
 /// Generated traffic with injected attacks, and one JSON line in 400 broken, so dead letters
 /// are written all through the run too.
@@ -74,19 +64,6 @@ fn reference(dir: &Path, inputs: &[String]) -> (Vec<u8>, Vec<String>) {
     (incidents, dead)
 }
 
-fn spawn(args: &[String], stderr: &Path) -> Child {
-    let log = std::fs::File::create(stderr).unwrap();
-    Command::new(vigil_bin()).args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log).spawn().expect("start vigil")
-}
-
-/// Complete checkpoints in the state directory (those with a manifest).
-fn complete(state: &Path) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> =
-        std::fs::read_dir(state).map(|d| d.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.join("MANIFEST").is_file()).collect()).unwrap_or_default();
-    dirs.sort();
-    dirs
-}
-
 /// The event time (ms) of the newest complete checkpoint's cut.
 fn newest_cut(state: &Path) -> Option<u64> {
     let manifest = std::fs::read(complete(state).last()?.join("MANIFEST")).ok()?;
@@ -98,46 +75,9 @@ fn newest_cut(state: &Path) -> Option<u64> {
 /// Where the generated traffic starts: 2024-01-15T08:00:00Z.
 const TRAFFIC_START_MS: u64 = 1_705_305_600_000;
 
-/// Whether a checkpoint file is being written (its temporary name exists).
-fn writing(state: &Path) -> bool {
-    std::fs::read_dir(state)
-        .map(|d| {
-            d.filter_map(Result::ok).any(|e| {
-                std::fs::read_dir(e.path()).map(|f| f.filter_map(Result::ok).any(|f| f.path().extension().is_some_and(|x| x == "tmp"))).unwrap_or(false)
-            })
-        })
-        .unwrap_or(false)
-}
-
-/// How a kill point is chosen.
-#[derive(Clone, Copy, Debug)]
-enum KillAt {
-    /// After a random delay.
-    Delay(Duration),
-    /// While a checkpoint file is being written.
-    DuringWrite,
-    /// Right after a new checkpoint completed.
-    AfterCheckpoint,
-}
-
-/// Waits until `ready` holds or the child ends; true when it is ready (and still running).
-fn wait_for(child: &mut Child, deadline: Duration, mut ready: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return false;
-        }
-        if ready() {
-            return true;
-        }
-        assert!(start.elapsed() < deadline, "vigil neither finished nor reached the kill point within {deadline:?}");
-        std::thread::yield_now();
-    }
-}
-
 #[test]
 fn killed_at_random_points_then_resumed_writes_the_bytes_of_one_uninterrupted_run() {
-    let mut rng = Rng(seed());
+    let mut rng = Rng(seed("checkpoint_restart"));
     let dir = tempfile::tempdir().unwrap();
     let inputs = prepare(dir.path());
     let (want, want_dead) = reference(dir.path(), &inputs);

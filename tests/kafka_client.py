@@ -9,7 +9,7 @@ implementation of the protocol that shares no code with librdkafka (which vigil 
     kafka_client.py BROKER committed GROUP TOPIC...    # the sum of the group's committed offsets
     kafka_client.py BROKER ends TOPIC                  # the sum of the topic's end offsets (records written)
 
-`consume` reads from the beginning of every partition until no record has arrived for IDLE_SECS
+`consume` reads (read_committed) from the beginning of every partition until no record has arrived for IDLE_SECS
 (default 3), and prints {"partition", "offset", "key", "value", "headers"} per record (key and
 value as UTF-8 text, headers as an object). Exit status 2 means kafka-python is missing.
 """
@@ -90,7 +90,11 @@ def ends(broker, topic):
 
 def consume(broker, topic, idle):
     parts = partitions_of(broker, topic)
-    consumer = KafkaConsumer(bootstrap_servers=broker, enable_auto_commit=False, consumer_timeout_ms=int(idle * 1000))
+    # read_committed, as every consumer of the incident topic should (DESIGN.md): with
+    # transactional output it sees only committed records; without, every record.
+    consumer = KafkaConsumer(
+        bootstrap_servers=broker, enable_auto_commit=False, consumer_timeout_ms=int(idle * 1000), isolation_level="read_committed"
+    )
     tps = [TopicPartition(topic, p) for p in parts]
     consumer.assign(tps)
     consumer.seek_to_beginning(*tps)

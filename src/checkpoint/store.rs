@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_128;
 
 /// Version of the file layout and of the manifest; a checkpoint of another version is rejected.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 const MAGIC: &[u8; 8] = b"VIGILCKP";
 const HEADER_LEN: usize = 8 + 4 + 4 + 8 + 16;

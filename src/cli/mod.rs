@@ -1,6 +1,7 @@
 //! Subcommands and their options.
 
 mod check;
+mod checkpoint_args;
 mod checkpoints;
 mod common;
 mod demo;

@@ -8,8 +8,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 
+use super::checkpoint_args::{open_checkpoints, print_checkpoints, CheckpointArgs, CheckpointSettings};
 use super::common::{install_interrupt, local_input_bytes, print_correlation_state, print_summary, resolve_inputs, topology_inputs, InputArgs, Progress};
-use vigil::checkpoint::{rule_changes, rule_stamps, CheckpointStats, Coordinator, Store, StoreLimits, FINISHED};
+use vigil::checkpoint::CheckpointStats;
 use vigil::cluster::ClusterArgs;
 use vigil::event::time::{parse_duration_ms, to_iso8601};
 use vigil::io::sink::OutputTarget;
@@ -96,16 +97,8 @@ pub struct ReplayArgs {
     /// (the output is cut back to the checkpoint and continued). Needs --output; one process.
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
-    /// How often to checkpoint with --state-dir. Examples: 10s, 1m.
-    #[arg(long, value_parser = parse_duration_ms, default_value = "10s", value_name = "DURATION")]
-    checkpoint_interval: i64,
-    /// How many complete checkpoints to keep (at least 2: a damaged newest one falls back).
-    #[arg(long, default_value_t = 3, value_name = "N")]
-    checkpoint_keep: usize,
-    /// Largest checkpoint, all parts together, in bytes; a larger one is not written (the run
-    /// goes on and says so).
-    #[arg(long, default_value_t = 16 << 30, value_name = "BYTES")]
-    checkpoint_max_bytes: u64,
+    #[command(flatten)]
+    checkpoints: CheckpointArgs,
     #[command(flatten)]
     cluster: ClusterArgs,
 }
@@ -221,24 +214,7 @@ fn checkpoint_settings(args: &ReplayArgs, dir: &std::path::Path, plan: &Plan, fi
     if files.iter().any(|f| f == "-") {
         return Err(refuse("stdin cannot be resumed; name the files"));
     }
-    if args.checkpoint_interval <= 0 {
-        return Err(refuse("--checkpoint-interval must be positive"));
-    }
-    Ok(CheckpointSettings {
-        dir: dir.to_owned(),
-        interval: std::time::Duration::from_millis(args.checkpoint_interval as u64),
-        limits: StoreLimits { keep: args.checkpoint_keep.max(2), max_total_bytes: args.checkpoint_max_bytes, ..StoreLimits::default() },
-    })
-}
-
-/// The checkpoints a run took (stderr).
-fn print_checkpoints(c: &CheckpointStats, rstats: &EngineStats) {
-    let errors = rstats.checkpoint_errors.load(Relaxed);
-    let last = c.last_seq.map_or("none".to_owned(), |s| s.to_string());
-    eprintln!(
-        "  checkpoints: {} taken (last {last}, {} bytes, {} ms; largest {} bytes; longest {} ms); {} failed; {errors} state error(s)",
-        c.taken, c.last_bytes, c.last_ms, c.max_bytes, c.max_ms, c.failed
-    );
+    args.checkpoints.settings(dir)
 }
 
 /// Says what learning held back (stderr).
@@ -298,16 +274,6 @@ pub struct Execution {
     pub checkpoint: Option<CheckpointSettings>,
 }
 
-/// Where and how often a replay checkpoints.
-pub struct CheckpointSettings {
-    /// The state directory.
-    pub dir: PathBuf,
-    /// Time between checkpoints.
-    pub interval: std::time::Duration,
-    /// Size and retention.
-    pub limits: StoreLimits,
-}
-
 /// What a finished replay leaves behind.
 pub struct Finished {
     /// Input counters.
@@ -331,7 +297,7 @@ pub fn execute(specs: Vec<vigil::io::input::InputSpec>, rules: RuleSet, plan: Pl
     let cancel = Arc::new(AtomicBool::new(false));
     install_interrupt(cancel.clone());
     let coordinator = match &how.checkpoint {
-        Some(c) => Some(open_checkpoints(c, &rules, how.cluster.workers)?),
+        Some(c) => Some(open_checkpoints("vigil replay", c, &rules, how.cluster.workers)?),
         None => None,
     };
     let rules = Arc::new(rules);
@@ -362,33 +328,4 @@ pub fn execute(specs: Vec<vigil::io::input::InputSpec>, rules: RuleSet, plan: Pl
         c.stats()
     });
     Ok(Finished { stats, replay: rstats, rules, plan, elapsed: started.elapsed(), checkpoints })
-}
-
-/// Opens the state directory, loads the newest valid checkpoint (saying which, and why newer
-/// ones were rejected), and checks it was taken with the same rules.
-fn open_checkpoints(c: &CheckpointSettings, rules: &RuleSet, workers: usize) -> anyhow::Result<Arc<Coordinator>> {
-    let store = Store::open(&c.dir, c.limits).with_context(|| format!("--state-dir {}", c.dir.display()))?;
-    let (loaded, rejected) = store.latest().with_context(|| format!("--state-dir {}", c.dir.display()))?;
-    let fallback = if loaded.is_some() { "using an older one" } else { "no older one: starting from the beginning" };
-    for r in &rejected {
-        eprintln!("vigil replay: checkpoint {} in {} is not usable: {}; {fallback}", r.seq, c.dir.display(), r.reason);
-    }
-    let stamps = rule_stamps(rules);
-    if let Some(l) = &loaded {
-        if let Some(changes) = rule_changes(&l.manifest.rules, &stamps) {
-            anyhow::bail!(
-                "--state-dir {}: the rules changed since checkpoint {} ({changes}); resuming with changed rules is not supported yet: run with the same rules, or with a new --state-dir to start over",
-                c.dir.display(),
-                l.manifest.seq
-            );
-        }
-        let finished = if l.manifest.cut == FINISHED { "; that run had finished: its inputs are checked and nothing is written again" } else { "" };
-        eprintln!(
-            "vigil replay: resuming from checkpoint {} of {} (taken {}){finished}",
-            l.manifest.seq,
-            c.dir.display(),
-            to_iso8601(l.manifest.created_unix_ms)
-        );
-    }
-    Coordinator::new(store, c.interval, workers, stamps, loaded).with_context(|| format!("--state-dir {}", c.dir.display()))
 }

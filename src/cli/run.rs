@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+use super::checkpoint_args::{load_latest, print_checkpoints, CheckpointArgs};
 use super::common::{install_interrupt, print_correlation_state};
 use super::replay::report_errors;
+use vigil::checkpoint::{rule_stamps, Coordinator, FINISHED};
 use vigil::cluster::ClusterArgs;
 use vigil::config::Config;
 use vigil::event::time::parse_duration_ms;
@@ -35,12 +37,17 @@ use vigil::topology::Topology;
 /// delivered (and that no open window still needs), so a restart after a crash or a stop
 /// re-reads what it must and writes incidents again only under the same ids.
 ///
+/// With --exactly-once the state is checkpointed instead (every --checkpoint-interval): a
+/// restart resumes each partition at its checkpointed offset with the state as it was, and
+/// what the crashed run had delivered after the checkpoint is recognised and not sent again.
+///
 /// Ctrl-C or SIGTERM: stop reading, deliver what is done, commit, exit 0 (a second Ctrl-C
 /// exits at once). Send it to every process of a cluster.
 ///
 /// Examples:
 ///   vigil run --config config/vigil.toml --topology topologies/default.yaml
 ///   vigil run --config config/vigil.toml --topology topologies/default.yaml --workers 4
+///   vigil run --config config/vigil.toml --topology topologies/default.yaml --exactly-once   # checkpoints in state.dir
 ///   vigil run --config c.toml --topology t.yaml --processes 3 --process 0 --hosts config/hosts.example
 ///   VIGIL_KAFKA_BROKERS=kafka:9092 vigil run --topology topologies/default.yaml --stop-when-idle 10s
 #[derive(Debug, clap::Args)]
@@ -84,6 +91,15 @@ pub struct RunArgs {
     /// consumer lag, stay at most this far behind, or the topology's horizon if longer).
     #[arg(long, default_value = "1d", value_parser = parse_duration_ms, value_name = "DURATION")]
     max_reread: i64,
+    /// Checkpoint every stateful operator's state, each partition's offset and clock, and the
+    /// output topics' ends into the state directory (the config's state.dir), and resume from
+    /// the newest valid checkpoint: after a crash at any point, no record is re-read, nothing is
+    /// lost, and no incident or dead letter is delivered twice (what the crashed run delivered
+    /// after its checkpoint is read back and not sent again). One process; not with learning.
+    #[arg(long)]
+    exactly_once: bool,
+    #[command(flatten)]
+    checkpoints: CheckpointArgs,
 }
 
 /// Runs the subcommand.
@@ -108,6 +124,42 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     let limits = StateLimits { key_cap: topology.key_cap.max(1), evidence_cap: topology.evidence, ..StateLimits::default() };
     pipeline::validate(&rules, &plan, limits).map_err(anyhow::Error::msg).context("correlation parameters")?;
     let horizon_ms = plan.horizon_ms(&rules);
+    let group_file: String = config.kafka.group_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect();
+    let coordinator = if args.exactly_once {
+        if cluster.processes > 1 {
+            bail!("--exactly-once over several processes is not supported yet (a cut is taken inside one process); run one process with --workers N");
+        }
+        if plan.learn != vigil::pipeline::Learn::Off {
+            bail!("--exactly-once with learning (x-vigil learn, --warm-up) is not supported yet: the learning cut-off is not in the checkpoints");
+        }
+        let dir = config.state.dir.join("checkpoints").join(format!("{group_file}-p{}", cluster.process));
+        let settings = args.checkpoints.settings(&dir)?;
+        let (store, mut loaded) = load_latest("vigil run", &settings, &rules)?;
+        match &loaded {
+            Some(l) if l.manifest.cut == FINISHED => {
+                eprintln!(
+                    "vigil run: the run that wrote checkpoint {} of {} completed (--stop-when-idle closed every window): starting with fresh state from the committed offsets",
+                    l.manifest.seq,
+                    dir.display()
+                );
+                loaded = None;
+            }
+            Some(l) if !quiet => eprintln!(
+                "vigil run: resuming from checkpoint {} of {} (taken {})",
+                l.manifest.seq,
+                dir.display(),
+                vigil::event::time::to_iso8601(l.manifest.created_unix_ms)
+            ),
+            None if !quiet => eprintln!("vigil run: no checkpoint in {} yet: starting from the committed offsets", dir.display()),
+            _ => {}
+        }
+        Some(
+            Coordinator::new(store, settings.interval, cluster.workers, rule_stamps(&rules), loaded)
+                .with_context(|| format!("state directory {}", dir.display()))?,
+        )
+    } else {
+        None
+    };
 
     let sources = topic_sources(&topology, &args.sources)?;
     let client = config.client_config();
@@ -115,7 +167,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     let partitions = discover(&client, &sources, &outputs, Duration::from_secs(15))?;
     if !quiet {
         eprintln!(
-            "vigil run: {} partition(s) of {} topic(s) on {} ({} worker(s) in all, this is process {} of {}); incidents to {}, dead letters to {}; commits stay {} behind delivery",
+            "vigil run: {} partition(s) of {} topic(s) on {} ({} worker(s) in all, this is process {} of {}); incidents to {}, dead letters to {}; {}",
             partitions.len(),
             sources.len(),
             config.kafka.brokers,
@@ -124,7 +176,13 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             cluster.processes,
             config.topics.incidents,
             config.topics.dead_letter,
-            humantime::format_duration(Duration::from_millis(horizon_ms.max(0) as u64)),
+            match &coordinator {
+                Some(_) => format!(
+                    "exactly once: checkpoints every {}",
+                    humantime::format_duration(Duration::from_millis(args.checkpoints.checkpoint_interval.max(0) as u64))
+                ),
+                None => format!("commits stay {} behind delivery", humantime::format_duration(Duration::from_millis(horizon_ms.max(0) as u64))),
+            },
         );
     }
 
@@ -160,9 +218,11 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<ExitCode> {
 
     // Where the last run left off: every incident before its delivered frontier was delivered,
     // so what the re-read gives again before it is not written twice (see pipeline::chain).
-    let group_file: String = config.kafka.group_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect();
     let log = vigil::io::kafka::ResumeLog::open(config.state.dir.join(format!("resume-{group_file}-p{}.json", cluster.process)));
-    let (delivered_before, read_before) = {
+    let (delivered_before, read_before) = if coordinator.is_some() {
+        // A checkpoint holds the positions: nothing before them is read, nothing derived twice.
+        (None, vec![None; partitions.len()])
+    } else {
         let consumer = vigil::io::kafka::consumer(&client, &config.kafka.group_id).context("a consumer to read the committed offsets")?;
         let specs: Vec<&vigil::io::kafka::AssignedPartition> = partitions.iter().collect();
         let resumes = vigil::io::kafka::committed(&consumer, &specs, Duration::from_secs(30)).context("reading the group's committed offsets")?;
@@ -191,10 +251,11 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             commit_interval: Duration::from_millis(args.commit_interval.max(100) as u64),
             horizon_ms,
             max_reread_ms: args.max_reread.max(0),
-            resume: Some(Arc::new(std::sync::Mutex::new(log))),
+            resume: coordinator.is_none().then(|| Arc::new(std::sync::Mutex::new(log))),
             stats: stats.clone(),
             cancel: cancel.clone(),
             discard: Arc::new(AtomicBool::new(false)),
+            checkpoint: coordinator.clone(),
         },
         client: client.clone(),
         incidents: config.topics.incidents.clone(),
@@ -210,7 +271,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         workers_per_process: cluster.workers,
         limits,
         stats: rstats.clone(),
-        checkpoint: None,
+        checkpoint: coordinator.clone(),
     };
     let plan = Arc::new(plan);
     let started = Instant::now();
@@ -231,6 +292,10 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     .context("starting the timely workers")?;
     for r in guards.join() {
         r.map_err(anyhow::Error::msg).context("a worker failed")?;
+    }
+    // The last checkpoint is on disk before the process ends.
+    if let Some(c) = &coordinator {
+        c.wait();
     }
     // Measured before the exporter's last round (it sleeps in 1 s steps).
     let elapsed = started.elapsed().as_secs_f64().max(1e-9);
@@ -266,6 +331,15 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             eprintln!("    {n:>7}  {title}");
         }
         print_correlation_state(&rstats);
+        if let Some(c) = &coordinator {
+            print_checkpoints(&c.stats(), &rstats);
+            let (incidents, dead) = (rstats.already_delivered.load(Relaxed), stats.dead_letters_already_delivered.load(Relaxed));
+            if incidents + dead > 0 {
+                eprintln!(
+                    "  resumed: {incidents} incident(s) and {dead} dead letter(s) derived again had been delivered by the run before, and were not sent twice"
+                );
+            }
+        }
         if let Ok(samples) = stats.samples.lock() {
             for s in samples.iter() {
                 eprintln!("    {s}");

@@ -291,6 +291,15 @@ pub fn assign_from_committed(consumer: &BaseConsumer, parts: &[&AssignedPartitio
     Ok(start)
 }
 
+/// Assigns `parts` to the consumer, each at its offset in `at` (`None`: the beginning).
+pub fn assign_at(consumer: &BaseConsumer, parts: &[&AssignedPartition], at: &[Option<i64>]) -> Result<(), KafkaError> {
+    let mut assignment = TopicPartitionList::new();
+    for (p, o) in parts.iter().zip(at) {
+        assignment.add_partition_offset(&p.topic, p.partition, o.map_or(Offset::Beginning, Offset::Offset))?;
+    }
+    consumer.assign(&assignment)
+}
+
 /// Commits `next` offsets (the next record to read) for the given partitions, each with its
 /// metadata string if any.
 pub fn commit(consumer: &BaseConsumer, offsets: &[(&str, i32, i64, Option<String>)], mode: rdkafka::consumer::CommitMode) -> Result<(), KafkaError> {
@@ -362,9 +371,17 @@ pub struct DeliveryTracker {
     /// Delivery failures (each failed attempt).
     pub errors: AtomicU64,
     state: Mutex<Outstanding>,
+    /// Per partition, one past the greatest offset delivered since [`DeliveryTracker::take_ends`]
+    /// last ran (for a producer of one topic: the output's checkpoints read it).
+    ends: Mutex<FxHashMap<i32, i64>>,
 }
 
 impl DeliveryTracker {
+    /// Per partition, one past the greatest offset delivered since the last call.
+    pub fn take_ends(&self) -> FxHashMap<i32, i64> {
+        self.ends.lock().map(|mut e| std::mem::take(&mut *e)).unwrap_or_default()
+    }
+
     fn record(&self, result: &DeliveryResult<'_>, seq: usize) {
         let Ok(mut state) = self.state.lock() else { return };
         let (time, attempts) = state.by_seq.remove(&seq).unwrap_or((0, 0));
@@ -373,9 +390,14 @@ impl DeliveryTracker {
             // batch's sequence. Not proof enough (librdkafka's mock broker says so of a batch it
             // never stored), so it is sent again: at worst a duplicate under the same id.
             Ok(msg) if msg.offset() < 0 => (msg, "acknowledged without an offset".to_string()),
-            Ok(_) => {
+            Ok(msg) => {
                 self.delivered.fetch_add(1, Relaxed);
                 state.settle(time);
+                drop(state);
+                if let Ok(mut ends) = self.ends.lock() {
+                    let end = ends.entry(msg.partition()).or_insert(0);
+                    *end = (*end).max(msg.offset() + 1);
+                }
                 return;
             }
             Err((e, msg)) => (msg, e.to_string()),

@@ -3,4 +3,5 @@
 pub mod dead_letter;
 pub mod input;
 pub mod kafka;
+pub mod kafka_output;
 pub mod sink;

@@ -306,46 +306,46 @@ impl OrderedMerger {
     }
 }
 
+/// Where a sink's output stood at a checkpoint's cut: what a resumed run continues from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum SinkMark {
+    /// Nothing to resume (stdout, no output).
+    #[default]
+    None,
+    /// A file's length, synced to disk.
+    File(u64),
+    /// Each partition's end offset, everything before the cut delivered.
+    Kafka(Vec<(i32, i64)>),
+}
+
 /// Where the process's leader writes incidents or dead letters: a file-like output, or a Kafka
 /// topic (opened on first use, by the leader only).
 pub enum RecordSink {
     /// A file, stdout, or nothing.
     File(LazyOutput),
     /// A Kafka topic through an idempotent producer.
-    Kafka {
-        /// Brokers and client settings.
-        client: rdkafka::ClientConfig,
-        /// Destination topic.
-        topic: String,
-        /// The producer, once opened.
-        producer: Option<crate::io::kafka::ReliableProducer>,
-        /// Set once opening or delivering failed.
-        failed: bool,
-    },
+    Kafka(crate::io::kafka_output::KafkaOutput),
 }
 
 impl RecordSink {
     /// A sink writing to a Kafka topic.
     pub fn kafka(client: rdkafka::ClientConfig, topic: String) -> Self {
-        RecordSink::Kafka { client, topic, producer: None, failed: false }
+        RecordSink::Kafka(crate::io::kafka_output::KafkaOutput::new(client, topic))
     }
 
     /// Opens the sink if needed; false once it has failed (the failure is already recorded).
     pub fn open(&mut self, stats: &crate::metrics::RunStats, cancel: &std::sync::atomic::AtomicBool) -> bool {
         match self {
             RecordSink::File(out) => out.writer(stats, cancel).is_some(),
-            RecordSink::Kafka { client, topic, producer, failed, .. } => {
-                if producer.is_none() && !*failed {
-                    match crate::io::kafka::ReliableProducer::new(client) {
-                        Ok(p) => *producer = Some(p),
-                        Err(e) => {
-                            *failed = true;
-                            stats.fatal(|| format!("cannot create the producer for topic {topic}: {e}"));
-                            cancel.store(true, std::sync::atomic::Ordering::Relaxed);
-                        }
+            RecordSink::Kafka(k) => {
+                if k.producer.is_none() && !k.failed {
+                    if let Err(e) = k.open() {
+                        k.failed = true;
+                        stats.fatal(|| format!("cannot open the output topic {}: {e}", k.topic));
+                        cancel.store(true, std::sync::atomic::Ordering::Relaxed);
                     }
                 }
-                producer.is_some()
+                k.producer.is_some()
             }
         }
     }
@@ -356,10 +356,7 @@ impl RecordSink {
     pub fn write(&mut self, time: u64, key: &[u8], line: &[u8], headers: &[(&str, &[u8])]) -> io::Result<()> {
         match self {
             RecordSink::File(out) => out.write_line(line),
-            RecordSink::Kafka { topic, producer, .. } => match producer {
-                Some(p) => p.send(time, topic, Some(key), line, headers).map_err(io::Error::other),
-                None => Ok(()),
-            },
+            RecordSink::Kafka(k) => k.send(time, key, line, headers).map_err(io::Error::other),
         }
     }
 
@@ -372,7 +369,7 @@ impl RecordSink {
                 Some(w) if end => w.flush().map(|_| Default::default()),
                 _ => Ok(Default::default()),
             },
-            RecordSink::Kafka { producer, .. } => match producer {
+            RecordSink::Kafka(k) => match k.producer.as_mut() {
                 Some(p) => p.pump().map_err(io::Error::other),
                 None => Ok(Default::default()),
             },
@@ -383,37 +380,51 @@ impl RecordSink {
     pub fn fail(&mut self, e: io::Error, stats: &crate::metrics::RunStats, cancel: &std::sync::atomic::AtomicBool) {
         match self {
             RecordSink::File(out) => out.fail(e, stats, cancel),
-            RecordSink::Kafka { topic, producer, failed, .. } => {
-                stats.fatal(|| format!("delivering to topic {topic} failed, stopping: {e}"));
-                *producer = None;
-                *failed = true;
+            RecordSink::Kafka(k) => {
+                stats.fatal(|| format!("delivering to topic {} failed, stopping: {e}", k.topic));
+                k.producer = None;
+                k.failed = true;
                 cancel.store(true, std::sync::atomic::Ordering::Relaxed);
             }
         }
     }
 
-    /// Flushes and syncs a file; returns its length for a checkpoint. Kafka output is
-    /// checkpointed with transactions, which this sink does not hold.
-    pub fn sync(&mut self, stats: &crate::metrics::RunStats, cancel: &std::sync::atomic::AtomicBool) -> io::Result<u64> {
+    /// Makes everything written so far durable and says where the output stands, for a
+    /// checkpoint: a file is flushed and synced, a topic's records are all delivered.
+    pub fn sync(&mut self, stats: &crate::metrics::RunStats, cancel: &std::sync::atomic::AtomicBool) -> io::Result<SinkMark> {
         match self {
-            RecordSink::File(out) => out.sync(stats, cancel),
-            RecordSink::Kafka { topic, .. } => {
-                Err(io::Error::other(format!("topic {topic}: checkpoints of Kafka output need transactions, not supported yet")))
-            }
+            RecordSink::File(out) => out.sync(stats, cancel).map(SinkMark::File),
+            RecordSink::Kafka(k) => k.checkpoint().map(SinkMark::Kafka).map_err(io::Error::other),
         }
     }
 
-    /// Resumes a file from a checkpoint at `len` bytes (see [`LazyOutput::resume_at`]).
-    pub fn resume_at(&mut self, len: u64) {
-        if let RecordSink::File(out) = self {
-            out.resume_at(len);
+    /// Resumes from a checkpoint: a file is cut back to its length then (see
+    /// [`LazyOutput::resume_at`]); a topic is read after its ends then, and what the crashed
+    /// run delivered there is not sent again.
+    pub fn resume_at(&mut self, mark: SinkMark) -> Result<(), String> {
+        match (self, mark) {
+            (RecordSink::File(out), SinkMark::File(len)) => out.resume_at(len),
+            (RecordSink::Kafka(k), SinkMark::Kafka(ends)) => k.resume_at(ends),
+            (_, SinkMark::None) => {}
+            (RecordSink::File(_), SinkMark::Kafka(_)) => return Err("the checkpoint was taken writing to Kafka, this run writes to a file".into()),
+            (RecordSink::Kafka(_), SinkMark::File(_)) => return Err("the checkpoint was taken writing to a file, this run writes to Kafka".into()),
         }
+        Ok(())
     }
 
     /// Delivery failures seen by the producer (each retried), 0 for files.
     pub fn delivery_errors(&self) -> u64 {
         match self {
-            RecordSink::Kafka { producer: Some(p), .. } => p.tracker().errors.load(std::sync::atomic::Ordering::Relaxed),
+            RecordSink::Kafka(k) => k.producer.as_ref().map_or(0, |p| p.tracker().errors.load(std::sync::atomic::Ordering::Relaxed)),
+            _ => 0,
+        }
+    }
+
+    /// Records derived again after a resume and not sent, because the run before had delivered
+    /// them (Kafka; a file is cut back instead).
+    pub fn already_delivered(&self) -> u64 {
+        match self {
+            RecordSink::Kafka(k) => k.skipped(),
             _ => 0,
         }
     }

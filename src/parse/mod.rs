@@ -137,6 +137,17 @@ pub trait RecordParser: Send {
     fn carries_state(&self) -> bool {
         false
     }
+
+    /// The state [`RecordParser::carries_state`] speaks of, for a checkpoint of a source that
+    /// cannot read its records again to rebuild it (Kafka); empty when there is none.
+    fn save_state(&self) -> Vec<u8> {
+        Vec::new()
+    }
+
+    /// Restores what [`RecordParser::save_state`] saved.
+    fn restore_state(&mut self, _state: &[u8]) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Creates a parser for `format`.

@@ -47,7 +47,7 @@ use crate::event::{canonical_ip, Event, Value};
 pub const MAX_REPEAT: usize = 10_000;
 
 /// The (year, month) the year inference is anchored to.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 struct YearState {
     year: i64,
     month: u32,
@@ -166,6 +166,15 @@ impl SyslogParser {
 impl RecordParser for SyslogParser {
     fn carries_state(&self) -> bool {
         true
+    }
+
+    fn save_state(&self) -> Vec<u8> {
+        bincode::serialize(&self.state).unwrap_or_default()
+    }
+
+    fn restore_state(&mut self, state: &[u8]) -> Result<(), String> {
+        self.state = bincode::deserialize(state).map_err(|e| format!("the syslog parser's year state does not decode: {e}"))?;
+        Ok(())
     }
 
     fn parse(&mut self, record: &[u8], out: &mut Vec<Event>) -> Result<Outcome, ParseError> {

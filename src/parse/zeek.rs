@@ -219,6 +219,7 @@ struct Column {
 
 /// The TSV header state. Separators and markers are kept as UTF-8 (a non-UTF-8 byte becomes
 /// U+FFFD, as it does in the data lines), so they only ever match whole characters.
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Header {
     separator: String,
     set_separator: String,
@@ -424,6 +425,17 @@ impl ZeekParser {
 impl RecordParser for ZeekParser {
     fn carries_state(&self) -> bool {
         true
+    }
+
+    fn save_state(&self) -> Vec<u8> {
+        bincode::serialize(&self.header).unwrap_or_default()
+    }
+
+    fn restore_state(&mut self, state: &[u8]) -> Result<(), String> {
+        self.header = bincode::deserialize(state).map_err(|e| format!("the Zeek parser's header does not decode: {e}"))?;
+        self.sep = Finder::new(&self.header.separator).into_owned();
+        self.plan_ready = false;
+        Ok(())
     }
 
     fn parse(&mut self, record: &[u8], out: &mut Vec<Event>) -> Result<Outcome, ParseError> {

@@ -13,7 +13,7 @@ use timely::dataflow::Stream;
 use crate::checkpoint::OperatorCut;
 use crate::io::dead_letter::DeadLetter;
 use crate::io::kafka::AssignedPartition;
-use crate::io::sink::RecordSink;
+use crate::io::sink::{RecordSink, SinkMark};
 use crate::metrics::RunStats;
 
 /// Where dead letters go.
@@ -42,7 +42,8 @@ impl DeadLetterSink {
 /// by input and line within each batch. Without a target they are only counted. Returns a
 /// stream that never carries data, whose frontier tells what has been written (and, for Kafka,
 /// delivered). `discard` set (a graceful stop) ends writing. With `checkpoint`, the file's
-/// length at each cut is the writer's state: a resumed run cuts the file back to it.
+/// length (or, for Kafka, the topic's end offsets) at each cut is the writer's state: a resumed
+/// run cuts the file back to it, or reads the topic after it and sends nothing twice.
 pub fn write_dead_letters<'s>(
     dead: Stream<'s, u64, Vec<DeadLetter>>,
     leader: u64,
@@ -55,8 +56,13 @@ pub fn write_dead_letters<'s>(
     let cancel = AtomicBool::new(false);
     let scope = dead.scope();
     if let (Some(bytes), Some(target)) = (checkpoint.as_ref().and_then(OperatorCut::restored), sink.as_mut()) {
-        match bincode::deserialize::<u64>(&bytes) {
-            Ok(len) => target.records().resume_at(len),
+        match bincode::deserialize::<SinkMark>(&bytes) {
+            Ok(mark) => {
+                if let Err(e) = target.records().resume_at(mark) {
+                    stats.fatal(|| format!("cannot resume the dead-letter output from the checkpoint: {e}"));
+                    cancel.store(true, Relaxed);
+                }
+            }
             Err(e) => {
                 stats.fatal(|| format!("the dead-letter writer's checkpointed state does not decode: {e}"));
                 cancel.store(true, Relaxed);
@@ -110,6 +116,7 @@ pub fn write_dead_letters<'s>(
                 out.fail(e, &stats, &cancel);
                 Default::default()
             });
+            stats.dead_letters_already_delivered.store(out.already_delivered(), Relaxed);
             let waiting = after_cut.iter().map(|(t, _)| *t).min();
             super::frontier::hold_undelivered(&mut held, [bound, deliveries.undelivered, waiting].into_iter().flatten().min(), &deliveries, &activator);
         }
@@ -145,7 +152,7 @@ fn write_batch(target: &mut DeadLetterSink, batch: &mut [(u64, DeadLetter)], dis
     }
 }
 
-/// The file's length, synced to disk, as a checkpoint holds it.
+/// Where the output stands, made durable, as a checkpoint holds it.
 fn sync_len(target: &mut DeadLetterSink, stats: &RunStats, cancel: &AtomicBool) -> Option<Vec<u8>> {
     match target.records().sync(stats, cancel).map(|len| bincode::serialize(&len)) {
         Ok(Ok(bytes)) => Some(bytes),

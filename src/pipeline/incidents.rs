@@ -22,7 +22,7 @@ use crate::event::{Event, Origin, Timed};
 use crate::incident::ecs::write_incident;
 use crate::incident::suppress::SuppressConfig;
 use crate::incident::{repeat_id, Incident, Suppressor};
-use crate::io::sink::RecordSink;
+use crate::io::sink::{RecordSink, SinkMark};
 use crate::metrics::RunStats;
 
 impl Timed for Incident {
@@ -67,8 +67,8 @@ struct Kept {
     suppressors: HashMap<String, Suppressor>,
     /// The last write's (time, id as computed), its bytes, and how many repeats of it followed.
     last_written: Option<((i64, String), Vec<u8>, u32)>,
-    /// The file's length when the state was saved (set only in checkpoints).
-    len: u64,
+    /// Where the output stood when the state was saved (set only in checkpoints).
+    mark: SinkMark,
 }
 
 /// The writer's state and what it writes with.
@@ -173,7 +173,7 @@ impl Core {
     /// The state as a checkpoint holds it, the output synced to disk first.
     fn save(&mut self) -> Option<Vec<u8>> {
         match self.out.sync(&self.wstats, &self.cancel) {
-            Ok(len) => self.kept.len = len,
+            Ok(mark) => self.kept.mark = mark,
             Err(e) => {
                 // Without a durable length the checkpoint could not resume the file.
                 self.rstats.checkpoint_errors.fetch_add(1, Relaxed);
@@ -221,7 +221,10 @@ pub fn write_incidents<'s>(
     if let Some(bytes) = checkpoint.as_ref().and_then(OperatorCut::restored) {
         match bincode::deserialize::<Kept>(&bytes) {
             Ok(kept) => {
-                core.out.resume_at(kept.len);
+                if let Err(e) = core.out.resume_at(kept.mark.clone()) {
+                    core.wstats.fatal(|| format!("cannot resume the incident output from the checkpoint: {e}"));
+                    core.cancel.store(true, Relaxed);
+                }
                 core.kept = kept;
             }
             Err(e) => {
@@ -321,6 +324,7 @@ pub fn write_incidents<'s>(
                     Default::default()
                 });
                 core.rstats.delivery_errors.store(out.delivery_errors(), Relaxed);
+                core.rstats.already_delivered.store(out.already_delivered(), Relaxed);
                 let waiting = core.kept.pending.iter().chain(&after_cut).map(|inc| to_timely(inc.timestamp_ms)).min();
                 hold_undelivered(&mut held, [bound, deliveries.undelivered, waiting].into_iter().flatten().min(), &deliveries, &activator);
             }

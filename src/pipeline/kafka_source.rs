@@ -45,8 +45,10 @@ use timely::dataflow::{Scope, Stream};
 
 use super::chain::ChainHistory;
 use super::lateness::LatenessClasses;
-use super::source::{owner_of, Backpressure, ClassOutputs, Ingest, IngestCounts};
+use super::source::{owner_of, Backpressure, ClassOutputs, CutTimes, Ingest, IngestCounts};
 use super::watermark::to_timely;
+use super::watermark::PartitionClock;
+use crate::checkpoint::{Coordinator, Cut, Gate, OperatorCut};
 use crate::event::Event;
 use crate::io::dead_letter::DeadLetter;
 use crate::io::kafka::{self, AssignedPartition};
@@ -91,6 +93,10 @@ pub struct KafkaSourceConfig {
     pub cancel: Arc<AtomicBool>,
     /// Set by the source when the writers must discard what they still hold (graceful stop).
     pub discard: Arc<AtomicBool>,
+    /// Periodic checkpoints (`None`: restarts re-read from the committed offsets instead). With
+    /// them each partition resumes at its checkpointed offset with its clock and parser state,
+    /// offsets are committed at each cut for lag monitoring only, and nothing is re-read.
+    pub checkpoint: Option<Arc<Coordinator>>,
 }
 
 /// What the source leaves for the worker once the dataflow has finished: the consumer and the
@@ -132,6 +138,24 @@ struct Part {
     committed_max_ts: i64,
     /// Offset ranges `[from, to)` skipped over below `next` (records not yet seen there).
     gaps: Vec<(i64, i64)>,
+    /// Where reading started when nothing had been read yet: the committed offset at the first
+    /// start (`None`: the partition's beginning). Kept in checkpoints, so a partition that had
+    /// read nothing at a cut starts there again, whatever was committed since.
+    start: Option<i64>,
+    /// A start at an explicit offset not yet confirmed: (the offset asked for, how far back the
+    /// next seek goes). See [`SeekCheck`].
+    probe: Option<(i64, i64)>,
+}
+
+/// What to do with a record of a partition whose start is being confirmed.
+#[derive(Debug, PartialEq, Eq)]
+enum SeekCheck {
+    /// The start is confirmed (or none was pending): go on as usual.
+    Go,
+    /// Read past it: it comes before the offset asked for.
+    Skip,
+    /// The broker answered with a later record than asked for: seek back to this offset.
+    Rewind(i64),
 }
 
 impl Part {
@@ -155,6 +179,50 @@ impl Part {
             committed: None,
             committed_max_ts: i64::MIN,
             gaps: Vec::new(),
+            start: None,
+            probe: None,
+        }
+    }
+
+    /// Starts at `offset` (the next record to read), to be confirmed by the first record.
+    fn start_at(&mut self, offset: i64) {
+        self.next = Some(offset);
+        self.probe = Some((offset, 1));
+    }
+
+    /// Confirms an explicit start with the first record received. A broker asked for an offset
+    /// inside a record batch must answer with that batch (the client skips its first records);
+    /// tansu 0.6 answers with the next batch, and the records between would be lost without a
+    /// word. A first record after the offset asked for (a broker like that, or a compacted
+    /// log) sends the partition back, twice as far each time, until a record at or before it
+    /// comes: what lies before the offset is then read past.
+    fn check_start(&mut self, offset: i64) -> SeekCheck {
+        let Some((asked, back)) = self.probe else { return SeekCheck::Go };
+        if offset <= asked {
+            self.probe = None;
+            return if offset < asked { SeekCheck::Skip } else { SeekCheck::Go };
+        }
+        let to = asked.saturating_sub(back.max(offset - asked)).max(0);
+        if to == 0 && back > asked {
+            // Back at the beginning and still later: nothing before it exists any more.
+            self.probe = None;
+            return SeekCheck::Go;
+        }
+        self.probe = Some((asked, back.max(offset - asked).saturating_mul(2)));
+        SeekCheck::Rewind(to)
+    }
+
+    /// Its position now, for a checkpoint.
+    fn position(&self, index: u32) -> KafkaPartitionPosition {
+        KafkaPartitionPosition {
+            index,
+            topic: self.spec.topic.clone(),
+            partition: self.spec.partition,
+            next: self.next,
+            start: self.start,
+            max_ts: self.max_ts,
+            clock: self.ingest.clock.clone(),
+            parser: self.ingest.parser_state(),
         }
     }
 
@@ -210,6 +278,39 @@ const MAX_MARKS: usize = 4096;
 /// Wall-clock spacing of commit marks.
 const MARK_EVERY: Duration = Duration::from_millis(100);
 
+/// Where one partition stood at a checkpoint's cut.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct KafkaPartitionPosition {
+    /// Global partition index.
+    index: u32,
+    topic: String,
+    partition: i32,
+    /// The next offset to read (`None`: nothing read yet; see `start`).
+    next: Option<i64>,
+    start: Option<i64>,
+    max_ts: i64,
+    clock: PartitionClock,
+    /// The parser's state (an inferred syslog year, a Zeek header).
+    parser: Vec<u8>,
+}
+
+/// A Kafka source's state at a cut: its partitions' positions and where its capabilities were.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+struct KafkaSnapshot {
+    positions: Vec<KafkaPartitionPosition>,
+    /// Per class: the capability's time (`None`: dropped).
+    class_times: Vec<Option<u64>>,
+    /// The dead letters' capability's time.
+    dead_time: Option<u64>,
+}
+
+/// A cut the source is delivering: the positions recorded so far, per local partition.
+struct CutInProgress {
+    cut: Cut,
+    positions: Vec<Option<KafkaPartitionPosition>>,
+    times: CutTimes,
+}
+
 /// The Kafka source's outputs: events (one stream per lateness class), dead letters, and the
 /// position for the final commit.
 pub type KafkaStreams<'s> = (Vec<Stream<'s, u64, Vec<Event>>>, Stream<'s, u64, Vec<DeadLetter>>, Rc<RefCell<KafkaPosition>>);
@@ -233,6 +334,7 @@ pub fn kafka_source<'s>(
     let (index, peers) = (scope.index(), scope.peers());
     let position = Rc::new(RefCell::new(KafkaPosition { consumer: None, next: Vec::new(), completed: false }));
     let shared = position.clone();
+    let gate = cfg.checkpoint.as_ref().map(|c| (c.clone(), c.register_source(), c.register(index, "kafka-source".to_owned())));
 
     builder.build(move |mut caps| {
         let mut out = ClassOutputs::new(event_outs, &mut caps);
@@ -248,11 +350,32 @@ pub fn kafka_source<'s>(
             .map(|(i, spec)| Part::new(spec, i as u32, classes.input(i), &cfg.parse, cfg.lateness_ms, now))
             .collect();
         let stats = cfg.stats.clone();
+        let mut gate = gate;
+        let restored: Option<KafkaSnapshot> = gate.as_ref().and_then(|(_, _, op)| op.restored()).and_then(|bytes| match bincode::deserialize(&bytes) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                stats.fatal(|| format!("the checkpoint's Kafka positions do not decode: {e}"));
+                cfg.cancel.store(true, Relaxed);
+                None
+            }
+        });
+        if let Some(r) = &restored {
+            if let Err(reason) = resume_parts(&mut parts, r) {
+                stats.fatal(|| format!("worker {index}: cannot resume from the checkpoint: {reason}"));
+                cfg.cancel.store(true, Relaxed);
+            }
+            out.restore(&r.class_times);
+            match (r.dead_time, dead_cap.as_mut()) {
+                (Some(t), Some(c)) if t > *c.time() => c.downgrade(&t),
+                (None, _) => dead_cap = None,
+                _ => {}
+            }
+        }
         // A worker without partitions must not hold the frontier back.
         let consumer = if parts.is_empty() {
             None
         } else {
-            match start_consumer(&cfg, &mut parts) {
+            match start_consumer(&cfg, &mut parts, restored.is_some()) {
                 Ok(c) => Some(c),
                 Err(e) => {
                     stats.fatal(|| format!("worker {index}: cannot start consuming: {e}"));
@@ -266,18 +389,47 @@ pub fn kafka_source<'s>(
             dead_cap = None;
         }
         shared.borrow_mut().consumer = consumer;
-        let mut dead_batch: Vec<DeadLetter> = Vec::new();
+        // Per class: a class's dead letters go at its own time when that is later, so a record
+        // read after its class passed a cut gives dead letters after the cut.
+        let mut dead_batches: Vec<Vec<DeadLetter>> = vec![Vec::new(); out.count()];
+        let mut cutting: Option<CutInProgress> = None;
+        // The positions of the latest cut, committed to the group once its checkpoint is on
+        // disk (for lag monitoring; a group offset past the newest checkpoint would be wrong
+        // for a run that finds no checkpoint and starts from it).
+        let mut lag_commit: Option<(u64, Vec<(String, i32, i64)>)> = None;
+        let mut lag_checked = Instant::now();
         let mut last_commit = Instant::now();
         let mut last_time = 0u64;
         let mut draining: Option<u64> = None;
         let mut last_any = Instant::now();
 
         move |_frontiers| {
-            let Some(cap_time) = dead_cap.as_ref().map(|c| *c.time()) else { return };
+            let Some(cap_time) = dead_cap.as_ref().map(|c| *c.time()) else {
+                // Without its dead letters' capability the source is finished: no other may
+                // stay held (a restore could otherwise hold one the source never moves).
+                out.finish();
+                if let Some((coord, id, op)) = gate.as_mut() {
+                    finish_cut(&mut cutting, &parts, &out, None, op);
+                    op.finish(snapshot_bytes(&parts, &out, None, None));
+                    coord.source_finished(*id);
+                    gate = None;
+                }
+                return;
+            };
             let pos = shared.clone();
             let mut pos = pos.borrow_mut();
             let Some(consumer) = pos.consumer.as_ref() else { return };
 
+            // With checkpoints a stop needs no drain: the restart resumes at the last checkpoint,
+            // and what was delivered after it is recognised and not written again.
+            if let (true, Some((coord, _, _))) = (cfg.cancel.load(Relaxed), gate.as_ref()) {
+                coord.abandon();
+                cfg.discard.store(true, Relaxed);
+                out.finish();
+                dead_cap = None;
+                activator.activate();
+                return;
+            }
             // Graceful stop: wait until everything sent has passed the writers, commit, end.
             if draining.is_none() && cfg.cancel.load(Relaxed) {
                 draining = Some(cap_time);
@@ -294,6 +446,20 @@ pub fn kafka_source<'s>(
                 dead_cap = None;
                 return;
             }
+            // Pausing comes first: a paused source holds the frontier back, so a source that
+            // waited for the frontier instead would never report.
+            if let Some((coord, id, op)) = gate.as_ref() {
+                let latest = out.latest_time().map_or(cap_time, |t| t.max(cap_time));
+                if coord.gate(*id, latest) == Gate::Wait {
+                    activator.activate_after(Duration::from_millis(1));
+                    return;
+                }
+                if cutting.is_none() {
+                    if let Some(cut) = op.pending() {
+                        cutting = Some(CutInProgress { cut, positions: vec![None; parts.len()], times: CutTimes::new(out.count()) });
+                    }
+                }
+            }
 
             if let Some(bp) = backpressure.as_ref() {
                 if bp.pending.get() > bp.max_pending && bp.probe.less_than(&last_time) {
@@ -309,6 +475,7 @@ pub fn kafka_source<'s>(
             let mut any = false;
             let mut polled = 0u32;
             let mut redelivered = 0u64;
+            let mut rewound = 0u64;
             // The clock is read every 64 messages, not per message (it showed in profiles).
             while !polled.is_multiple_of(64) || started.elapsed() < ACTIVATION_BUDGET {
                 polled = polled.wrapping_add(1);
@@ -325,6 +492,18 @@ pub fn kafka_source<'s>(
                 any = true;
                 let part = &mut parts[i];
                 let offset = msg.offset();
+                match part.check_start(offset) {
+                    SeekCheck::Go => {}
+                    SeekCheck::Skip => continue,
+                    SeekCheck::Rewind(to) => {
+                        rewound += 1;
+                        if let Err(e) = consumer.seek(&part.spec.topic, part.spec.partition, Offset::Offset(to), Duration::from_secs(5)) {
+                            stats.fatal(|| format!("{}: cannot seek back to offset {to}: {e}", part.ingest.name));
+                            cfg.cancel.store(true, Relaxed);
+                        }
+                        continue;
+                    }
+                }
                 if !part.first_sight(offset) {
                     redelivered += 1;
                     continue;
@@ -334,17 +513,21 @@ pub fn kafka_source<'s>(
                 bytes[i] += payload.len() as u64;
                 let record_no = u64::try_from(offset).unwrap_or(0);
                 let batch = &mut out.batches[part.class];
+                let dead_batch = &mut dead_batches[part.class];
                 let before = batch.len();
                 if payload.len() > MAX_MESSAGE_BYTES {
-                    part.ingest.too_long(payload.len(), record_no, &mut dead_batch, &stats, &mut counts[i]);
+                    part.ingest.too_long(payload.len(), record_no, dead_batch, &stats, &mut counts[i]);
                 } else {
                     // One record per message; producers that pack several lines into one
                     // message get each line parsed (events keep the offset, numbered by `sub`).
-                    ingest_payload(&mut part.ingest, payload, record_no, batch, &mut dead_batch, &stats, &mut counts[i]);
+                    ingest_payload(&mut part.ingest, payload, record_no, batch, dead_batch, &stats, &mut counts[i]);
                 }
                 if let Some(max) = batch[before..].iter().map(|e| e.ts).max() {
                     part.max_ts = part.max_ts.max(max);
                 }
+            }
+            if rewound > 0 {
+                tracing::info!("worker {index}: {rewound} partition(s) answered a fetch at an offset inside a record batch with a later batch; sought back");
             }
             if redelivered > 0 {
                 stats.sample(|| format!("worker {index}: skipped {redelivered} record(s) the broker handed out again (offsets already read)"));
@@ -377,15 +560,22 @@ pub fn kafka_source<'s>(
             }
             out.send_all();
             if let Some(dcap) = dead_cap.as_ref() {
-                if !dead_batch.is_empty() {
-                    dead_out.activate().session(dcap).give_container(&mut dead_batch);
-                    dead_batch.clear();
+                for (k, batch) in dead_batches.iter_mut().enumerate() {
+                    if batch.is_empty() {
+                        continue;
+                    }
+                    match out.time(k).filter(|t| t > dcap.time()) {
+                        Some(t) => dead_out.activate().session(&dcap.delayed(&t)).give_container(batch),
+                        None => dead_out.activate().session(dcap).give_container(batch),
+                    }
+                    batch.clear();
                 }
             }
             if any {
                 last_any = now;
             }
-            if now.duration_since(last_commit) >= cfg.commit_interval {
+            // With checkpoints, offsets are committed at each cut (below), for lag monitoring.
+            if gate.is_none() && now.duration_since(last_commit) >= cfg.commit_interval {
                 last_commit = now;
                 let frontier = delivered.with_frontier(|f| f.first().copied());
                 if let Some(f) = frontier {
@@ -413,6 +603,7 @@ pub fn kafka_source<'s>(
                 pos.completed = true;
                 out.finish();
                 dead_cap = None;
+                activator.activate();
                 return;
             }
             let active = parts.iter().filter(|p| !p.ingest.clock.is_idle()).map(|p| p.ingest.clock.watermark()).min();
@@ -435,6 +626,36 @@ pub fn kafka_source<'s>(
                     out.advance(k, Some(wm));
                 }
             }
+            if let (Some(c), Some((_, _, op))) = (cutting.as_mut(), gate.as_mut()) {
+                // A partition's position counts once its class's capability has passed the cut:
+                // everything it read so far went out before the cut, everything after at or
+                // after it.
+                c.times.observe(&out, c.cut.at);
+                for (i, part) in parts.iter().enumerate() {
+                    if c.positions[i].is_none() && c.times.passed(part.class) {
+                        c.positions[i] = Some(part.position(part.ingest.partition));
+                    }
+                }
+                let dead_time = dead_cap.as_ref().map(|d| *d.time());
+                if dead_time.is_none_or(|t| t >= c.cut.at) && c.positions.iter().all(Option::is_some) {
+                    let seq = c.cut.seq;
+                    if let Some(read) = finish_cut(&mut cutting, &parts, &out, dead_time, op) {
+                        lag_commit = Some((seq, read.into_iter().filter_map(|p| Some((p.topic, p.partition, p.next?))).collect()));
+                    }
+                }
+            }
+            if let (Some((seq, _)), Some((coord, _, _))) = (lag_commit.as_ref(), gate.as_ref()) {
+                if now.duration_since(lag_checked) >= MARK_EVERY {
+                    lag_checked = now;
+                    if coord.stats().last_seq.is_some_and(|s| s >= *seq) {
+                        let (_, read) = lag_commit.take().unwrap_or_default();
+                        let offsets: Vec<(&str, i32, i64, Option<String>)> = read.iter().map(|(t, p, o)| (t.as_str(), *p, *o, None)).collect();
+                        if let Err(e) = kafka::commit(consumer, &offsets, CommitMode::Async) {
+                            stats.sample(|| format!("committing the checkpoint's offsets for lag monitoring failed: {e}"));
+                        }
+                    }
+                }
+            }
             if any {
                 activator.activate();
             } else {
@@ -443,6 +664,55 @@ pub fn kafka_source<'s>(
         }
     });
     (events, dead, position)
+}
+
+/// The source's state for a checkpoint.
+fn snapshot_bytes(parts: &[Part], out: &ClassOutputs, dead_time: Option<u64>, cut: Option<(Vec<KafkaPartitionPosition>, &CutTimes)>) -> Vec<u8> {
+    let snapshot = match cut {
+        Some((positions, times)) => KafkaSnapshot { positions, class_times: times.snapshot(out), dead_time: times.dead_time(dead_time) },
+        None => KafkaSnapshot {
+            positions: parts.iter().map(|p| p.position(p.ingest.partition)).collect(),
+            class_times: (0..out.count()).map(|k| out.time(k)).collect(),
+            dead_time,
+        },
+    };
+    bincode::serialize(&snapshot).unwrap_or_default()
+}
+
+/// Delivers the cut in progress, if any, with the positions it recorded; returns them.
+fn finish_cut(
+    cutting: &mut Option<CutInProgress>,
+    parts: &[Part],
+    out: &ClassOutputs,
+    dead_time: Option<u64>,
+    op: &mut OperatorCut,
+) -> Option<Vec<KafkaPartitionPosition>> {
+    let c = cutting.take()?;
+    let positions: Vec<KafkaPartitionPosition> =
+        c.positions.into_iter().zip(parts).map(|(p, part)| p.unwrap_or_else(|| part.position(part.ingest.partition))).collect();
+    op.deliver(c.cut, snapshot_bytes(parts, out, dead_time, Some((positions.clone(), &c.times))));
+    Some(positions)
+}
+
+/// Sets each partition where the checkpoint's position of it stood.
+fn resume_parts(parts: &mut [Part], snapshot: &KafkaSnapshot) -> Result<(), String> {
+    if snapshot.positions.len() != parts.len() {
+        return Err(format!("it holds {} partitions on this worker, the run has {} (the topics' partitions changed?)", snapshot.positions.len(), parts.len()));
+    }
+    for (part, pos) in parts.iter_mut().zip(&snapshot.positions) {
+        if pos.index != part.ingest.partition || pos.topic != part.spec.topic || pos.partition != part.spec.partition {
+            return Err(format!("partition {} was {}/{}, now {}", pos.index, pos.topic, pos.partition, part.ingest.name));
+        }
+        part.next = pos.next;
+        part.start = pos.start;
+        part.max_ts = pos.max_ts;
+        part.committed_max_ts = pos.max_ts;
+        part.ingest.clock = pos.clock.clone();
+        if !pos.parser.is_empty() {
+            part.ingest.restore_parser(&pos.parser).map_err(|e| format!("{}: {e}", part.ingest.name))?;
+        }
+    }
+    Ok(())
 }
 
 /// Whether every partition has been read to its end: `Ok(None)` when so, `Ok(Some(why))` when
@@ -487,12 +757,36 @@ fn list_offsets<'a>(consumer: &BaseConsumer, parts: impl Iterator<Item = &'a Par
         .collect()
 }
 
-fn start_consumer(cfg: &KafkaSourceConfig, parts: &mut [Part]) -> Result<BaseConsumer, String> {
+fn start_consumer(cfg: &KafkaSourceConfig, parts: &mut [Part], restored: bool) -> Result<BaseConsumer, String> {
     let consumer = kafka::consumer(&cfg.client, &cfg.group_id).map_err(|e| e.to_string())?;
     let specs: Vec<&AssignedPartition> = parts.iter().map(|p| &p.spec).collect();
+    if restored {
+        let at: Vec<Option<i64>> = parts.iter().map(|p| p.next.or(p.start)).collect();
+        kafka::assign_at(&consumer, &specs, &at).map_err(|e| format!("assigning partitions: {e}"))?;
+        for (part, at) in parts.iter_mut().zip(at) {
+            if let Some(o) = at {
+                part.start_at(o);
+            }
+            tracing::info!("consuming {} from {}", part.ingest.name, at.map_or_else(|| "the beginning".to_string(), |o| format!("checkpointed offset {o}")));
+        }
+        return Ok(consumer);
+    }
     let starts = kafka::assign_from_committed(&consumer, &specs, Duration::from_secs(30)).map_err(|e| format!("assigning partitions: {e}"))?;
     for (part, start) in parts.iter_mut().zip(starts) {
         part.committed = start.map(|r| r.offset);
+        part.start = part.committed;
+        if let Some(o) = part.start {
+            part.start_at(o);
+        }
+        if cfg.checkpoint.is_some() {
+            // Fresh state: the clock starts afresh too (no re-read reproduces the old one).
+            tracing::info!(
+                "consuming {} from {} (no checkpoint yet)",
+                part.ingest.name,
+                part.start.map_or_else(|| "the beginning".to_string(), |o| format!("committed offset {o}"))
+            );
+            continue;
+        }
         // The partition's clock as it was at the restart point: records judged late then are
         // judged late again, so the re-read cuts the same windows (a partition read from the
         // beginning starts with a fresh clock).
@@ -617,6 +911,27 @@ mod tests {
         let spec =
             AssignedPartition { source: "s".into(), topic: "t".into(), partition: 0, format: crate::parse::Format::Syslog, overrides: Default::default() };
         Part::new(&spec, 0, 0, &ParseOptions::default(), 0, Instant::now())
+    }
+
+    #[test]
+    fn a_start_answered_with_a_later_record_seeks_back_until_it_is_confirmed() {
+        let mut p = part();
+        p.start_at(833);
+        // The broker skipped to the next batch: back by the gap, then twice as far.
+        assert_eq!(p.check_start(2127), SeekCheck::Rewind(0));
+        let mut p = part();
+        p.start_at(5000);
+        assert_eq!(p.check_start(5100), SeekCheck::Rewind(4900));
+        assert_eq!(p.check_start(5100), SeekCheck::Rewind(4800));
+        // Records before the start are read past; the one asked for is read.
+        assert_eq!(p.check_start(4800), SeekCheck::Skip);
+        assert_eq!(p.check_start(4801), SeekCheck::Go);
+        assert!(!p.first_sight(4999), "below the start: read before");
+        assert!(p.first_sight(5000));
+        let mut q = part();
+        q.start_at(7);
+        assert_eq!(q.check_start(7), SeekCheck::Go);
+        assert_eq!(q.check_start(9), SeekCheck::Go, "confirmed once");
     }
 
     #[test]

@@ -142,7 +142,8 @@ fn build_with(worker: &mut Worker, cfg: &EngineConfig, plan: Arc<Plan>, kafka: O
         let backpressure = Backpressure { probe: probe.clone(), pending: gauge.clone(), max_pending: MAX_PENDING_EVENTS };
         let mut marks_from = None;
         // Where the oldest live chain of windows starts, for the Kafka source's commits.
-        let chains = kafka.as_ref().map(|_| Rc::new(RefCell::new(ChainHistory::default())));
+        // (With checkpoints a restart re-reads nothing: no chain needs tracking.)
+        let chains = kafka.as_ref().filter(|_| cfg.checkpoint.is_none()).map(|_| Rc::new(RefCell::new(ChainHistory::default())));
 
         // 2. Sources: one stream of events per lateness class.
         let (events, dead, position) = match &kafka {

@@ -153,6 +153,53 @@ impl ClassOutputs {
     }
 }
 
+/// Where each class's capability stood when its partitions' positions were taken for a cut:
+/// what a restore must move the capabilities to. Taken later (when the whole source is done
+/// with the cut), a capability would have moved on with records read after the positions, and
+/// those records, read again after a restore, would go out later than they first did.
+pub(super) struct CutTimes {
+    /// Per class: `None` until its capability passed the cut, then its time (`None`: dropped).
+    times: Vec<Option<Option<u64>>>,
+}
+
+impl CutTimes {
+    /// No class has passed the cut yet.
+    pub(super) fn new(classes: usize) -> Self {
+        CutTimes { times: vec![None; classes] }
+    }
+
+    /// Records every class whose capability has now passed `cut` (or was dropped).
+    pub(super) fn observe(&mut self, out: &ClassOutputs, cut: u64) {
+        for (k, slot) in self.times.iter_mut().enumerate() {
+            if slot.is_none() && out.time(k).is_none_or(|t| t >= cut) {
+                *slot = Some(out.time(k));
+            }
+        }
+    }
+
+    /// Whether `class` has passed the cut (its partitions' positions count from now).
+    pub(super) fn passed(&self, class: usize) -> bool {
+        self.times.get(class).is_some_and(Option::is_some)
+    }
+
+    /// The capability times to save: as recorded, or as they are for a class not recorded.
+    pub(super) fn snapshot(&self, out: &ClassOutputs) -> Vec<Option<u64>> {
+        (0..out.count()).map(|k| self.times.get(k).copied().flatten().unwrap_or_else(|| out.time(k))).collect()
+    }
+
+    /// The dead letters' capability time to save: no later than any recorded class time. A
+    /// source that finished after some class passed the cut still reads again, after a
+    /// restore, what it read after that class's positions: its dead letters need a time.
+    pub(super) fn dead_time(&self, now: Option<u64>) -> Option<u64> {
+        let earliest = self.times.iter().flatten().flatten().min().copied();
+        match (now, earliest) {
+            (Some(d), Some(e)) => Some(d.min(e)),
+            (d, None) => d,
+            (None, e) => e,
+        }
+    }
+}
+
 struct Partition {
     /// Its lateness class.
     class: usize,
@@ -215,6 +262,16 @@ impl Ingest {
     /// Whether the parser's output depends on earlier records.
     pub fn parser_carries_state(&self) -> bool {
         self.parser.carries_state()
+    }
+
+    /// The parser's state, for a checkpoint (see [`crate::parse::RecordParser::save_state`]).
+    pub fn parser_state(&self) -> Vec<u8> {
+        self.parser.save_state()
+    }
+
+    /// Restores the parser's state from a checkpoint.
+    pub fn restore_parser(&mut self, state: &[u8]) -> Result<(), String> {
+        self.parser.restore_state(state)
     }
 
     /// Feeds a record to the parser only (its events into `scratch`; clock and counters
@@ -337,6 +394,7 @@ struct SourceSnapshot {
 struct CutInProgress {
     cut: Cut,
     positions: Vec<Option<PartitionPosition>>,
+    times: CutTimes,
 }
 
 /// Builds the source. Returns the on-time events, one stream per lateness class of `classes`,
@@ -430,6 +488,9 @@ pub fn file_source<'s>(
         let mut last_time = 0u64;
         move |_frontiers| {
             let Some(dcap) = dead_cap.as_ref() else {
+                // Without its dead letters' capability the source is finished: no other may
+                // stay held (a restore could otherwise hold one the source never moves).
+                out.finish();
                 if let Some((coord, id, op)) = gate.as_mut() {
                     finish_cut(&mut cutting, &parts, &out, None, now_ms, op);
                     op.finish(snapshot_bytes(&parts, &out, None, now_ms, None));
@@ -448,7 +509,7 @@ pub fn file_source<'s>(
                 }
                 if cutting.is_none() {
                     if let Some(cut) = gate.as_ref().and_then(|(_, _, op)| op.pending()) {
-                        cutting = Some(CutInProgress { cut, positions: vec![None; parts.len()] });
+                        cutting = Some(CutInProgress { cut, positions: vec![None; parts.len()], times: CutTimes::new(out.count()) });
                     }
                 }
             }
@@ -503,8 +564,9 @@ pub fn file_source<'s>(
                 // A partition's position counts once its class's capability has passed the cut:
                 // everything it read so far went out before the cut, everything after at or
                 // after it.
+                c.times.observe(&out, c.cut.at);
                 for (i, part) in parts.iter().enumerate() {
-                    if c.positions[i].is_none() && out.time(part.class).is_none_or(|t| t >= c.cut.at) {
+                    if c.positions[i].is_none() && c.times.passed(part.class) {
                         c.positions[i] = Some(position_of(part));
                     }
                 }
@@ -545,12 +607,15 @@ fn position_of(part: &Partition) -> PartitionPosition {
 }
 
 /// The source's state for a checkpoint.
-fn snapshot_bytes(parts: &[Partition], out: &ClassOutputs, dead_time: Option<u64>, now_ms: i64, positions: Option<Vec<PartitionPosition>>) -> Vec<u8> {
-    let snapshot = SourceSnapshot {
-        positions: positions.unwrap_or_else(|| parts.iter().map(position_of).collect()),
-        class_times: (0..out.count()).map(|k| out.time(k)).collect(),
-        dead_time,
-        now_ms,
+fn snapshot_bytes(parts: &[Partition], out: &ClassOutputs, dead_time: Option<u64>, now_ms: i64, cut: Option<(Vec<PartitionPosition>, &CutTimes)>) -> Vec<u8> {
+    let snapshot = match cut {
+        Some((positions, times)) => SourceSnapshot { positions, class_times: times.snapshot(out), dead_time: times.dead_time(dead_time), now_ms },
+        None => SourceSnapshot {
+            positions: parts.iter().map(position_of).collect(),
+            class_times: (0..out.count()).map(|k| out.time(k)).collect(),
+            dead_time,
+            now_ms,
+        },
     };
     bincode::serialize(&snapshot).unwrap_or_default()
 }
@@ -559,7 +624,7 @@ fn snapshot_bytes(parts: &[Partition], out: &ClassOutputs, dead_time: Option<u64
 fn finish_cut(cutting: &mut Option<CutInProgress>, parts: &[Partition], out: &ClassOutputs, dead_time: Option<u64>, now_ms: i64, op: &mut OperatorCut) {
     let Some(c) = cutting.take() else { return };
     let positions = c.positions.into_iter().zip(parts).map(|(p, part)| p.unwrap_or_else(|| position_of(part))).collect();
-    op.deliver(c.cut, snapshot_bytes(parts, out, dead_time, now_ms, Some(positions)));
+    op.deliver(c.cut, snapshot_bytes(parts, out, dead_time, now_ms, Some((positions, &c.times))));
 }
 
 /// Sets each partition to resume where the checkpoint's position of it stood.

@@ -31,6 +31,8 @@ pub struct EngineStats {
     pub correlation_peak_bytes: AtomicU64,
     /// Failed deliveries of incidents to Kafka (each retried).
     pub delivery_errors: AtomicU64,
+    /// Incidents derived again after a resume and not sent: the run before had delivered them.
+    pub already_delivered: AtomicU64,
     /// Baseline rules' counters by rule title, summed over this process's workers.
     pub baselines: Mutex<BTreeMap<String, BaselineStats>>,
     /// The learning cut-off in effect (see [`super::plan::Learn`]), once known; `i64::MIN` before.

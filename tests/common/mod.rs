@@ -3,7 +3,8 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// Path of the built binary.
 pub fn vigil_bin() -> PathBuf {
@@ -71,5 +72,67 @@ impl Rng {
     /// A number below `n` (0 when `n` is 0).
     pub fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
+    }
+}
+
+/// The seed of a test's random choices: `VIGIL_TEST_SEED`, else the clock (printed, so a
+/// failing run can be repeated).
+pub fn seed(test: &str) -> u64 {
+    let seed = std::env::var("VIGIL_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1));
+    eprintln!("{test}: seed {seed} (VIGIL_TEST_SEED={seed} repeats it)");
+    seed
+}
+
+/// Starts vigil with `args`, its stderr into the file `stderr`.
+pub fn spawn(args: &[String], stderr: &Path) -> Child {
+    let log = std::fs::File::create(stderr).unwrap();
+    Command::new(vigil_bin()).args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log).spawn().expect("start vigil")
+}
+
+/// Complete checkpoints in the state directory (those with a manifest).
+pub fn complete(state: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> =
+        std::fs::read_dir(state).map(|d| d.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.join("MANIFEST").is_file()).collect()).unwrap_or_default();
+    dirs.sort();
+    dirs
+}
+
+/// Whether a checkpoint file is being written (its temporary name exists).
+pub fn writing(state: &Path) -> bool {
+    std::fs::read_dir(state)
+        .map(|d| {
+            d.filter_map(Result::ok).any(|e| {
+                std::fs::read_dir(e.path()).map(|f| f.filter_map(Result::ok).any(|f| f.path().extension().is_some_and(|x| x == "tmp"))).unwrap_or(false)
+            })
+        })
+        .unwrap_or(false)
+}
+
+/// How a kill point is chosen.
+#[derive(Clone, Copy, Debug)]
+pub enum KillAt {
+    /// After a random delay.
+    Delay(Duration),
+    /// While a checkpoint file is being written.
+    DuringWrite,
+    /// Right after a new checkpoint completed.
+    AfterCheckpoint,
+}
+
+/// Waits until `ready` holds or the child ends; true when it is ready (and still running).
+pub fn wait_for(child: &mut Child, deadline: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if ready() {
+            return true;
+        }
+        assert!(start.elapsed() < deadline, "vigil neither finished nor reached the kill point within {deadline:?}");
+        std::thread::yield_now();
     }
 }
