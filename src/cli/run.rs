@@ -19,6 +19,7 @@ use vigil::config::Config;
 use vigil::event::time::parse_duration_ms;
 use vigil::io::input::InputOverrides;
 use vigil::io::kafka::{discover, AssignedPartition, TopicSource};
+use vigil::io::kafka_output::OutputOrigin;
 use vigil::io::sink::OutputTarget;
 use vigil::metrics::prometheus::{serve, Registry};
 use vigil::metrics::{RunStats, ERROR_KINDS};
@@ -125,7 +126,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     pipeline::validate(&rules, &plan, limits).map_err(anyhow::Error::msg).context("correlation parameters")?;
     let horizon_ms = plan.horizon_ms(&rules);
     let group_file: String = config.kafka.group_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect();
-    let coordinator = if args.exactly_once {
+    let exactly = if args.exactly_once {
         if cluster.processes > 1 {
             bail!("--exactly-once over several processes is not supported yet (a cut is taken inside one process); run one process with --workers N");
         }
@@ -135,6 +136,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         let dir = config.state.dir.join("checkpoints").join(format!("{group_file}-p{}", cluster.process));
         let settings = args.checkpoints.settings(&dir)?;
         let (store, mut loaded) = load_latest("vigil run", &settings, &rules)?;
+        let fresh = loaded.as_ref().is_some_and(|l| l.manifest.cut == FINISHED);
         match &loaded {
             Some(l) if l.manifest.cut == FINISHED => {
                 eprintln!(
@@ -153,12 +155,29 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             None if !quiet => eprintln!("vigil run: no checkpoint in {} yet: starting from the committed offsets", dir.display()),
             _ => {}
         }
-        Some(
-            Coordinator::new(store, settings.interval, cluster.workers, rule_stamps(&rules), loaded)
-                .with_context(|| format!("state directory {}", dir.display()))?,
-        )
+        let origin = match loaded {
+            Some(_) => None,
+            None => Some(
+                OutputOrigin::load_or_record(
+                    &dir.join("output-origin.json"),
+                    &config.client_config(),
+                    &config.topics.incidents,
+                    &config.topics.dead_letter,
+                    fresh,
+                )
+                .map_err(anyhow::Error::msg)
+                .context("recording where the output topics start")?,
+            ),
+        };
+        let coordinator = Coordinator::new(store, settings.interval, cluster.workers, rule_stamps(&rules), loaded)
+            .with_context(|| format!("state directory {}", dir.display()))?;
+        Some((coordinator, origin))
     } else {
         None
+    };
+    let (coordinator, origin) = match exactly {
+        Some((c, o)) => (Some(c), o),
+        None => (None, None),
     };
 
     let sources = topic_sources(&topology, &args.sources)?;
@@ -262,6 +281,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         dead_letter: config.topics.dead_letter.clone(),
         delivered_before,
         read_before: Arc::from(read_before),
+        origin,
     };
     let cfg = EngineConfig {
         source: SourceConfig { inputs: Vec::new(), parse: ParseOptions::default(), lateness_ms, stats: stats.clone(), cancel: cancel.clone() },

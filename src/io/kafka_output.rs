@@ -93,6 +93,49 @@ pub struct KafkaOutput {
     listed: bool,
 }
 
+/// Where each partition of `topic` ends now.
+pub fn topic_ends(client: &ClientConfig, topic: &str) -> Result<Vec<(i32, i64)>, OutputError> {
+    KafkaOutput::new(client.clone(), topic.to_owned()).list_ends()
+}
+
+/// Where a run that has no checkpoint yet started writing its output topics: the partition
+/// ends when it first started. A run killed before its first checkpoint, started again, reads
+/// its output from there and sends nothing twice.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OutputOrigin {
+    /// The incident topic's partition ends.
+    pub incidents: Vec<(i32, i64)>,
+    /// The dead-letter topic's partition ends.
+    pub dead_letters: Vec<(i32, i64)>,
+}
+
+impl OutputOrigin {
+    /// The origin kept at `path`, or, when there is none, the topics' ends now, kept there
+    /// (temporary file and rename) before anything is written.
+    pub fn load_or_record(path: &std::path::Path, client: &ClientConfig, incidents: &str, dead_letters: &str, fresh: bool) -> Result<OutputOrigin, String> {
+        if !fresh {
+            if let Ok(bytes) = std::fs::read(path) {
+                return serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e} (remove it to start afresh)", path.display()));
+            }
+        }
+        let origin = OutputOrigin {
+            incidents: topic_ends(client, incidents).map_err(|e| e.to_string())?,
+            dead_letters: topic_ends(client, dead_letters).map_err(|e| e.to_string())?,
+        };
+        let write = || -> std::io::Result<()> {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, serde_json::to_vec(&origin).map_err(std::io::Error::other)?)?;
+            std::fs::File::open(&tmp)?.sync_all()?;
+            std::fs::rename(&tmp, path)
+        };
+        write().map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(origin)
+    }
+}
+
 /// A record's identity for recognising it again: its key and payload.
 pub fn record_hash(key: &[u8], payload: &[u8]) -> u64 {
     let mut h = Xxh3::new();

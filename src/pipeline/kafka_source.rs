@@ -278,6 +278,9 @@ const MAX_MARKS: usize = 4096;
 /// Wall-clock spacing of commit marks.
 const MARK_EVERY: Duration = Duration::from_millis(100);
 
+/// (topic, partition, next offset), for a commit.
+type TopicOffset = (String, i32, i64);
+
 /// Where one partition stood at a checkpoint's cut.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct KafkaPartitionPosition {
@@ -396,7 +399,7 @@ pub fn kafka_source<'s>(
         // The positions of the latest cut, committed to the group once its checkpoint is on
         // disk (for lag monitoring; a group offset past the newest checkpoint would be wrong
         // for a run that finds no checkpoint and starts from it).
-        let mut lag_commit: Option<(u64, Vec<(String, i32, i64)>)> = None;
+        let mut lag_commit: Option<(u64, Vec<TopicOffset>)> = None;
         let mut lag_checked = Instant::now();
         let mut last_commit = Instant::now();
         let mut last_time = 0u64;

@@ -101,6 +101,9 @@ pub struct KafkaRun {
     /// How far the previous run had read each partition (by global index) at that frontier:
     /// an incident with evidence at or after it was not delivered, whatever its time.
     pub read_before: Arc<[Option<i64>]>,
+    /// With checkpoints but none to resume from: where the output topics started, so what a
+    /// run killed before its first checkpoint delivered is not sent again.
+    pub origin: Option<crate::io::kafka_output::OutputOrigin>,
 }
 
 /// Builds the pipeline on one worker, reading the files of `cfg.source`.
@@ -255,7 +258,13 @@ fn build_with(worker: &mut Worker, cfg: &EngineConfig, plan: Arc<Plan>, kafka: O
 
         // 6. One ordered writer per process, and the dead letters.
         let sink = match &kafka {
-            Some(k) => RecordSink::kafka(k.client.clone(), k.incidents.clone()),
+            Some(k) => {
+                let mut sink = RecordSink::kafka(k.client.clone(), k.incidents.clone());
+                if let Some(o) = &k.origin {
+                    let _ = sink.resume_at(crate::io::sink::SinkMark::Kafka(o.incidents.clone()));
+                }
+                sink
+            }
             None => RecordSink::File(LazyOutput::new(cfg.output.clone())),
         };
         let writer = incidents::Writer {
@@ -274,7 +283,11 @@ fn build_with(worker: &mut Worker, cfg: &EngineConfig, plan: Arc<Plan>, kafka: O
 
         let dead_sink = match &kafka {
             Some(k) => {
-                Some(DeadLetterSink::Kafka { sink: RecordSink::kafka(k.client.clone(), k.dead_letter.clone()), partitions: k.source.partitions.clone() })
+                let mut sink = RecordSink::kafka(k.client.clone(), k.dead_letter.clone());
+                if let Some(o) = &k.origin {
+                    let _ = sink.resume_at(crate::io::sink::SinkMark::Kafka(o.dead_letters.clone()));
+                }
+                Some(DeadLetterSink::Kafka { sink, partitions: k.source.partitions.clone() })
             }
             None => cfg.dead_letter.clone().map(|t| DeadLetterSink::File(RecordSink::File(LazyOutput::new(t)))),
         };
