@@ -7,7 +7,9 @@
 #            the messages of all four topics (rate from the first to the last message received),
 #            with 1 consumer and with one consumer per vigil worker (the same static split);
 #   - vigil: `vigil run --stop-when-idle ${IDLE}s` with 1 worker, then 2 workers (a fresh consumer
-#            group each time, so each run reads every topic from the beginning).
+#            group each time, so each run reads every topic from the beginning); then the same
+#            with --exactly-once (checkpoints every ${INTERVAL}, a fresh state directory), and
+#            the ratio of the two.
 # Both are measured once per set of librdkafka client properties (CLIENTS), given alike to the
 # bare consumers (-X) and to vigil ([kafka.client]):
 #   - default: librdkafka's defaults. tansu 0.6 answers every fetch only after sleeping half of
@@ -29,7 +31,8 @@
 #
 #   EVENTS=2000000 bash scripts/bench-kafka.sh
 #
-# Environment: EVENTS (records generated, default 2000000), WORKERS (default "1 2"), IDLE
+# Environment: EVENTS (records generated, default 2000000), WORKERS (default "1 2"), MODES
+# ("plain exactly-once" by default; either alone), INTERVAL (checkpoint interval, default 10s), IDLE
 # (seconds, default 2), CLIENTS (';'-separated sets of space-separated librdkafka property=value,
 # "default" for none; default "default;fetch.wait.max.ms=10;fetch.wait.max.ms=10
 # fetch.queue.backoff.ms=10"), BARE_RUNS (runs of each bare
@@ -48,6 +51,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
 TANSU="${TANSU:-$CACHE/tools/bin/tansu}"
 EVENTS="${EVENTS:-2000000}"
 WORKERS="${WORKERS:-1 2}"
+MODES="${MODES:-plain exactly-once}"
+INTERVAL="${INTERVAL:-10s}"
 IDLE="${IDLE:-2}"
 BARE_RUNS="${BARE_RUNS:-2}"
 PARTITIONS="${PARTITIONS:-4}"
@@ -166,37 +171,42 @@ find_vigil() {
   return 1
 }
 
-# One `vigil run` with $1 workers, from the beginning of every topic (a fresh group).
+# One `vigil run` with $1 workers in mode $2 (plain or exactly-once), from the beginning of
+# every topic (a fresh group and state directory); its figures are kept under the key "$1 $2".
 vigil_run() {
-  local w=$1 log="$WORK/vigil-$SET-$1.log" cfg="$WORK/vigil-$SET-$1.toml"
-  local group="bench-$SET-$w-$$-$(date +%s%N)"
-  printf '[kafka]\nbrokers = "%s"\ngroup_id = "%s"\n[kafka.client]\n%s[topics]\nincidents = "vigil.incidents"\ndead_letter = "vigil.dead-letter"\n[metrics]\naddress = ""\n' "$BROKER" "$group" "$CLIENT_TOML" >"$cfg"
-  echo "== [$SET] vigil run --workers $w (group $group)" >&2
+  local w=$1 mode=$2 log="$WORK/vigil-$SET-$1-$2.log" cfg="$WORK/vigil-$SET-$1-$2.toml"
+  local group="bench-$SET-$w-$mode-$$-$(date +%s%N)"
+  printf '[kafka]\nbrokers = "%s"\ngroup_id = "%s"\n[kafka.client]\n%s[topics]\nincidents = "vigil.incidents"\ndead_letter = "vigil.dead-letter"\n[metrics]\naddress = ""\n[state]\ndir = "%s"\n' "$BROKER" "$group" "$CLIENT_TOML" "$WORK/state-$SET-$w-$mode" >"$cfg"
+  echo "== [$SET] vigil run --workers $w, $mode (group $group)" >&2
   local cmd=("$V" run --config "$cfg" --topology "$TOPOLOGY" --workers "$w" --stop-when-idle "${IDLE}s")
+  if [ "$mode" = exactly-once ]; then
+    cmd+=(--exactly-once --checkpoint-interval "$INTERVAL")
+  fi
+  local key="$w $mode"
   if [ "${PERF:-0}" = 1 ]; then
-    cmd=(perf record -g -o "$WORK/perf-$SET-$w.data" -- "${cmd[@]}")
+    cmd=(perf record -g -o "$WORK/perf-$SET-$1-$2.data" -- "${cmd[@]}")
   fi
   local t0=$EPOCHREALTIME
-  "$TIME" -v "${cmd[@]}" >"$WORK/vigil-$SET-$w.out" 2>"$log" &
+  "$TIME" -v "${cmd[@]}" >"$WORK/vigil-$SET-$1-$2.out" 2>"$log" &
   local tpid=$! vpid span="" first last
   if vpid=$(find_vigil "$tpid"); then span=$(watch_workers "$vpid"); fi
   wait "$tpid" || { tail -30 "$log" >&2; exit 1; }
   local line
   line=$(grep -m1 '^vigil run: [0-9]* events from' "$log")
   echo "   $line" >&2
-  vig_events[$w]=$(sed -E 's/^vigil run: ([0-9]+) events.*/\1/' <<<"$line")
-  vig_elapsed[$w]=$(sed -E 's/.* bytes in ([0-9.]+) s .*/\1/' <<<"$line")
-  vig_incidents[$w]=$(sed -E 's/.*; incidents ([0-9]+);.*/\1/' <<<"$line")
-  vig_sum_rate[$w]=$(awk -v e="${vig_events[$w]}" -v s="${vig_elapsed[$w]}" -v i="$IDLE" 'BEGIN {d = s - i; if (d <= 0) d = 1e-9; printf "%.0f", e / d}')
-  vig_peak[$w]=$(awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2 / 1024}' "$log")
-  vig_cpu[$w]=$(awk -F': ' '/User time/ {u = $2} /System time/ {s = $2} END {printf "%.1f", u + s}' "$log")
+  vig_events[$key]=$(sed -E 's/^vigil run: ([0-9]+) events.*/\1/' <<<"$line")
+  vig_elapsed[$key]=$(sed -E 's/.* bytes in ([0-9.]+) s .*/\1/' <<<"$line")
+  vig_incidents[$key]=$(sed -E 's/.*; incidents ([0-9]+);.*/\1/' <<<"$line")
+  vig_sum_rate[$key]=$(awk -v e="${vig_events[$key]}" -v s="${vig_elapsed[$key]}" -v i="$IDLE" 'BEGIN {d = s - i; if (d <= 0) d = 1e-9; printf "%.0f", e / d}')
+  vig_peak[$key]=$(awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2 / 1024}' "$log")
+  vig_cpu[$key]=$(awk -F': ' '/User time/ {u = $2} /System time/ {s = $2} END {printf "%.1f", u + s}' "$log")
   read -r first last <<<"${span:-0 0}"
   if [ "$last" != 0 ]; then
-    vig_secs[$w]=$(awk -v b="$last" -v t="$t0" -v i="$IDLE" 'BEGIN {printf "%.2f", b - t - i}')
-    vig_rate[$w]=$(awk -v e="${vig_events[$w]}" -v s="${vig_secs[$w]}" 'BEGIN {if (s <= 0) s = 1e-9; printf "%.0f", e / s}')
+    vig_secs[$key]=$(awk -v b="$last" -v t="$t0" -v i="$IDLE" 'BEGIN {printf "%.2f", b - t - i}')
+    vig_rate[$key]=$(awk -v e="${vig_events[$key]}" -v s="${vig_secs[$key]}" 'BEGIN {if (s <= 0) s = 1e-9; printf "%.0f", e / s}')
   else
-    vig_secs[$w]="?"
-    vig_rate[$w]=0
+    vig_secs[$key]="?"
+    vig_rate[$key]=0
     echo "   (could not watch the worker threads: only the summary's rate is known)" >&2
   fi
 }
@@ -220,7 +230,7 @@ measure() {
   unset bare_best bare_rates bare_secs bare_wall vig_events vig_rate vig_secs vig_sum_rate vig_elapsed vig_peak vig_incidents vig_cpu
   declare -gA bare_best bare_rates bare_secs bare_wall vig_events vig_rate vig_secs vig_sum_rate vig_elapsed vig_peak vig_incidents vig_cpu
   for c in $CONSUMERS; do bare 1 "$c"; done
-  for w in $WORKERS; do vigil_run "$w"; done
+  for m in $MODES; do for w in $WORKERS; do vigil_run "$w" "$m"; done; done
   for n in $(seq 2 "$BARE_RUNS"); do for c in $CONSUMERS; do bare "$n" "$c"; done; done
 
   {
@@ -234,18 +244,27 @@ measure() {
       printf "$ROW" "bare, $c consumer(s)" "$BARE_MSGS" "${bare_secs[$c]}" "${bare_best[$c]}" "$(ratio "${bare_best[$c]}" "${bare_best[1]}")" 1.00 \
         "$(ratio "${bare_wall[1]}" "${bare_wall[$c]}")" "${bare_wall[$c]}" - - -
     done
-    for w in $WORKERS; do
+    for m in $MODES; do for w in $WORKERS; do
+      k="$w $m"
       # shellcheck disable=SC2059
-      printf "$ROW" "vigil run, $w worker(s)" "${vig_events[$w]}" "${vig_secs[$w]}" "${vig_rate[$w]}" "$(ratio "${vig_rate[$w]}" "${bare_best[1]}")" \
-        "$(ratio "${vig_rate[$w]}" "${bare_best[$w]}")" "$(ratio "${bare_wall[1]}" "${vig_secs[$w]}")" "${vig_secs[$w]}" "${vig_sum_rate[$w]}" "${vig_incidents[$w]}" "${vig_peak[$w]}"
+      printf "$ROW" "vigil run, $w worker(s)${m/plain/}" "${vig_events[$k]}" "${vig_secs[$k]}" "${vig_rate[$k]}" "$(ratio "${vig_rate[$k]}" "${bare_best[1]}")" \
+        "$(ratio "${vig_rate[$k]}" "${bare_best[$w]}")" "$(ratio "${bare_wall[1]}" "${vig_secs[$k]}")" "${vig_secs[$k]}" "${vig_sum_rate[$k]}" "${vig_incidents[$k]}" "${vig_peak[$k]}"
+    done; done
+    for m in $MODES; do
+      first=""
+      for w in $WORKERS; do
+        k="$w $m"
+        echo "vigil run, $w worker(s), $m: ${vig_cpu[$k]} s of CPU (user + system) for ${vig_events[$k]} events; its own summary said ${vig_elapsed[$k]} s"
+        if [ "${vig_events[$k]}" != "$BARE_MSGS" ]; then
+          echo "note: vigil with $w worker(s), $m, counted ${vig_events[$k]} events for $BARE_MSGS messages (unparsable records or multi-line messages differ)"
+        fi
+        if [ -z "$first" ]; then first=$w; else echo "vigil run, $m, $w workers vs $first: x$(ratio "${vig_rate[$k]}" "${vig_rate[$first $m]}")"; fi
+      done
     done
-    first=""
     for w in $WORKERS; do
-      echo "vigil run, $w worker(s): ${vig_cpu[$w]} s of CPU (user + system) for ${vig_events[$w]} events; its own summary said ${vig_elapsed[$w]} s"
-      if [ "${vig_events[$w]}" != "$BARE_MSGS" ]; then
-        echo "note: vigil with $w worker(s) counted ${vig_events[$w]} events for $BARE_MSGS messages (unparsable records or multi-line messages differ)"
+      if [ -n "${vig_rate[$w plain]:-}" ] && [ -n "${vig_rate[$w exactly-once]:-}" ]; then
+        echo "vigil run, $w worker(s): exactly once (checkpoints every $INTERVAL) vs plain: x$(ratio "${vig_rate[$w exactly-once]}" "${vig_rate[$w plain]}") events/s, peak $(ratio "${vig_peak[$w exactly-once]}" "${vig_peak[$w plain]}")x memory; $(grep -m1 'checkpoints:' "$WORK/vigil-$SET-$w-exactly-once.log" | sed 's/^ *//')"
       fi
-      if [ -z "$first" ]; then first=$w; else echo "vigil run, $w workers vs $first: x$(ratio "${vig_rate[$w]}" "${vig_rate[$first]}")"; fi
     done
   } >>"$WORK/report.txt"
 }

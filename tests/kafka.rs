@@ -18,7 +18,15 @@ use common::*;
 
 const NEEDS_BROKER: &str = "needs a Kafka broker: bash scripts/test.sh starts tansu and runs these";
 
+thread_local! {
+    /// A broker of the test's own (see [`PrivateBroker`]) instead of the shared one.
+    static PRIVATE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
 fn broker() -> String {
+    if let Some(b) = PRIVATE.with(|p| p.borrow().clone()) {
+        return b;
+    }
     std::env::var("VIGIL_TEST_BROKER").unwrap_or_else(|_| {
         panic!("VIGIL_TEST_BROKER is not set: these tests need a Kafka broker. Run `bash scripts/test.sh`, which installs and starts tansu, or start one and set VIGIL_TEST_BROKER=host:port")
     })
@@ -65,7 +73,12 @@ impl Setup {
 
     /// As [`Setup::new`], with `edit` changing the generated files before they are produced.
     fn with_edit(name: &str, generate: &[&str], rules: &str, formats: &[&str], edit: impl Fn(&Path)) -> Setup {
-        let dir = tempfile::tempdir().unwrap();
+        let mut dir = tempfile::tempdir().unwrap();
+        // VIGIL_TEST_KEEP=1 keeps the files, logs and state directories for a look afterwards.
+        if std::env::var_os("VIGIL_TEST_KEEP").is_some() {
+            dir.disable_cleanup(true);
+            eprintln!("{name}: keeping {}", dir.path().display());
+        }
         let prefix = unique(name);
         let mut args = vec!["generate", "-q", "--inject", "--split-dir", dir.path().to_str().unwrap()];
         args.extend_from_slice(generate);
@@ -544,7 +557,7 @@ fn exactly_once_killed_at_seeded_points_delivers_every_record_once() {
     assert!(want_dead.len() > 50, "the broken records should give dead letters: {}", want_dead.len());
 
     let (killed, incidents, dead, state) = exactly_once_config(&s, "killed");
-    let log_path = s.dir.path().join("stderr");
+    let log_path = s.dir.path().join("run-first.log");
     // First killed before any checkpoint (the interval is an hour): the restart has none to
     // resume from, and must still recognise what was delivered.
     let mut first = args(&killed);
@@ -562,6 +575,8 @@ fn exactly_once_killed_at_seeded_points_delivers_every_record_once() {
     let args = args(&killed);
     let (mut kills, mut resumed, mut recognised) = (vec![KillAt::Delay(started.elapsed())], 0usize, 0u64);
     loop {
+        // One log per run, for a look afterwards (VIGIL_TEST_KEEP=1).
+        let log_path = s.dir.path().join(format!("run-{}.log", kills.len()));
         let mut child = spawn(&args, &log_path);
         let checkpoints = checkpoints_of(&state);
         let at = match if kills.len() == 1 { 2 } else { rng.below(3) } {
@@ -699,4 +714,114 @@ fn exactly_once_two_sources_years_apart_killed_after_the_first_incidents_loses_n
     let missing: Vec<_> = want.difference(&unique).take(5).collect();
     let extra: Vec<_> = unique.difference(&want).take(5).collect();
     assert!(missing.is_empty() && extra.is_empty(), "{} incident(s), want {}; missing {missing:?}, extra {extra:?}\n{log}", unique.len(), want.len());
+}
+
+/// A tansu of one test's own whose storage survives a restart (SQLite in its folder), on a free
+/// port; every helper of the calling thread talks to it while it is the thread's broker.
+struct PrivateBroker {
+    child: Option<std::process::Child>,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl PrivateBroker {
+    fn start(dir: &Path) -> PrivateBroker {
+        let mut b = PrivateBroker { child: None, dir: dir.to_owned(), port: free_port() };
+        b.restart();
+        PRIVATE.with(|p| *p.borrow_mut() = Some(format!("127.0.0.1:{}", b.port)));
+        b
+    }
+
+    /// Starts it (again), and waits until it accepts connections.
+    fn restart(&mut self) {
+        let tansu = std::env::var("VIGIL_TEST_TANSU")
+            .unwrap_or_else(|_| panic!("VIGIL_TEST_TANSU is not set: this test starts a broker of its own. Run `bash scripts/test.sh`, which sets it"));
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("tansu.log")).unwrap();
+        let child = Command::new(tansu)
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "sqlite://tansu.db"])
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start tansu");
+        self.child = Some(child);
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(30), "tansu did not listen on {} within 30 s", self.port);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// An outage: the broker killed at once.
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        self.kill();
+        PRIVATE.with(|p| *p.borrow_mut() = None);
+    }
+}
+
+/// `vigil run --exactly-once` through a broker outage: the broker killed after a checkpoint, the
+/// run failing on it, the broker started again on its own storage, the run restarted. What
+/// kafka-python reads (read_committed) equals one uninterrupted run on the same broker, per
+/// partition and byte for byte.
+#[test]
+#[ignore = "needs a Kafka broker: bash scripts/test.sh starts tansu and runs these"]
+fn exactly_once_restart_after_a_broker_outage_delivers_every_record_once() {
+    let broker_dir = tempfile::tempdir().unwrap();
+    let mut tansu = PrivateBroker::start(broker_dir.path());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rules = format!("{}, {}", root.join("topologies/rules").display(), fixtures().join("checkpoint/frequent.yml").display());
+    let s = Setup::new("outage", &["--events", "60000", "--format", "mixed", "--rate", "100"], &rules, &["auth", "web", "windows"]);
+    let topology = s.path("topology.yaml");
+    let args = |config: &Path| -> Vec<String> {
+        ["run", "--config", &config.to_string_lossy(), "--topology", &topology, "--exactly-once", "--checkpoint-interval", "300ms", "--stop-when-idle", "3s"]
+            .iter()
+            .map(|a| a.to_string())
+            .collect()
+    };
+    let (full, full_incidents, _, _) = exactly_once_config(&s, "full");
+    vigil_ok(&args(&full).iter().map(String::as_str).collect::<Vec<_>>());
+    let want = records_on(&full_incidents);
+    assert!(want.values().map(Vec::len).sum::<usize>() > 500, "incidents all through the run");
+
+    let (cfg, incidents, _, state) = exactly_once_config(&s, "outage");
+    let log_path = s.dir.path().join("outage.log");
+    let mut child = spawn(&args(&cfg), &log_path);
+    assert!(wait_for(&mut child, Duration::from_secs(120), || !complete(&checkpoints_of(&state)).is_empty()), "a checkpoint before the outage");
+    tansu.kill();
+    // Without its broker the run fails (deliveries run out of retries) or waits; either way it
+    // is stopped, as an operator would, and started again once the broker is back.
+    let outage = Instant::now();
+    while child.try_wait().unwrap().is_none() && outage.elapsed() < Duration::from_secs(20) {
+        std::thread::yield_now();
+    }
+    let _ = child.kill();
+    let status = child.wait().unwrap();
+    eprintln!("outage: the run {} during the outage", if status.code().is_some() { "stopped on its own" } else { "was killed" });
+    tansu.restart();
+    let out = vigil_ok(&args(&cfg).iter().map(String::as_str).collect::<Vec<_>>());
+    let log = stderr(&out);
+    assert!(log.contains("resuming from checkpoint"), "{log}");
+    eprintln!(
+        "outage: {} checkpoint(s) in all; {}",
+        complete(&checkpoints_of(&state)).len(),
+        log.lines().find(|l| l.contains("resumed:")).unwrap_or("nothing delivered twice to recognise")
+    );
+    let got = records_on(&incidents);
+    assert_eq!(got.len(), want.len(), "the same partitions hold incidents");
+    for (p, records) in &want {
+        let mine = got.get(p).cloned().unwrap_or_default();
+        let first = records.iter().zip(&mine).position(|(a, b)| a != b);
+        assert!(&mine == records, "partition {p}: {} incident record(s), want {}; first difference at {first:?}", mine.len(), records.len());
+    }
 }

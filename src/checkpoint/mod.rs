@@ -18,7 +18,11 @@
 //!   everything read before went out before `T`, everything after at or after it. A restored
 //!   source skips the records it had read (through the parser when the parser carries state,
 //!   as syslog's year inference does) and refuses to go on when they no longer take the same
-//!   bytes (the input changed).
+//!   bytes (the input changed). A Kafka source delivers each partition's next offset, clock
+//!   and parser state, and a restored one starts each partition there.
+//! - **The capability times** a source saves are those of the moment its positions were
+//!   taken, not of the moment it finished the cut: records read in between, read again after
+//!   a restore, must go out at the times they first did.
 //! - **Exchanges, correlate and peer-judge stages** set aside inputs at or after `T`; once
 //!   their input frontier reaches `T` they close what `T` closes, send it before `T`, deliver
 //!   their state (for an exchange: the records still waiting), then go on with what was set
@@ -27,15 +31,18 @@
 //! - **Writers** write what is before `T`, sync the file and deliver their state with its
 //!   length (the incident writer: its pending incidents, suppressors and repeat detection). A
 //!   resumed run cuts each file back to that length and continues it, so nothing is written
-//!   twice and the bytes equal those of one uninterrupted run.
+//!   twice and the bytes equal those of one uninterrupted run. A Kafka writer waits until
+//!   everything before `T` is delivered and records where each partition of its topic ends;
+//!   a resumed run reads what was delivered after that and does not send it again
+//!   ([`crate::io::kafka_output`]).
 //! - **Completion.** The last delivery hands every operator's state to a writing thread: one
 //!   part file per worker and operator, then the manifest. The workers never wait for it; the
 //!   next cut waits until it is on disk.
 //! - **The end.** A run that finished writes a last checkpoint of its end states (cut
 //!   [`FINISHED`]); one that was interrupted or failed completes no more cuts.
 //!
-//! Not yet: Kafka output in transactions (`vigil run` does not checkpoint), restoring into
-//! another number of workers or processes, keeping state across rule changes (a changed rule
+//! Not yet: Kafka output in transactions (`vigil run --exactly-once` is exactly once without
+//! them), restoring into another number of workers or processes, several processes, keeping state across rule changes (a changed rule
 //! set is refused at start-up), and the learning cut-off of `--learn`/`--warm-up`.
 
 pub mod cut;

@@ -135,17 +135,17 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         }
         let dir = config.state.dir.join("checkpoints").join(format!("{group_file}-p{}", cluster.process));
         let settings = args.checkpoints.settings(&dir)?;
-        let (store, mut loaded) = load_latest("vigil run", &settings, &rules)?;
-        let fresh = loaded.as_ref().is_some_and(|l| l.manifest.cut == FINISHED);
+        let (store, loaded) = load_latest("vigil run", &settings, &rules)?;
         match &loaded {
-            Some(l) if l.manifest.cut == FINISHED => {
-                eprintln!(
-                    "vigil run: the run that wrote checkpoint {} of {} completed (--stop-when-idle closed every window): starting with fresh state from the committed offsets",
-                    l.manifest.seq,
-                    dir.display()
-                );
-                loaded = None;
-            }
+            // Like a replay that finished: its end states hold every partition as read, and
+            // nothing more is read with them. Starting afresh from the committed offsets instead
+            // would send again what was delivered after a checkpoint whose offsets were
+            // committed, were the completed run killed before its last commit.
+            Some(l) if l.manifest.cut == FINISHED => eprintln!(
+                "vigil run: the run that wrote checkpoint {} of {} completed (--stop-when-idle closed every window): nothing more is read with this state; to read on, give the run a state directory of its own (state.dir) and it starts from the consumer group's committed offsets",
+                l.manifest.seq,
+                dir.display()
+            ),
             Some(l) if !quiet => eprintln!(
                 "vigil run: resuming from checkpoint {} of {} (taken {})",
                 l.manifest.seq,
@@ -158,15 +158,9 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         let origin = match loaded {
             Some(_) => None,
             None => Some(
-                OutputOrigin::load_or_record(
-                    &dir.join("output-origin.json"),
-                    &config.client_config(),
-                    &config.topics.incidents,
-                    &config.topics.dead_letter,
-                    fresh,
-                )
-                .map_err(anyhow::Error::msg)
-                .context("recording where the output topics start")?,
+                OutputOrigin::load_or_record(&dir.join("output-origin.json"), &config.client_config(), &config.topics.incidents, &config.topics.dead_letter)
+                    .map_err(anyhow::Error::msg)
+                    .context("recording where the output topics start")?,
             ),
         };
         let coordinator = Coordinator::new(store, settings.interval, cluster.workers, rule_stamps(&rules), loaded)

@@ -112,11 +112,11 @@ pub struct OutputOrigin {
 impl OutputOrigin {
     /// The origin kept at `path`, or, when there is none, the topics' ends now, kept there
     /// (temporary file and rename) before anything is written.
-    pub fn load_or_record(path: &std::path::Path, client: &ClientConfig, incidents: &str, dead_letters: &str, fresh: bool) -> Result<OutputOrigin, String> {
-        if !fresh {
-            if let Ok(bytes) = std::fs::read(path) {
-                return serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e} (remove it to start afresh)", path.display()));
-            }
+    /// Returns it, and whether it was kept from a run before (whose output must be read back).
+    pub fn load_or_record(path: &std::path::Path, client: &ClientConfig, incidents: &str, dead_letters: &str) -> Result<(OutputOrigin, bool), String> {
+        if let Ok(bytes) = std::fs::read(path) {
+            let origin = serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e} (remove it to start afresh)", path.display()))?;
+            return Ok((origin, true));
         }
         let origin = OutputOrigin {
             incidents: topic_ends(client, incidents).map_err(|e| e.to_string())?,
@@ -132,7 +132,7 @@ impl OutputOrigin {
             std::fs::rename(&tmp, path)
         };
         write().map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(origin)
+        Ok((origin, false))
     }
 }
 
@@ -166,8 +166,15 @@ impl KafkaOutput {
     /// Resumes from a checkpoint whose cut left the topic's partitions at `ends`: when opened,
     /// the output reads what was delivered after them.
     pub fn resume_at(&mut self, ends: Vec<(i32, i64)>) {
-        self.ends = ends.iter().copied().collect();
+        self.start_at(&ends);
         self.resume = Some(ends);
+    }
+
+    /// Starts a run that has written nothing yet, the topic's partitions ending at `ends`.
+    pub fn start_at(&mut self, ends: &[(i32, i64)]) {
+        self.ends = ends.iter().copied().collect();
+        // Every partition's end is known: the first checkpoint need not ask the broker.
+        self.listed = !ends.is_empty();
     }
 
     /// Creates the producer (and, on a resume, reads what the crashed run delivered after the

@@ -412,6 +412,13 @@ impl RecordSink {
         Ok(())
     }
 
+    /// Starts a Kafka output that has written nothing yet at `mark`'s ends (nothing to read back).
+    pub fn start_at(&mut self, mark: &SinkMark) {
+        if let (RecordSink::Kafka(k), SinkMark::Kafka(ends)) = (self, mark) {
+            k.start_at(ends);
+        }
+    }
+
     /// Delivery failures seen by the producer (each retried), 0 for files.
     pub fn delivery_errors(&self) -> u64 {
         match self {

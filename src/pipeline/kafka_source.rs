@@ -19,6 +19,13 @@
 //!   process's resume log. A restart resumes there, re-reads every live chain from its start with
 //!   the clocks as they were, and does not write again what was delivered before: incidents it
 //!   derives again carry the same ids.
+//! - **With checkpoints** (`vigil run --exactly-once`) none of that: each partition's next
+//!   offset, clock and parser state are part of every checkpoint (see [`crate::checkpoint`]),
+//!   a restored partition starts there, and offsets are committed, for lag monitoring only,
+//!   once the checkpoint holding them is on disk.
+//! - **Starting at an offset** is confirmed by the partition's first record (see
+//!   `Part::check_start`): a broker that answers with a later record (tansu 0.6, asked for an
+//!   offset inside a record batch) is sought back until it does not.
 //! - **Ending.** A graceful stop (`cancel`) stops polling, waits until everything read has
 //!   passed the writers, commits, tells the writers to discard what is still open (it will be
 //!   recomputed after the restart) and drops its capabilities. `stop_when_idle` instead treats
@@ -145,6 +152,9 @@ struct Part {
     /// A start at an explicit offset not yet confirmed: (the offset asked for, how far back the
     /// next seek goes). See [`SeekCheck`].
     probe: Option<(i64, i64)>,
+    /// The next offset at which a gap was last sought back over: a gap found again there is
+    /// real (compaction, transaction markers) and is read past.
+    gap_probed: Option<i64>,
 }
 
 /// What to do with a record of a partition whose start is being confirmed.
@@ -181,6 +191,7 @@ impl Part {
             gaps: Vec::new(),
             start: None,
             probe: None,
+            gap_probed: None,
         }
     }
 
@@ -197,6 +208,17 @@ impl Part {
     /// log) sends the partition back, twice as far each time, until a record at or before it
     /// comes: what lies before the offset is then read past.
     fn check_start(&mut self, offset: i64) -> SeekCheck {
+        if self.probe.is_none() {
+            // Past the next record expected: the same can happen within a stream (tansu 0.6,
+            // when a fetch ends inside a batch), so the gap is sought back over once.
+            match self.next {
+                Some(next) if offset > next && self.gap_probed != Some(next) => {
+                    self.gap_probed = Some(next);
+                    self.probe = Some((next, 1));
+                }
+                _ => return SeekCheck::Go,
+            }
+        }
         let Some((asked, back)) = self.probe else { return SeekCheck::Go };
         if offset <= asked {
             self.probe = None;
@@ -530,7 +552,7 @@ pub fn kafka_source<'s>(
                 }
             }
             if rewound > 0 {
-                tracing::info!("worker {index}: {rewound} partition(s) answered a fetch at an offset inside a record batch with a later batch; sought back");
+                tracing::info!("worker {index}: {rewound} time(s) a partition answered with a later record than the next one; sought back (a fetch inside a record batch, answered with the next batch)");
             }
             if redelivered > 0 {
                 stats.sample(|| format!("worker {index}: skipped {redelivered} record(s) the broker handed out again (offsets already read)"));
@@ -934,7 +956,12 @@ mod tests {
         let mut q = part();
         q.start_at(7);
         assert_eq!(q.check_start(7), SeekCheck::Go);
-        assert_eq!(q.check_start(9), SeekCheck::Go, "confirmed once");
+        assert!(q.first_sight(7));
+        // A gap within the stream is sought back over once; found again, it is real.
+        assert_eq!(q.check_start(10), SeekCheck::Rewind(6));
+        assert_eq!(q.check_start(7), SeekCheck::Skip);
+        assert_eq!(q.check_start(10), SeekCheck::Go, "the same gap again: compaction, say");
+        assert!(q.first_sight(10));
     }
 
     #[test]

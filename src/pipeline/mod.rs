@@ -101,9 +101,22 @@ pub struct KafkaRun {
     /// How far the previous run had read each partition (by global index) at that frontier:
     /// an incident with evidence at or after it was not delivered, whatever its time.
     pub read_before: Arc<[Option<i64>]>,
-    /// With checkpoints but none to resume from: where the output topics started, so what a
-    /// run killed before its first checkpoint delivered is not sent again.
-    pub origin: Option<crate::io::kafka_output::OutputOrigin>,
+    /// With checkpoints but none to resume from: where the output topics started, and whether
+    /// a run before (killed before its first checkpoint) may have written after it, so what it
+    /// delivered is read back and not sent again.
+    pub origin: Option<(crate::io::kafka_output::OutputOrigin, bool)>,
+}
+
+/// Starts a Kafka output of a checkpointed run that has no checkpoint yet at `ends`, reading
+/// back what a run before may have delivered after them.
+fn start_output(sink: &mut RecordSink, ends: &[(i32, i64)], read_back: bool) {
+    let mark = crate::io::sink::SinkMark::Kafka(ends.to_vec());
+    if read_back {
+        // Kafka output and a Kafka mark: cannot disagree.
+        let _ = sink.resume_at(mark);
+    } else {
+        sink.start_at(&mark);
+    }
 }
 
 /// Builds the pipeline on one worker, reading the files of `cfg.source`.
@@ -260,8 +273,8 @@ fn build_with(worker: &mut Worker, cfg: &EngineConfig, plan: Arc<Plan>, kafka: O
         let sink = match &kafka {
             Some(k) => {
                 let mut sink = RecordSink::kafka(k.client.clone(), k.incidents.clone());
-                if let Some(o) = &k.origin {
-                    let _ = sink.resume_at(crate::io::sink::SinkMark::Kafka(o.incidents.clone()));
+                if let Some((o, read_back)) = &k.origin {
+                    start_output(&mut sink, &o.incidents, *read_back);
                 }
                 sink
             }
@@ -284,8 +297,8 @@ fn build_with(worker: &mut Worker, cfg: &EngineConfig, plan: Arc<Plan>, kafka: O
         let dead_sink = match &kafka {
             Some(k) => {
                 let mut sink = RecordSink::kafka(k.client.clone(), k.dead_letter.clone());
-                if let Some(o) = &k.origin {
-                    let _ = sink.resume_at(crate::io::sink::SinkMark::Kafka(o.dead_letters.clone()));
+                if let Some((o, read_back)) = &k.origin {
+                    start_output(&mut sink, &o.dead_letters, *read_back);
                 }
                 Some(DeadLetterSink::Kafka { sink, partitions: k.source.partitions.clone() })
             }
