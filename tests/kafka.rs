@@ -511,6 +511,24 @@ fn exactly_once_config(s: &Setup, name: &str) -> (PathBuf, String, String, PathB
     (path, incidents, dead, state)
 }
 
+/// `vigil run --exactly-once` on `config` and `topology`, checkpointing every `interval`, with `extra`.
+fn exactly_once_args(config: &Path, topology: &str, interval: &str, extra: &[&str]) -> Vec<String> {
+    let config = config.to_string_lossy();
+    let base = ["run", "--config", &config, "--topology", topology, "--exactly-once", "--checkpoint-interval", interval];
+    base.iter().chain(extra).map(|a| a.to_string()).collect()
+}
+
+/// Asserts that every partition holds the same records in the same order, byte for byte.
+#[track_caller]
+fn assert_same_partitions(got: &std::collections::BTreeMap<i64, Vec<(String, String)>>, want: &std::collections::BTreeMap<i64, Vec<(String, String)>>) {
+    for (p, records) in want {
+        let mine = got.get(p).cloned().unwrap_or_default();
+        let first = records.iter().zip(&mine).position(|(a, b)| a != b);
+        assert!(&mine == records, "partition {p}: {} incident record(s), want {}; first difference at {first:?}", mine.len(), records.len());
+    }
+    assert_eq!(got.len(), want.len(), "the same partitions hold incidents");
+}
+
 /// The one checkpoint directory of a single-process run under its state directory.
 fn checkpoints_of(state: &Path) -> PathBuf {
     std::fs::read_dir(state.join("checkpoints"))
@@ -541,12 +559,7 @@ fn exactly_once_killed_at_seeded_points_delivers_every_record_once() {
         std::fs::write(&windows, broken.join("\n") + "\n").unwrap();
     });
     let topology = s.path("topology.yaml");
-    let args = |config: &Path| -> Vec<String> {
-        ["run", "--config", &config.to_string_lossy(), "--topology", &topology, "--exactly-once", "--checkpoint-interval", "200ms", "--stop-when-idle", "3s"]
-            .iter()
-            .map(|a| a.to_string())
-            .collect()
-    };
+    let args = |config: &Path| exactly_once_args(config, &topology, "200ms", &["--stop-when-idle", "3s"]);
 
     let (full, full_incidents, full_dead, _) = exactly_once_config(&s, "full");
     let run = vigil_ok(&args(&full).iter().map(String::as_str).collect::<Vec<_>>());
@@ -560,9 +573,7 @@ fn exactly_once_killed_at_seeded_points_delivers_every_record_once() {
     let log_path = s.dir.path().join("run-first.log");
     // First killed before any checkpoint (the interval is an hour): the restart has none to
     // resume from, and must still recognise what was delivered.
-    let mut first = args(&killed);
-    let at = first.iter().position(|a| a == "200ms").unwrap();
-    first[at] = "1h".into();
+    let first = exactly_once_args(&killed, &topology, "1h", &["--stop-when-idle", "3s"]);
     let mut child = spawn(&first, &log_path);
     let started = Instant::now();
     while client(&["ends", &incidents]).trim().parse::<u64>().unwrap_or(0) < 50 {
@@ -611,13 +622,7 @@ fn exactly_once_killed_at_seeded_points_delivers_every_record_once() {
     eprintln!("exactly_once: killed at {kills:?}; {resumed} run(s) resumed from a checkpoint; {recognised} incident(s) recognised as delivered");
     assert!(kills.len() >= 11, "at least 10 kills after the first before the topics were read: {kills:?}");
     assert!(resumed >= 5, "restarts should resume from checkpoints ({resumed})");
-    let got = records_on(&incidents);
-    for (p, records) in &want {
-        let mine = got.get(p).cloned().unwrap_or_default();
-        let first = records.iter().zip(&mine).position(|(a, b)| a != b);
-        assert!(&mine == records, "partition {p}: {} incident record(s), want {}; first difference at {first:?}", mine.len(), records.len());
-    }
-    assert_eq!(got.len(), want.len(), "the same partitions hold incidents");
+    assert_same_partitions(&records_on(&incidents), &want);
     let mut got_dead: Vec<(String, String)> = records_on(&dead).into_values().flatten().collect();
     got_dead.sort();
     let mut want_all_dead: Vec<(String, String)> = records_on(&full_dead).into_values().flatten().collect();
@@ -648,14 +653,7 @@ fn exactly_once_two_sources_years_apart_killed_after_the_first_incidents_loses_n
     let topology = std::fs::read_to_string(s.path("topology.yaml")).unwrap().replace(", year: 2024", "");
     std::fs::write(s.path("topology.yaml"), &topology).unwrap();
     let (full, full_incidents, _, _) = exactly_once_config(&s, "full");
-    let args = |config: &Path, topology: &str, extra: &[&str]| -> Vec<String> {
-        let mut a: Vec<String> = ["run", "--config", &config.to_string_lossy(), "--topology", topology, "--exactly-once", "--checkpoint-interval", "1s"]
-            .iter()
-            .map(|a| a.to_string())
-            .collect();
-        a.extend(extra.iter().map(|e| e.to_string()));
-        a
-    };
+    let args = |config: &Path, topology: &str, extra: &[&str]| exactly_once_args(config, topology, "1s", extra);
     let topology_path = s.path("topology.yaml");
     vigil_ok(&args(&full, &topology_path, &["--stop-when-idle", "3s"]).iter().map(String::as_str).collect::<Vec<_>>());
     let want: BTreeSet<(String, String)> = records_on(&full_incidents).into_values().flatten().collect();
@@ -783,12 +781,7 @@ fn exactly_once_restart_after_a_broker_outage_delivers_every_record_once() {
     let rules = format!("{}, {}", root.join("topologies/rules").display(), fixtures().join("checkpoint/frequent.yml").display());
     let s = Setup::new("outage", &["--events", "60000", "--format", "mixed", "--rate", "100"], &rules, &["auth", "web", "windows"]);
     let topology = s.path("topology.yaml");
-    let args = |config: &Path| -> Vec<String> {
-        ["run", "--config", &config.to_string_lossy(), "--topology", &topology, "--exactly-once", "--checkpoint-interval", "300ms", "--stop-when-idle", "3s"]
-            .iter()
-            .map(|a| a.to_string())
-            .collect()
-    };
+    let args = |config: &Path| exactly_once_args(config, &topology, "300ms", &["--stop-when-idle", "3s"]);
     let (full, full_incidents, _, _) = exactly_once_config(&s, "full");
     vigil_ok(&args(&full).iter().map(String::as_str).collect::<Vec<_>>());
     let want = records_on(&full_incidents);
@@ -817,11 +810,5 @@ fn exactly_once_restart_after_a_broker_outage_delivers_every_record_once() {
         complete(&checkpoints_of(&state)).len(),
         log.lines().find(|l| l.contains("resumed:")).unwrap_or("nothing delivered twice to recognise")
     );
-    let got = records_on(&incidents);
-    assert_eq!(got.len(), want.len(), "the same partitions hold incidents");
-    for (p, records) in &want {
-        let mine = got.get(p).cloned().unwrap_or_default();
-        let first = records.iter().zip(&mine).position(|(a, b)| a != b);
-        assert!(&mine == records, "partition {p}: {} incident record(s), want {}; first difference at {first:?}", mine.len(), records.len());
-    }
+    assert_same_partitions(&records_on(&incidents), &want);
 }

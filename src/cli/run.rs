@@ -126,52 +126,12 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     pipeline::validate(&rules, &plan, limits).map_err(anyhow::Error::msg).context("correlation parameters")?;
     let horizon_ms = plan.horizon_ms(&rules);
     let group_file: String = config.kafka.group_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect();
-    let exactly = if args.exactly_once {
-        if cluster.processes > 1 {
-            bail!("--exactly-once over several processes is not supported yet (a cut is taken inside one process); run one process with --workers N");
+    let (coordinator, origin) = match args.exactly_once {
+        true => {
+            let (c, o) = open_exactly_once(&args, &config, &cluster, &plan, &rules, &group_file, quiet)?;
+            (Some(c), o)
         }
-        if plan.learn != vigil::pipeline::Learn::Off {
-            bail!("--exactly-once with learning (x-vigil learn, --warm-up) is not supported yet: the learning cut-off is not in the checkpoints");
-        }
-        let dir = config.state.dir.join("checkpoints").join(format!("{group_file}-p{}", cluster.process));
-        let settings = args.checkpoints.settings(&dir)?;
-        let (store, loaded) = load_latest("vigil run", &settings, &rules)?;
-        match &loaded {
-            // Like a replay that finished: its end states hold every partition as read, and
-            // nothing more is read with them. Starting afresh from the committed offsets instead
-            // would send again what was delivered after a checkpoint whose offsets were
-            // committed, were the completed run killed before its last commit.
-            Some(l) if l.manifest.cut == FINISHED => eprintln!(
-                "vigil run: the run that wrote checkpoint {} of {} completed (--stop-when-idle closed every window): nothing more is read with this state; to read on, give the run a state directory of its own (state.dir) and it starts from the consumer group's committed offsets",
-                l.manifest.seq,
-                dir.display()
-            ),
-            Some(l) if !quiet => eprintln!(
-                "vigil run: resuming from checkpoint {} of {} (taken {})",
-                l.manifest.seq,
-                dir.display(),
-                vigil::event::time::to_iso8601(l.manifest.created_unix_ms)
-            ),
-            None if !quiet => eprintln!("vigil run: no checkpoint in {} yet: starting from the committed offsets", dir.display()),
-            _ => {}
-        }
-        let origin = match loaded {
-            Some(_) => None,
-            None => Some(
-                OutputOrigin::load_or_record(&dir.join("output-origin.json"), &config.client_config(), &config.topics.incidents, &config.topics.dead_letter)
-                    .map_err(anyhow::Error::msg)
-                    .context("recording where the output topics start")?,
-            ),
-        };
-        let coordinator = Coordinator::new(store, settings.interval, cluster.workers, rule_stamps(&rules), loaded)
-            .with_context(|| format!("state directory {}", dir.display()))?;
-        Some((coordinator, origin))
-    } else {
-        None
-    };
-    let (coordinator, origin) = match exactly {
-        Some((c, o)) => (Some(c), o),
-        None => (None, None),
+        false => (None, None),
     };
 
     let sources = topic_sources(&topology, &args.sources)?;
@@ -361,6 +321,61 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(if stats.fatal.load(Relaxed) > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Where the output topics start, and whether a run before may have written after it.
+type Origin = (OutputOrigin, bool);
+
+/// Checks that `--exactly-once` can run here, opens the state directory and loads its newest
+/// checkpoint; without one, records (or reads back) where the output topics start.
+fn open_exactly_once(
+    args: &RunArgs,
+    config: &Config,
+    cluster: &ClusterArgs,
+    plan: &Plan,
+    rules: &vigil::rules::RuleSet,
+    group_file: &str,
+    quiet: bool,
+) -> anyhow::Result<(Arc<Coordinator>, Option<Origin>)> {
+    if cluster.processes > 1 {
+        bail!("--exactly-once over several processes is not supported yet (a cut is taken inside one process); run one process with --workers N");
+    }
+    if plan.learn != vigil::pipeline::Learn::Off {
+        bail!("--exactly-once with learning (x-vigil learn, --warm-up) is not supported yet: the learning cut-off is not in the checkpoints");
+    }
+    let dir = config.state.dir.join("checkpoints").join(format!("{group_file}-p{}", cluster.process));
+    let settings = args.checkpoints.settings(&dir)?;
+    let (store, loaded) = load_latest("vigil run", &settings, rules)?;
+    match &loaded {
+        // Like a replay that finished: its end states hold every partition as read, and
+        // nothing more is read with them. Starting afresh from the committed offsets instead
+        // would send again what was delivered after a checkpoint whose offsets were
+        // committed, were the completed run killed before its last commit.
+        Some(l) if l.manifest.cut == FINISHED => eprintln!(
+            "vigil run: the run that wrote checkpoint {} of {} completed (--stop-when-idle closed every window): nothing more is read with this state; to read on, give the run a state directory of its own (state.dir) and it starts from the consumer group's committed offsets",
+            l.manifest.seq,
+            dir.display()
+        ),
+        Some(l) if !quiet => eprintln!(
+            "vigil run: resuming from checkpoint {} of {} (taken {})",
+            l.manifest.seq,
+            dir.display(),
+            vigil::event::time::to_iso8601(l.manifest.created_unix_ms)
+        ),
+        None if !quiet => eprintln!("vigil run: no checkpoint in {} yet: starting from the committed offsets", dir.display()),
+        _ => {}
+    }
+    let origin = match loaded {
+        Some(_) => None,
+        None => Some(
+            OutputOrigin::load_or_record(&dir.join("output-origin.json"), &config.client_config(), &config.topics.incidents, &config.topics.dead_letter)
+                .map_err(anyhow::Error::msg)
+                .context("recording where the output topics start")?,
+        ),
+    };
+    let coordinator = Coordinator::new(store, settings.interval, cluster.workers, rule_stamps(rules), loaded)
+        .with_context(|| format!("state directory {}", dir.display()))?;
+    Ok((coordinator, origin))
 }
 
 /// The topology's sources that name a topic (all, or those picked with --sources).

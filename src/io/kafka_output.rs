@@ -348,9 +348,8 @@ impl KafkaOutput {
             // does): the first record must be at or before the offset asked for, or the
             // partition is sought further back (see the Kafka source's start check).
             if let Some((asked, back)) = probes.get(&p).copied() {
-                if offset > asked && asked > 0 && back <= asked {
-                    let to = asked.saturating_sub(back.max(offset - asked)).max(0);
-                    probes.insert(p, (asked, back.max(offset - asked).saturating_mul(2)));
+                if let Some((to, next_back)) = (offset > asked).then(|| super::kafka::seek_back(asked, back, offset)).flatten() {
+                    probes.insert(p, (asked, next_back));
                     reader.seek(&topic, p, Offset::Offset(to), Duration::from_secs(5)).map_err(|source| OutputError::Kafka {
                         topic: topic.clone(),
                         what: "seeking back",

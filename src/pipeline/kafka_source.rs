@@ -224,14 +224,16 @@ impl Part {
             self.probe = None;
             return if offset < asked { SeekCheck::Skip } else { SeekCheck::Go };
         }
-        let to = asked.saturating_sub(back.max(offset - asked)).max(0);
-        if to == 0 && back > asked {
-            // Back at the beginning and still later: nothing before it exists any more.
-            self.probe = None;
-            return SeekCheck::Go;
+        match kafka::seek_back(asked, back, offset) {
+            Some((to, next_back)) => {
+                self.probe = Some((asked, next_back));
+                SeekCheck::Rewind(to)
+            }
+            None => {
+                self.probe = None;
+                SeekCheck::Go
+            }
         }
-        self.probe = Some((asked, back.max(offset - asked).saturating_mul(2)));
-        SeekCheck::Rewind(to)
     }
 
     /// Its position now, for a checkpoint.
@@ -585,16 +587,7 @@ pub fn kafka_source<'s>(
             }
             out.send_all();
             if let Some(dcap) = dead_cap.as_ref() {
-                for (k, batch) in dead_batches.iter_mut().enumerate() {
-                    if batch.is_empty() {
-                        continue;
-                    }
-                    match out.time(k).filter(|t| t > dcap.time()) {
-                        Some(t) => dead_out.activate().session(&dcap.delayed(&t)).give_container(batch),
-                        None => dead_out.activate().session(dcap).give_container(batch),
-                    }
-                    batch.clear();
-                }
+                out.send_dead_letters(&mut dead_out, dcap, &mut dead_batches);
             }
             if any {
                 last_any = now;

@@ -151,7 +151,25 @@ impl ClassOutputs {
     pub(super) fn count(&self) -> usize {
         self.outs.len()
     }
+
+    /// Sends each class's dead letters at that class's time when it is later than `dcap`'s, so a
+    /// record read after its class passed a cut gives dead letters after the cut; empties them.
+    pub(super) fn send_dead_letters(&self, dead_out: &mut DeadOutput, dcap: &Capability<u64>, batches: &mut [Vec<DeadLetter>]) {
+        for (k, batch) in batches.iter_mut().enumerate() {
+            if batch.is_empty() {
+                continue;
+            }
+            match self.time(k).filter(|t| t > dcap.time()) {
+                Some(t) => dead_out.activate().session(&dcap.delayed(&t)).give_container(batch),
+                None => dead_out.activate().session(dcap).give_container(batch),
+            }
+            batch.clear();
+        }
+    }
 }
+
+/// A source's dead-letter output.
+pub(super) type DeadOutput = OutputBuilder<u64, CapacityContainerBuilder<Vec<DeadLetter>>>;
 
 /// Where each class's capability stood when its partitions' positions were taken for a cut:
 /// what a restore must move the capabilities to. Taken later (when the whole source is done
@@ -546,16 +564,7 @@ pub fn file_source<'s>(
                 }
             }
             out.send_all();
-            for (k, batch) in dead_batches.iter_mut().enumerate() {
-                if batch.is_empty() {
-                    continue;
-                }
-                match out.time(k).filter(|t| t > dcap.time()) {
-                    Some(t) => dead_out.activate().session(&dcap.delayed(&t)).give_container(batch),
-                    None => dead_out.activate().session(dcap).give_container(batch),
-                }
-                batch.clear();
-            }
+            out.send_dead_letters(&mut dead_out, dcap, &mut dead_batches);
             for k in 0..out.count() {
                 out.advance(k, worker_watermark(parts.iter().filter(|p| p.class == k).map(|p| &p.ingest.clock)));
             }
