@@ -291,19 +291,6 @@ pub fn assign_from_committed(consumer: &BaseConsumer, parts: &[&AssignedPartitio
     Ok(start)
 }
 
-/// Where to seek a partition whose first record after a seek to `asked` came at `offset`, later
-/// than asked (a broker that answers a fetch inside a record batch with the next batch, as
-/// tansu 0.6 does, or a compacted log): back by `back` or by the gap, whichever is larger, and
-/// twice that the next time. Returns the offset and the next `back`; `None` once a seek to the
-/// beginning already came back later (nothing before `offset` exists any more).
-pub fn seek_back(asked: i64, back: i64, offset: i64) -> Option<(i64, i64)> {
-    if back > asked {
-        return None;
-    }
-    let step = back.max(offset - asked);
-    Some((asked.saturating_sub(step).max(0), step.saturating_mul(2)))
-}
-
 /// Assigns `parts` to the consumer, each at its offset in `at` (`None`: the beginning).
 pub fn assign_at(consumer: &BaseConsumer, parts: &[&AssignedPartition], at: &[Option<i64>]) -> Result<(), KafkaError> {
     let mut assignment = TopicPartitionList::new();

@@ -23,6 +23,7 @@ use rustc_hash::FxHashMap;
 use xxhash_rust::xxh3::Xxh3;
 
 use super::kafka::{KafkaSetupError, ReliableProducer};
+use super::start_probe::{Answer, Silence, StartProbe};
 
 /// How long a checkpoint waits for the records before its cut to be delivered.
 pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
@@ -317,7 +318,8 @@ impl KafkaOutput {
             })?;
         }
         reader.assign(&tpl).map_err(|source| OutputError::Kafka { topic: topic.clone(), what: "assigning", source })?;
-        let mut probes: BTreeMap<i32, (i64, i64)> = wanted.iter().map(|(p, o)| (*p, (*o, 1))).collect();
+        let start = Instant::now();
+        let mut probes: BTreeMap<i32, StartProbe> = wanted.iter().map(|(p, o)| (*p, StartProbe::new(*o, start))).collect();
         let deadline = Instant::now() + SCAN_TIMEOUT;
         // Some brokers answer end offsets below the true end (tansu 0.6 does): past the listed
         // ends, reading goes on until the topic has been quiet for a while.
@@ -325,7 +327,28 @@ impl KafkaOutput {
         let reached = |next: &BTreeMap<i32, i64>| next.iter().all(|(p, o)| ends.get(p).is_none_or(|e| o >= e));
         let mut reached_at: Option<Instant> = None;
         loop {
-            if reached(&next) {
+            // A partition silent after its seek may be inside its last batch, which tansu 0.6
+            // answers with nothing: seek it further back (see `start_probe`).
+            let now = Instant::now();
+            let mut over = Vec::new();
+            for (p, probe) in probes.iter_mut() {
+                match probe.quiet(now, ends.get(p).copied()) {
+                    Silence::Seek(to) => {
+                        reader.seek(&topic, *p, Offset::Offset(to), Duration::from_secs(5)).map_err(|source| OutputError::Kafka {
+                            topic: topic.clone(),
+                            what: "seeking back",
+                            source,
+                        })?;
+                        last_record = now;
+                    }
+                    Silence::Over => over.push(*p),
+                    Silence::Wait => {}
+                }
+            }
+            for p in over {
+                probes.remove(&p);
+            }
+            if reached(&next) && !probes.values().any(|probe| !probe.confirmed()) {
                 let since = *reached_at.get_or_insert_with(Instant::now);
                 // A topic other producers keep writing to is never quiet: what this run wrote
                 // before it crashed is long read by then.
@@ -347,17 +370,21 @@ impl KafkaOutput {
             // A broker may answer a fetch inside a record batch with the next batch (tansu 0.6
             // does): the first record must be at or before the offset asked for, or the
             // partition is sought further back (see the Kafka source's start check).
-            if let Some((asked, back)) = probes.get(&p).copied() {
-                if let Some((to, next_back)) = (offset > asked).then(|| super::kafka::seek_back(asked, back, offset)).flatten() {
-                    probes.insert(p, (asked, next_back));
-                    reader.seek(&topic, p, Offset::Offset(to), Duration::from_secs(5)).map_err(|source| OutputError::Kafka {
-                        topic: topic.clone(),
-                        what: "seeking back",
-                        source,
-                    })?;
-                    continue;
+            if let Some(probe) = probes.get_mut(&p) {
+                match probe.record(offset, Instant::now()) {
+                    Answer::Skip => continue,
+                    Answer::Rewind(to) => {
+                        reader.seek(&topic, p, Offset::Offset(to), Duration::from_secs(5)).map_err(|source| OutputError::Kafka {
+                            topic: topic.clone(),
+                            what: "seeking back",
+                            source,
+                        })?;
+                        continue;
+                    }
+                    Answer::Done => {
+                        probes.remove(&p);
+                    }
                 }
-                probes.remove(&p);
             }
             let Some(slot) = next.get_mut(&p) else { continue };
             // Offsets already read: a broker may hand the last records out again.

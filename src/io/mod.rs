@@ -5,3 +5,4 @@ pub mod input;
 pub mod kafka;
 pub mod kafka_output;
 pub mod sink;
+pub mod start_probe;

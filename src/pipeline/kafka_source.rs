@@ -58,6 +58,7 @@ use super::watermark::PartitionClock;
 use crate::checkpoint::{Coordinator, Cut, Gate, OperatorCut};
 use crate::event::Event;
 use crate::io::dead_letter::DeadLetter;
+use crate::io::start_probe::{Answer, Silence, StartProbe};
 use crate::io::kafka::{self, AssignedPartition};
 use crate::metrics::RunStats;
 use crate::parse::ParseOptions;
@@ -149,9 +150,8 @@ struct Part {
     /// start (`None`: the partition's beginning). Kept in checkpoints, so a partition that had
     /// read nothing at a cut starts there again, whatever was committed since.
     start: Option<i64>,
-    /// A start at an explicit offset not yet confirmed: (the offset asked for, how far back the
-    /// next seek goes). See [`SeekCheck`].
-    probe: Option<(i64, i64)>,
+    /// A start at an explicit offset being confirmed (see [`crate::io::start_probe`]).
+    probe: Option<StartProbe>,
     /// The next offset at which a gap was last sought back over: a gap found again there is
     /// real (compaction, transaction markers) and is read past.
     gap_probed: Option<i64>,
@@ -198,41 +198,46 @@ impl Part {
     /// Starts at `offset` (the next record to read), to be confirmed by the first record.
     fn start_at(&mut self, offset: i64) {
         self.next = Some(offset);
-        self.probe = Some((offset, 1));
+        self.probe = Some(StartProbe::new(offset, Instant::now()));
     }
 
-    /// Confirms an explicit start with the first record received. A broker asked for an offset
-    /// inside a record batch must answer with that batch (the client skips its first records);
-    /// tansu 0.6 answers with the next batch, and the records between would be lost without a
-    /// word. A first record after the offset asked for (a broker like that, or a compacted
-    /// log) sends the partition back, twice as far each time, until a record at or before it
-    /// comes: what lies before the offset is then read past.
+    /// Confirms an explicit start with the records received (see [`crate::io::start_probe`]),
+    /// and seeks back once over a gap within the stream: tansu 0.6 skips the rest of a batch
+    /// there too, when a fetch ends inside one.
     fn check_start(&mut self, offset: i64) -> SeekCheck {
-        if self.probe.is_none() {
-            // Past the next record expected: the same can happen within a stream (tansu 0.6,
-            // when a fetch ends inside a batch), so the gap is sought back over once.
-            match self.next {
-                Some(next) if offset > next && self.gap_probed != Some(next) => {
-                    self.gap_probed = Some(next);
-                    self.probe = Some((next, 1));
+        if let Some(p) = self.probe.as_mut() {
+            match p.record(offset, Instant::now()) {
+                Answer::Skip => return SeekCheck::Skip,
+                Answer::Rewind(to) => return SeekCheck::Rewind(to),
+                // A later record than asked for after a confirmed start is a gap of its own.
+                Answer::Done => self.probe = None,
+            }
+        }
+        match self.next {
+            Some(next) if offset > next && self.gap_probed != Some(next) => {
+                self.gap_probed = Some(next);
+                let mut p = StartProbe::new(next, Instant::now());
+                let answer = p.record(offset, Instant::now());
+                self.probe = Some(p);
+                match answer {
+                    Answer::Rewind(to) => SeekCheck::Rewind(to),
+                    _ => SeekCheck::Go,
                 }
-                _ => return SeekCheck::Go,
             }
+            _ => SeekCheck::Go,
         }
-        let Some((asked, back)) = self.probe else { return SeekCheck::Go };
-        if offset <= asked {
-            self.probe = None;
-            return if offset < asked { SeekCheck::Skip } else { SeekCheck::Go };
-        }
-        match kafka::seek_back(asked, back, offset) {
-            Some((to, next_back)) => {
-                self.probe = Some((asked, next_back));
-                SeekCheck::Rewind(to)
-            }
-            None => {
-                self.probe = None;
-                SeekCheck::Go
-            }
+    }
+
+    /// Whether its start still waits for a record at or before the offset asked for.
+    fn unconfirmed(&self) -> bool {
+        self.probe.is_some_and(|p| !p.confirmed())
+    }
+
+    /// Asks for its next record to be confirmed again, at once: a partition that seems complete
+    /// may have stopped inside a batch the broker never answered with.
+    fn reconfirm(&mut self, now: Instant) {
+        if let Some(next) = self.next.filter(|n| *n > 0) {
+            self.probe = Some(StartProbe::due(next, now));
         }
     }
 
@@ -429,6 +434,8 @@ pub fn kafka_source<'s>(
         let mut last_time = 0u64;
         let mut draining: Option<u64> = None;
         let mut last_any = Instant::now();
+        // Whether every partition's next record was confirmed since the last record came.
+        let mut verified = false;
 
         move |_frontiers| {
             let Some(cap_time) = dead_cap.as_ref().map(|c| *c.time()) else {
@@ -503,10 +510,16 @@ pub fn kafka_source<'s>(
             let mut polled = 0u32;
             let mut redelivered = 0u64;
             let mut rewound = 0u64;
+            // Whether the consumer had nothing more to hand out: only then is a partition's
+            // silence its own, not a queue behind other partitions' records.
+            let mut drained = false;
             // The clock is read every 64 messages, not per message (it showed in profiles).
             while !polled.is_multiple_of(64) || started.elapsed() < ACTIVATION_BUDGET {
                 polled = polled.wrapping_add(1);
-                let Some(result) = consumer.poll(Duration::ZERO) else { break };
+                let Some(result) = consumer.poll(Duration::ZERO) else {
+                    drained = true;
+                    break;
+                };
                 let msg = match result {
                     Ok(m) => m,
                     Err(e) => {
@@ -553,6 +566,9 @@ pub fn kafka_source<'s>(
                     part.max_ts = part.max_ts.max(max);
                 }
             }
+            if drained && parts.iter().any(Part::unconfirmed) {
+                rewound += seek_quiet_probes(consumer, &mut parts, Instant::now(), &stats, &cfg.cancel);
+            }
             if rewound > 0 {
                 tracing::info!("worker {index}: {rewound} time(s) a partition answered with a later record than the next one; sought back (a fetch inside a record batch, answered with the next batch)");
             }
@@ -589,8 +605,9 @@ pub fn kafka_source<'s>(
             if let Some(dcap) = dead_cap.as_ref() {
                 out.send_dead_letters(&mut dead_out, dcap, &mut dead_batches);
             }
-            if any {
+            if received.iter().any(|r| *r) {
                 last_any = now;
+                verified = false;
             }
             // With checkpoints, offsets are committed at each cut (below), for lag monitoring.
             if gate.is_none() && now.duration_since(last_commit) >= cfg.commit_interval {
@@ -605,10 +622,17 @@ pub fn kafka_source<'s>(
             // Topics treated as complete: close everything, like the end of a file. Silence alone
             // is not enough: a partition whose leader is down is silent too. Every partition must
             // answer for its end offset, and nothing may be left to read below it.
+            // Nor is an end offset: tansu 0.6 lists the base of a partition's last batch, and
+            // answers a fetch inside that batch with nothing. So each partition's next record
+            // is confirmed once more, by seeking just before it (see `Part::reconfirm`).
             let mut complete = false;
-            if cfg.stop_when_idle.is_some_and(|d| now.duration_since(last_any) >= d) {
+            if cfg.stop_when_idle.is_some_and(|d| now.duration_since(last_any) >= d) && !parts.iter().any(Part::unconfirmed) {
                 match unread(consumer, &parts) {
-                    Ok(None) => complete = true,
+                    Ok(None) if verified => complete = true,
+                    Ok(None) => {
+                        verified = true;
+                        parts.iter_mut().for_each(|p| p.reconfirm(now));
+                    }
                     Ok(Some(why)) | Err(why) => {
                         tracing::warn!("quiet for {:?}, but not complete: {why}; still waiting", cfg.stop_when_idle.unwrap_or_default());
                         last_any = now;
@@ -753,6 +777,36 @@ fn unread(consumer: &BaseConsumer, parts: &[Part]) -> Result<Option<String>, Str
         }
     }
     Ok(None)
+}
+
+/// Seeks every partition whose start stayed unconfirmed and silent further back (see
+/// [`StartProbe::quiet`]); returns how many were sought.
+fn seek_quiet_probes(consumer: &BaseConsumer, parts: &mut [Part], now: Instant, stats: &RunStats, cancel: &AtomicBool) -> u64 {
+    let due: Vec<usize> = (0..parts.len()).filter(|&i| parts[i].probe.is_some_and(|p| p.is_due(now))).collect();
+    if due.is_empty() {
+        return 0;
+    }
+    // The end offsets are a hint only: without them the probe still goes back step by step.
+    let ends = list_offsets(consumer, due.iter().map(|&i| &parts[i]), Offset::End).ok();
+    let mut sought = 0;
+    for (k, &i) in due.iter().enumerate() {
+        let part = &mut parts[i];
+        let Some(probe) = part.probe.as_mut() else { continue };
+        let to = match probe.quiet(now, ends.as_ref().and_then(|e| e.get(k).copied())) {
+            Silence::Seek(to) => to,
+            Silence::Wait => continue,
+            Silence::Over => {
+                part.probe = None;
+                continue;
+            }
+        };
+        sought += 1;
+        if let Err(e) = consumer.seek(&part.spec.topic, part.spec.partition, Offset::Offset(to), Duration::from_secs(5)) {
+            stats.fatal(|| format!("{}: cannot seek back to offset {to}: {e}", part.ingest.name));
+            cancel.store(true, Relaxed);
+        }
+    }
+    sought
 }
 
 /// The earliest (`Offset::Beginning`) or end (`Offset::End`) offset of each partition, in order,
@@ -941,10 +995,11 @@ mod tests {
         p.start_at(5000);
         assert_eq!(p.check_start(5100), SeekCheck::Rewind(4900));
         assert_eq!(p.check_start(5100), SeekCheck::Rewind(4800));
-        // Records before the start are read past; the one asked for is read.
+        // Records before the start are read past, quietly; the one asked for is read.
         assert_eq!(p.check_start(4800), SeekCheck::Skip);
-        assert_eq!(p.check_start(4801), SeekCheck::Go);
-        assert!(!p.first_sight(4999), "below the start: read before");
+        assert_eq!(p.check_start(4999), SeekCheck::Skip);
+        assert!(!p.unconfirmed());
+        assert_eq!(p.check_start(5000), SeekCheck::Go);
         assert!(p.first_sight(5000));
         let mut q = part();
         q.start_at(7);
@@ -955,6 +1010,24 @@ mod tests {
         assert_eq!(q.check_start(7), SeekCheck::Skip);
         assert_eq!(q.check_start(10), SeekCheck::Go, "the same gap again: compaction, say");
         assert!(q.first_sight(10));
+    }
+
+    #[test]
+    fn a_partition_that_seems_complete_is_confirmed_once_more() {
+        let now = Instant::now();
+        let mut p = part();
+        p.reconfirm(now);
+        assert!(!p.unconfirmed(), "nothing read: nothing to confirm");
+        assert!((0..6016).all(|o| p.first_sight(o)));
+        p.reconfirm(now);
+        assert!(p.unconfirmed());
+        assert_eq!(p.probe.as_mut().map(|q| q.quiet(now, Some(5059))), Some(Silence::Seek(5058)), "due at once");
+        // The last batch comes again from its base: read past until the next record, which
+        // does not come; the partition is confirmed at its end.
+        assert!((5058..6016).all(|o| p.check_start(o) == SeekCheck::Skip));
+        assert!(!p.unconfirmed());
+        assert_eq!(p.check_start(6016), SeekCheck::Go);
+        assert!(p.first_sight(6016));
     }
 
     #[test]
