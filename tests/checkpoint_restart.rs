@@ -238,3 +238,64 @@ fn what_cannot_be_resumed_is_refused_with_a_reason() {
     let log = String::from_utf8_lossy(&run.stderr);
     assert!(!run.status.success() && log.contains("the input changed"), "{log}");
 }
+
+/// A window restored open, to which no later event goes, is still closed and reported: the
+/// restored correlator must hold a capability to send what its state closes (it once waited
+/// for an input that never came, and the incident was lost).
+#[test]
+fn a_window_restored_open_is_closed_without_new_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sshd, access) = (dir.path().join("sshd.log"), dir.path().join("access.log"));
+    let failures: String =
+        (0..5).map(|i| format!("Jan 15 08:00:0{i} web01 sshd[100]: Failed password for root from 203.0.113.7 port 4000{i} ssh2\n")).collect();
+    std::fs::write(&sshd, failures).unwrap();
+    // 100 minutes of web traffic (one line every 10 ms) that no rule reads.
+    let mut web = String::with_capacity(60_000_000);
+    for i in 0..600_000u64 {
+        let ms = i * 10;
+        let (m, s) = (ms / 60_000, ms / 1_000 % 60);
+        web.push_str(&format!(
+            "10.1.0.{} - - [15/Jan/2024:{:02}:{:02}:{s:02} +0000] \"GET /p/{} HTTP/1.1\" 200 {} \"-\" \"curl/8.0\"\n",
+            i % 200,
+            8 + m / 60,
+            m % 60,
+            i % 997,
+            i % 5000
+        ));
+    }
+    std::fs::write(&access, web).unwrap();
+    let rules = fixtures().join("checkpoint/open_window.yml");
+    let args = |out: &Path, state: Option<&Path>| {
+        let mut a: Vec<String> =
+            ["replay", "-q", "--rules", &rules.to_string_lossy(), "--year", "2024", "--output", &out.to_string_lossy()].iter().map(|s| s.to_string()).collect();
+        if let Some(state) = state {
+            a = with_state(a, state, "20ms");
+        }
+        a.extend([sshd.to_string_lossy().into_owned(), access.to_string_lossy().into_owned()]);
+        a
+    };
+    let reference = dir.path().join("reference.json");
+    vigil_ok(&args(&reference, None).iter().map(String::as_str).collect::<Vec<_>>());
+    let want = std::fs::read(&reference).unwrap();
+    assert_eq!(want.iter().filter(|&&b| b == b'\n').count(), 1, "one incident, at the end of the input");
+
+    let mut restored = 0;
+    for attempt in 0..5 {
+        let (out, state) = (dir.path().join(format!("out-{attempt}.json")), dir.path().join(format!("state-{attempt}")));
+        let args = args(&out, Some(&state));
+        let mut child = spawn(&args, &dir.path().join("stderr"));
+        // Past the failures and their lateness (the window open in the correlator), before the end.
+        let open = || newest_cut(&state).is_some_and(|cut| cut > TRAFFIC_START_MS + 60_000 && cut < TRAFFIC_START_MS + 5_400_000);
+        if !wait_for(&mut child, Duration::from_secs(120), open) {
+            continue; // finished before such a checkpoint: try again
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let run = vigil_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let log = String::from_utf8_lossy(&run.stderr);
+        assert!(log.contains("resuming from checkpoint"), "{log}");
+        assert!(std::fs::read(&out).unwrap() == want, "the restored run lost the open window's incident:\n{log}");
+        restored += 1;
+    }
+    assert!(restored >= 1, "no run was killed with its window open in a checkpoint");
+}

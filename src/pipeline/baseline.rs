@@ -660,17 +660,19 @@ pub fn judge_stage<'s>(
     let (fwd_out, forward) = builder.new_output::<Vec<Projection>>();
     let mut inc_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<Incident>>>::from(inc_out);
     let mut fwd_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<Projection>>>::from(fwd_out);
-    builder.build(move |_initial| {
+    builder.build(move |initial| {
         let mut judges: Vec<Option<JudgeState>> = plan
             .correlations
             .iter()
             .enumerate()
             .map(|(c, p)| p.baseline.as_ref().filter(|b| stage.evaluates(&plan, c) && b.peer_group()).and_then(|b| JudgeState::new(b).ok()))
             .collect();
+        let mut held = Held::default();
         if let Some(bytes) = checkpoint.as_ref().and_then(OperatorCut::restored) {
             restore_slots(&bytes, &plan, &mut judges, &stats, "peer group");
+            // Restored stages are judged as the frontier moves, with or without new input.
+            held = Held::initial(initial);
         }
-        let mut held = Held::default();
         let mut reported = false;
         let mut finished = false;
         let mut produced = Emitted::default();

@@ -270,7 +270,7 @@ pub fn correlate_stage<'s>(
     let mut peer_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<PeerMsg>>>::from(peer_out);
     let mut chain_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<ChainReport>>>::from(chain_out);
 
-    builder.build(move |_initial| {
+    builder.build(move |initial| {
         let depth = stage.depth;
         let mut states: Vec<Option<State>> =
             plan.correlations.iter().enumerate().map(|(c, p)| if stage.evaluates(&plan, c) { State::new(&rules, p, limits).ok() } else { None }).collect();
@@ -283,11 +283,13 @@ pub fn correlate_stage<'s>(
                 Some(_) => track.map(|_| ChainTracker::new(plan.chain_gap_ms(&rules, c))),
             })
             .collect();
+        let mut held = Held::default();
         if let Some(bytes) = checkpoint.as_ref().and_then(OperatorCut::restored) {
             restore_slots(&bytes, &plan, &mut states, &stats, "state");
+            // Restored windows close as the frontier moves, with or without new input.
+            held = Held::initial(initial);
         }
         let mut last_report: Option<i64> = None;
-        let mut held = Held::default();
         let mut alerts: Alerts = Vec::new();
         let mut evictions_seen = 0u64;
         let mut reported = false;

@@ -23,6 +23,13 @@ pub struct Held {
 }
 
 impl Held {
+    /// Holds an operator's initial capabilities (one per output port): a stage restored from a
+    /// checkpoint with live state must be able to send what that state closes before any new
+    /// input arrives, or at the end of the input, when none will.
+    pub fn initial(caps: Vec<Capability<u64>>) -> Self {
+        Held { caps }
+    }
+
     /// Holds `cap`'s least time on `ports` output ports, when it is earlier than what is held.
     pub fn hold(&mut self, cap: &InputCapability<u64>, ports: usize) {
         let Some(&t) = cap.least() else { return };

@@ -58,8 +58,8 @@ use super::watermark::PartitionClock;
 use crate::checkpoint::{Coordinator, Cut, Gate, OperatorCut};
 use crate::event::Event;
 use crate::io::dead_letter::DeadLetter;
-use crate::io::start_probe::{Answer, Silence, StartProbe};
 use crate::io::kafka::{self, AssignedPartition};
+use crate::io::start_probe::{Answer, Silence, StartProbe};
 use crate::metrics::RunStats;
 use crate::parse::ParseOptions;
 
