@@ -104,11 +104,17 @@ pub struct Coordinator {
     cut_at: AtomicU64,
     cut_seq: AtomicU64,
     inner: Mutex<Inner>,
-    /// The restored states not yet taken by their operators, per worker.
+    /// The restored states not yet taken by their operators, per worker (per old worker when
+    /// rescaling).
     restored_parts: Mutex<Vec<PartMap>>,
     shared: Arc<Mutex<Written>>,
     /// Set once the run is stopping: no cut is completed any more.
     abandoned: std::sync::atomic::AtomicBool,
+    /// The restored checkpoint's number of workers, when it differs from this run's: its parts
+    /// are then kept by the old worker index, and every new worker reads them all.
+    rescaled_from: Option<usize>,
+    /// Per new worker, the operators that have taken their restored state (rescaling only).
+    taken_by: Mutex<Vec<BTreeSet<String>>>,
 }
 
 /// The state of one operator as the checkpoint holds it, per worker part.
@@ -116,27 +122,43 @@ type PartMap = BTreeMap<String, Vec<u8>>;
 
 impl Coordinator {
     /// A coordinator writing to `store` every `interval` for `workers` workers, resuming from
-    /// `restored` when given (which must have been taken with as many workers).
-    pub fn new(store: Store, interval: Duration, workers: usize, rules: Vec<RuleStamp>, restored: Option<Loaded>) -> Result<Arc<Self>, CheckpointError> {
+    /// `restored` when given. A checkpoint taken with another number of workers is restored by
+    /// key ([`OperatorCut::restored_all`]) unless `rescale_refused` says why it cannot be.
+    pub fn new(
+        store: Store,
+        interval: Duration,
+        workers: usize,
+        rules: Vec<RuleStamp>,
+        restored: Option<Loaded>,
+        rescale_refused: Option<&str>,
+    ) -> Result<Arc<Self>, CheckpointError> {
         let next_seq = store.next_seq()?;
-        let mut restored_parts = vec![PartMap::new(); workers];
+        let mut rescaled_from = None;
         if let Some(loaded) = &restored {
-            if loaded.manifest.workers as usize != workers {
-                return Err(CheckpointError::Invalid {
-                    path: loaded.dir.clone(),
-                    reason: format!(
-                        "taken with {} workers; this run has {workers} (restoring into another number of workers is not supported yet: run with --workers {})",
-                        loaded.manifest.workers, loaded.manifest.workers
-                    ),
-                });
+            let taken = loaded.manifest.workers as usize;
+            if taken != workers {
+                if let Some(why) = rescale_refused {
+                    return Err(CheckpointError::Invalid {
+                        path: loaded.dir.clone(),
+                        reason: format!("taken with {taken} workers; this run has {workers}, and {why}: run with --workers {taken}"),
+                    });
+                }
+                if taken == 0 {
+                    return Err(CheckpointError::Invalid { path: loaded.dir.clone(), reason: "taken with 0 workers".into() });
+                }
+                rescaled_from = Some(taken);
             }
         }
+        let mut restored_parts = vec![PartMap::new(); rescaled_from.unwrap_or(workers)];
         for (name, payload) in restored.map(Loaded::into_parts).unwrap_or_default() {
             if let Some((w, op)) = split_part_name(&name) {
                 if let Some(slot) = restored_parts.get_mut(w) {
                     slot.insert(op.to_owned(), payload);
                 }
             }
+        }
+        if let Some(taken) = rescaled_from {
+            tracing::info!("the checkpoint was taken with {taken} workers; its state is divided among {workers} by key");
         }
         Ok(Arc::new(Coordinator {
             interval,
@@ -162,7 +184,15 @@ impl Coordinator {
             shared: Arc::default(),
             abandoned: std::sync::atomic::AtomicBool::new(false),
             restored_parts: Mutex::new(restored_parts),
+            rescaled_from,
+            taken_by: Mutex::new(vec![BTreeSet::new(); workers]),
         }))
+    }
+
+    /// The number of workers the restored checkpoint was taken with, when it differs from this
+    /// run's.
+    pub fn rescaled_from(&self) -> Option<usize> {
+        self.rescaled_from
     }
 
     fn written(&self) -> MutexGuard<'_, Written> {
@@ -445,10 +475,33 @@ impl OperatorCut {
     }
 
     /// The state this operator had in the checkpoint the run resumed from (taken once: the
-    /// coordinator keeps no copy).
+    /// coordinator keeps no copy). When the checkpoint was taken with another number of
+    /// workers, the state of the old worker with this worker's index: right for the per-process
+    /// writers (they run on the first worker), while keyed operators use
+    /// [`OperatorCut::restored_all`].
     pub fn restored(&self) -> Option<Vec<u8>> {
         let mut parts = self.coord.restored_parts.lock().unwrap_or_else(|p| p.into_inner());
+        if self.coord.rescaled_from.is_some() {
+            let mut taken = self.coord.taken_by.lock().unwrap_or_else(|p| p.into_inner());
+            if !taken.get_mut(self.worker).is_some_and(|t| t.insert(self.name.clone())) {
+                return None;
+            }
+            return parts.get(self.worker).and_then(|p| p.get(&self.name)).cloned();
+        }
         parts.get_mut(self.worker).and_then(|p| p.remove(&self.name))
+    }
+
+    /// When the checkpoint was taken with another number of workers: this operator's state on
+    /// every old worker (by old index), for it to keep the keys it now owns. `None` otherwise
+    /// (use [`OperatorCut::restored`]). Taken once per worker.
+    pub fn restored_all(&self) -> Option<Vec<(usize, Vec<u8>)>> {
+        self.coord.rescaled_from?;
+        let parts = self.coord.restored_parts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut taken = self.coord.taken_by.lock().unwrap_or_else(|p| p.into_inner());
+        if !taken.get_mut(self.worker).is_some_and(|t| t.insert(self.name.clone())) {
+            return Some(Vec::new());
+        }
+        Some(parts.iter().enumerate().filter_map(|(w, p)| Some((w, p.get(&self.name)?.clone()))).collect())
     }
 
     /// Delivers the state as of `cut`.
@@ -477,7 +530,7 @@ mod tests {
     fn a_cut_is_after_everything_sent_and_completes_with_the_last_state() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), StoreLimits::default()).unwrap();
-        let coord = Coordinator::new(store, Duration::ZERO, 2, Vec::new(), None).unwrap();
+        let coord = Coordinator::new(store, Duration::ZERO, 2, Vec::new(), None, None).unwrap();
         let (s0, s1) = (coord.register_source(), coord.register_source());
         let mut a = coord.register(0, "a".into());
         let mut b = coord.register(1, "b".into());
@@ -499,7 +552,7 @@ mod tests {
         let store = Store::open(dir.path(), StoreLimits::default()).unwrap();
         let (loaded, rejected) = store.latest().unwrap();
         assert!(rejected.is_empty());
-        let coord = Coordinator::new(store, Duration::from_secs(3600), 2, Vec::new(), loaded).unwrap();
+        let coord = Coordinator::new(store, Duration::from_secs(3600), 2, Vec::new(), loaded, None).unwrap();
         assert_eq!(coord.register(0, "a".into()).restored().as_deref(), Some(&b"A"[..]));
         assert_eq!(coord.register(1, "b".into()).restored().as_deref(), Some(&b"B"[..]), "a standing state is in every later cut");
         assert_eq!(coord.register(1, "c".into()).restored(), None);
@@ -509,7 +562,7 @@ mod tests {
     fn finished_sources_never_hold_a_cut_back() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), StoreLimits::default()).unwrap();
-        let coord = Coordinator::new(store, Duration::ZERO, 1, Vec::new(), None).unwrap();
+        let coord = Coordinator::new(store, Duration::ZERO, 1, Vec::new(), None, None).unwrap();
         let (s0, s1) = (coord.register_source(), coord.register_source());
         coord.source_finished(s1);
         assert_eq!(coord.gate(s0, 5), Gate::Read);

@@ -9,7 +9,7 @@ use anyhow::Context;
 
 use vigil::checkpoint::{rule_changes, rule_stamps, CheckpointStats, Coordinator, Loaded, Store, StoreLimits, FINISHED};
 use vigil::event::time::{parse_duration_ms, to_iso8601};
-use vigil::pipeline::EngineStats;
+use vigil::pipeline::{EngineStats, Plan};
 use vigil::rules::RuleSet;
 
 /// How often checkpoints are taken, how many are kept, how large one may be.
@@ -53,13 +53,24 @@ pub struct CheckpointSettings {
 
 /// Opens the state directory, loads the newest valid checkpoint (saying which, and why newer
 /// ones were rejected), and checks it was taken with the same rules.
-pub fn open_checkpoints(program: &str, c: &CheckpointSettings, rules: &RuleSet, workers: usize) -> anyhow::Result<Arc<Coordinator>> {
+pub fn open_checkpoints(program: &str, c: &CheckpointSettings, rules: &RuleSet, plan: &Plan, workers: usize) -> anyhow::Result<Arc<Coordinator>> {
     let (store, loaded) = load_latest(program, c, rules)?;
     if let Some(l) = &loaded {
         let finished = if l.manifest.cut == FINISHED { "; that run had finished: its inputs are checked and nothing is written again" } else { "" };
-        eprintln!("{program}: resuming from checkpoint {} of {} (taken {}){finished}", l.manifest.seq, c.dir.display(), to_iso8601(l.manifest.created_unix_ms));
+        let rescaled = if l.manifest.workers as usize != workers && plan.rescale_refused().is_none() {
+            format!("; it was taken with {} workers: its state is divided among {workers} by key", l.manifest.workers)
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "{program}: resuming from checkpoint {} of {} (taken {}){finished}{rescaled}",
+            l.manifest.seq,
+            c.dir.display(),
+            to_iso8601(l.manifest.created_unix_ms)
+        );
     }
-    Coordinator::new(store, c.interval, workers, rule_stamps(rules), loaded).with_context(|| format!("state directory {}", c.dir.display()))
+    Coordinator::new(store, c.interval, workers, rule_stamps(rules), loaded, plan.rescale_refused())
+        .with_context(|| format!("state directory {}", c.dir.display()))
 }
 
 /// The store of `c` and its newest valid checkpoint, refused when taken with other rules.

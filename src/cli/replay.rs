@@ -297,7 +297,7 @@ pub fn execute(specs: Vec<vigil::io::input::InputSpec>, rules: RuleSet, plan: Pl
     let cancel = Arc::new(AtomicBool::new(false));
     install_interrupt(cancel.clone());
     let coordinator = match &how.checkpoint {
-        Some(c) => Some(open_checkpoints("vigil replay", c, &rules, how.cluster.workers)?),
+        Some(c) => Some(open_checkpoints("vigil replay", c, &rules, &plan, how.cluster.workers)?),
         None => None,
     };
     let rules = Arc::new(rules);

@@ -357,10 +357,15 @@ fn open_exactly_once(
             dir.display()
         ),
         Some(l) if !quiet => eprintln!(
-            "vigil run: resuming from checkpoint {} of {} (taken {})",
+            "vigil run: resuming from checkpoint {} of {} (taken {}){}",
             l.manifest.seq,
             dir.display(),
-            vigil::event::time::to_iso8601(l.manifest.created_unix_ms)
+            vigil::event::time::to_iso8601(l.manifest.created_unix_ms),
+            if l.manifest.workers as usize != cluster.workers && plan.rescale_refused().is_none() {
+                format!("; it was taken with {} workers: its state is divided among {} by key", l.manifest.workers, cluster.workers)
+            } else {
+                String::new()
+            }
         ),
         None if !quiet => eprintln!("vigil run: no checkpoint in {} yet: starting from the committed offsets", dir.display()),
         _ => {}
@@ -373,7 +378,7 @@ fn open_exactly_once(
                 .context("recording where the output topics start")?,
         ),
     };
-    let coordinator = Coordinator::new(store, settings.interval, cluster.workers, rule_stamps(rules), loaded)
+    let coordinator = Coordinator::new(store, settings.interval, cluster.workers, rule_stamps(rules), loaded, plan.rescale_refused())
         .with_context(|| format!("state directory {}", dir.display()))?;
     Ok((coordinator, origin))
 }

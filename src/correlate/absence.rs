@@ -51,6 +51,12 @@ pub struct Absence<K, E> {
 }
 
 impl<K: Ord + Hash + Clone + KeyBytes, E: Clone> Absence<K, E> {
+    /// Adds `other`'s keys that `keep` accepts (a checkpoint divided by key among another
+    /// number of workers); `other`'s counters too when `counters`.
+    pub fn absorb(&mut self, other: Self, keep: &dyn Fn(&K) -> bool, counters: bool) {
+        self.table.absorb(other.table, keep, counters);
+    }
+
     /// An absence correlation over `span_ms`, at most `key_cap` open keys.
     pub fn new(span_ms: i64, key_cap: usize, evidence_cap: usize) -> Result<Self, ParamError> {
         if span_ms <= 0 {

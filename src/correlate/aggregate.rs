@@ -98,6 +98,15 @@ pub struct ValueAggregate<K, E> {
 }
 
 impl<K: Ord + Hash + Clone + KeyBytes, E: Clone> ValueAggregate<K, E> {
+    /// Adds `other`'s keys that `keep` accepts (a checkpoint divided by key among another
+    /// number of workers); `other`'s counters too when `counters`.
+    pub fn absorb(&mut self, other: Self, keep: &dyn Fn(&K) -> bool, counters: bool) {
+        if counters {
+            self.truncated += other.truncated;
+        }
+        self.table.absorb(other.table, keep, counters);
+    }
+
     /// A correlation over `span_ms` windows with at most `key_cap` live keys, `max_values`
     /// values kept per window for percentiles, and `evidence_cap` evidence values per alert.
     pub fn new(span_ms: i64, aggregate: Aggregate, condition: Condition, key_cap: usize, max_values: usize, evidence_cap: usize) -> Result<Self, ParamError> {

@@ -103,6 +103,12 @@ pub struct ValueCount<K, V, E> {
 }
 
 impl<K: Ord + Hash + Clone + KeyBytes, V: Hash + Eq + Clone, E: Clone> ValueCount<K, V, E> {
+    /// Adds `other`'s keys that `keep` accepts (a checkpoint divided by key among another
+    /// number of workers); `other`'s counters too when `counters`.
+    pub fn absorb(&mut self, other: Self, keep: &dyn Fn(&K) -> bool, counters: bool) {
+        self.table.absorb(other.table, keep, counters);
+    }
+
     /// A correlation over `span_ms` windows, with at most `key_cap` live keys, `max_values`
     /// distinct values kept per key (more than any operand of `condition`) and `evidence_cap`
     /// evidence values per alert.

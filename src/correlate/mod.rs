@@ -420,6 +420,36 @@ impl<K: Ord + Hash + Clone + KeyBytes, S: HeapBytes> Table<K, S> {
         size_of::<Option<Slot<K, S>>>() + (size_of::<u32>() + 1) * 8 / 7 + size_of::<((i64, u64), u32)>() * 3 / 2
     }
 
+    /// Adds `other`'s keys that `keep` accepts and this table lacks (a checkpoint taken with
+    /// another number of workers, divided by key), in `other`'s expiry order, evicting past the
+    /// cap as [`Table::update`] does; the watermark becomes the later of both, and `other`'s
+    /// counters are added when `counters`.
+    pub(crate) fn absorb(&mut self, mut other: Table<K, S>, keep: &dyn Fn(&K) -> bool, counters: bool) {
+        self.watermark = self.watermark.max(other.watermark);
+        if counters {
+            self.evictions += other.evictions;
+            self.rejected += other.rejected;
+        }
+        let order: Vec<u32> = other.index.values().copied().collect();
+        for i in order {
+            let Some(mut slot) = other.slots.get_mut(i as usize).and_then(Option::take) else { continue };
+            if !keep(&slot.key) || self.find(&slot.key).is_some() {
+                continue;
+            }
+            if self.lookup.len() >= self.cap {
+                if let Some((_, victim)) = self.index.pop_first() {
+                    self.take(victim);
+                    self.evictions += 1;
+                }
+            }
+            self.seq += 1;
+            slot.seq = self.seq;
+            let deadline = slot.deadline;
+            let i = self.insert(slot);
+            self.index.insert((deadline, self.seq), i);
+        }
+    }
+
     pub(crate) fn reject(&mut self) {
         self.rejected += 1;
     }

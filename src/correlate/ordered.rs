@@ -56,6 +56,12 @@ pub struct TemporalOrdered<K, E> {
 }
 
 impl<K: Ord + Hash + Clone + KeyBytes, E: Clone> TemporalOrdered<K, E> {
+    /// Adds `other`'s keys that `keep` accepts (a checkpoint divided by key among another
+    /// number of workers); `other`'s counters too when `counters`.
+    pub fn absorb(&mut self, other: Self, keep: &dyn Fn(&K) -> bool, counters: bool) {
+        self.table.absorb(other.table, keep, counters);
+    }
+
     /// A correlation of `steps` ordered rules within `span_ms`.
     pub fn new(span_ms: i64, steps: usize, key_cap: usize, evidence_cap: usize) -> Result<Self, ParamError> {
         check_rules(steps)?;

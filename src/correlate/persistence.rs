@@ -89,6 +89,12 @@ pub struct Persistence<K, E> {
 }
 
 impl<K: Ord + Hash + Clone + KeyBytes, E: Clone> Persistence<K, E> {
+    /// Adds `other`'s keys that `keep` accepts (a checkpoint divided by key among another
+    /// number of workers); `other`'s counters too when `counters`.
+    pub fn absorb(&mut self, other: Self, keep: &dyn Fn(&K) -> bool, counters: bool) {
+        self.table.absorb(other.table, keep, counters);
+    }
+
     /// Holds `windows` times in a row over windows of `span_ms`.
     pub fn new(
         span_ms: i64,

@@ -83,6 +83,12 @@ pub(crate) fn check_rules(rules: usize) -> Result<(), ParamError> {
 }
 
 impl<K: Ord + Hash + Clone + KeyBytes, E: Clone> Temporal<K, E> {
+    /// Adds `other`'s keys that `keep` accepts (a checkpoint divided by key among another
+    /// number of workers); `other`'s counters too when `counters`.
+    pub fn absorb(&mut self, other: Self, keep: &dyn Fn(&K) -> bool, counters: bool) {
+        self.table.absorb(other.table, keep, counters);
+    }
+
     /// A correlation of `rules` referenced rules over `span_ms` windows; `condition` `None`
     /// means all of them (`gte: rules`).
     pub fn new(span_ms: i64, rules: usize, condition: Option<Condition>, key_cap: usize, evidence_cap: usize) -> Result<Self, ParamError> {

@@ -57,6 +57,12 @@ pub struct EventCount<K, E> {
 }
 
 impl<K: Ord + Hash + Clone + KeyBytes, E: Clone> EventCount<K, E> {
+    /// Adds `other`'s keys that `keep` accepts (a checkpoint divided by key among another
+    /// number of workers); `other`'s counters too when `counters`.
+    pub fn absorb(&mut self, other: Self, keep: &dyn Fn(&K) -> bool, counters: bool) {
+        self.table.absorb(other.table, keep, counters);
+    }
+
     /// A correlation over `span_ms` windows, at most `key_cap` live keys and `evidence_cap`
     /// evidence values per alert.
     pub fn new(span_ms: i64, condition: Condition, key_cap: usize, evidence_cap: usize) -> Result<Self, ParamError> {

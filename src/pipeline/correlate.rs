@@ -21,8 +21,8 @@ use super::chain::{ChainReport, ChainTracker};
 use super::frontier::{give, Held};
 use super::lateness::Stage;
 use super::plan::{Plan, PlannedCorrelation, StateLimits};
-use super::project::{forward_alert, Emitted, GroupKey, Measured, Projection};
-use super::saved::{restore_slots, save_slots, Checkpointed};
+use super::project::{forward_alert, route_key, Emitted, GroupKey, Measured, Projection};
+use super::saved::{absorb_slots, restore_slots, save_slots, Checkpointed};
 use super::stats::EngineStats;
 use crate::checkpoint::OperatorCut;
 use crate::correlate::absence::Absence;
@@ -160,6 +160,24 @@ impl Checkpointed for State {
         }
         Ok(())
     }
+
+    fn absorb(&mut self, bytes: &[u8], keep: &dyn Fn(&GroupKey) -> bool, counters: bool) -> Result<(), String> {
+        fn de<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+            bincode::deserialize(bytes).map_err(|e| e.to_string())
+        }
+        match self {
+            State::Count(s) => s.absorb(de(bytes)?, keep, counters),
+            State::Distinct(s) => s.absorb(de(bytes)?, keep, counters),
+            State::Temporal(s) => s.absorb(de(bytes)?, keep, counters),
+            State::Ordered(s) => s.absorb(de(bytes)?, keep, counters),
+            State::Aggregate(s) => s.absorb(de(bytes)?, keep, counters),
+            State::Absence(s) => s.absorb(de(bytes)?, keep, counters),
+            State::Persist(s) => s.absorb(de(bytes)?, keep, counters),
+            // Refused before the run starts (`Plan::rescale_refused`).
+            State::Baseline(_) => return Err("a baseline's tables are not divided by key".into()),
+        }
+        Ok(())
+    }
 }
 
 impl State {
@@ -259,6 +277,7 @@ pub fn correlate_stage<'s>(
     keeping: StageKeeping,
 ) -> StageStreams<'s> {
     let StageKeeping { track, mut checkpoint } = keeping;
+    let (index, peers) = (ordered.scope().index(), ordered.scope().peers());
     let mut builder = OperatorBuilder::new("Correlate".to_owned(), ordered.scope());
     let mut input = builder.new_input(ordered, Pipeline);
     let (inc_out, incidents) = builder.new_output::<Vec<Incident>>();
@@ -284,8 +303,20 @@ pub fn correlate_stage<'s>(
             })
             .collect();
         let mut held = Held::default();
-        if let Some(bytes) = checkpoint.as_ref().and_then(OperatorCut::restored) {
-            restore_slots(&bytes, &plan, &mut states, &stats, "state");
+        let restored = match checkpoint.as_ref().map(|op| (op.restored_all(), op)) {
+            Some((Some(all), _)) => {
+                // Taken with another number of workers: every old worker's keys that route here.
+                let (index, peers) = (index as u64, peers as u64);
+                for (old, bytes) in &all {
+                    let keep = |c: u32, key: &GroupKey| route_key(c, key) % peers == index;
+                    absorb_slots(bytes, &plan, &mut states, &stats, "state", keep, *old as u64 == index);
+                }
+                true
+            }
+            Some((None, op)) => op.restored().map(|bytes| restore_slots(&bytes, &plan, &mut states, &stats, "state")).is_some(),
+            None => false,
+        };
+        if restored {
             // Restored windows close as the frontier moves, with or without new input.
             held = Held::initial(initial);
         }

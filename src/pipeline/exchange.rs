@@ -134,19 +134,30 @@ where
     T: Timed + timely::ExchangeData + serde::Serialize + serde::de::DeserializeOwned,
     R: Fn(&T) -> u64 + 'static,
 {
-    let pact = Exchange::new(move |rec: &T| route(rec));
+    let (index, peers) = (records.scope().index() as u64, records.scope().peers() as u64);
+    let route = Rc::new(route);
+    let routing = route.clone();
+    let pact = Exchange::new(move |rec: &T| routing(rec));
     records.unary_frontier(pact, "InEventTimeOrder", |initial, _info| {
         let mut pending: Pending<T> = Pending::default();
         let mut held: Option<Capability<u64>> = None;
-        if let Some(bytes) = checkpoint.as_ref().and_then(OperatorCut::restored) {
-            match bincode::deserialize::<Vec<T>>(&bytes) {
-                Ok(saved) if !saved.is_empty() => {
-                    pending.extend(saved);
-                    held = Some(initial);
-                }
-                Ok(_) => {}
-                Err(e) => tracing::error!("the exchange's checkpointed records do not decode ({e}); they are lost"),
+        let decode = |bytes: &[u8]| match bincode::deserialize::<Vec<T>>(bytes) {
+            Ok(saved) => saved,
+            Err(e) => {
+                tracing::error!("the exchange's checkpointed records do not decode ({e}); they are lost");
+                Vec::new()
             }
+        };
+        // Restored from a checkpoint of another number of workers: every old worker's records,
+        // of which this worker keeps those routed to it now (timely routes by hash % peers).
+        let saved: Vec<T> = match checkpoint.as_ref().map(|op| (op.restored_all(), op)) {
+            Some((Some(all), _)) => all.iter().flat_map(|(_, b)| decode(b)).filter(|rec| route(rec) % peers == index).collect(),
+            Some((None, op)) => op.restored().map(|b| decode(&b)).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        if !saved.is_empty() {
+            pending.extend(saved);
+            held = Some(initial);
         }
         let mut released_to: Option<u64> = None;
         let mut after_cut: Vec<(Capability<u64>, Vec<T>)> = Vec::new();

@@ -52,7 +52,7 @@ use timely::dataflow::{Scope, Stream};
 
 use super::chain::ChainHistory;
 use super::lateness::LatenessClasses;
-use super::source::{owner_of, Backpressure, ClassOutputs, CutTimes, Ingest, IngestCounts};
+use super::source::{earliest, owner_of, Backpressure, ClassOutputs, CutTimes, Ingest, IngestCounts};
 use super::watermark::to_timely;
 use super::watermark::PartitionClock;
 use crate::checkpoint::{Coordinator, Cut, Gate, OperatorCut};
@@ -383,14 +383,15 @@ pub fn kafka_source<'s>(
             .collect();
         let stats = cfg.stats.clone();
         let mut gate = gate;
-        let restored: Option<KafkaSnapshot> = gate.as_ref().and_then(|(_, _, op)| op.restored()).and_then(|bytes| match bincode::deserialize(&bytes) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                stats.fatal(|| format!("the checkpoint's Kafka positions do not decode: {e}"));
+        let restored: Option<KafkaSnapshot> = match gate.as_ref().map(|(_, _, op)| restored_snapshot(op, &parts)) {
+            Some(Ok(s)) => s,
+            Some(Err(e)) => {
+                stats.fatal(|| format!("the checkpoint's Kafka positions: {e}"));
                 cfg.cancel.store(true, Relaxed);
                 None
             }
-        });
+            None => None,
+        };
         if let Some(r) = &restored {
             if let Err(reason) = resume_parts(&mut parts, r) {
                 stats.fatal(|| format!("worker {index}: cannot resume from the checkpoint: {reason}"));
@@ -734,6 +735,29 @@ fn finish_cut(
         c.positions.into_iter().zip(parts).map(|(p, part)| p.unwrap_or_else(|| part.position(part.ingest.partition))).collect();
     op.deliver(c.cut, snapshot_bytes(parts, out, dead_time, Some((positions.clone(), &c.times))));
     Some(positions)
+}
+
+/// This worker's part of the restored checkpoint: its own snapshot, or, when the checkpoint
+/// was taken with another number of workers, the positions of the partitions it now owns from
+/// every old worker's snapshot, with the earliest of their capabilities' times.
+fn restored_snapshot(op: &OperatorCut, parts: &[Part]) -> Result<Option<KafkaSnapshot>, String> {
+    let decode = |bytes: &[u8]| bincode::deserialize::<KafkaSnapshot>(bytes).map_err(|e| format!("they do not decode: {e}"));
+    let Some(all) = op.restored_all() else { return op.restored().map(|b| decode(&b)).transpose() };
+    if all.is_empty() {
+        return Ok(None);
+    }
+    let old: Vec<KafkaSnapshot> = all.iter().map(|(_, b)| decode(b)).collect::<Result<_, _>>()?;
+    let mut positions = Vec::with_capacity(parts.len());
+    for part in parts {
+        let pos = old.iter().flat_map(|s| &s.positions).find(|p| p.index == part.ingest.partition);
+        positions.push(pos.cloned().ok_or_else(|| format!("no old worker held {}", part.ingest.name))?);
+    }
+    let classes = old.iter().map(|s| s.class_times.len()).max().unwrap_or(0);
+    Ok(Some(KafkaSnapshot {
+        positions,
+        class_times: (0..classes).map(|k| earliest(old.iter().map(|s| s.class_times.get(k).copied().flatten()))).collect(),
+        dead_time: earliest(old.iter().map(|s| s.dead_time)),
+    }))
 }
 
 /// Sets each partition where the checkpoint's position of it stood.

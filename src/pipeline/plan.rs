@@ -230,6 +230,12 @@ impl Plan {
 }
 
 impl Plan {
+    /// Why a checkpoint of this plan cannot be restored into another number of workers, if it
+    /// cannot: a baseline's learned tables and its peer-group judge are not divided by key yet.
+    pub fn rescale_refused(&self) -> Option<&'static str> {
+        self.correlations.iter().any(|c| c.baseline.is_some()).then_some("restoring baseline correlations into another number of workers is not supported yet")
+    }
+
     /// Events of one group further apart than this start a new chain of windows (see
     /// [`super::chain`]): the window (times K under `persistence`) plus the suppression
     /// cool-down, within which alerts still merge.

@@ -154,8 +154,13 @@ impl Timed for Projection {
 
 /// The routing hash of a projection: its correlation and group key, fixed-seed.
 pub fn route(p: &Projection) -> u64 {
+    route_key(p.correlation, &p.key)
+}
+
+/// The routing hash of a correlation's group key (see [`route`]).
+pub fn route_key(correlation: u32, key: &GroupKey) -> u64 {
     // No buffer: the key's own hash, mixed with the correlation (timely routes by the low bits).
-    crate::baseline::mix64(hash_bytes(p.key.bytes()).wrapping_add(u64::from(p.correlation)))
+    crate::baseline::mix64(hash_bytes(key.bytes()).wrapping_add(u64::from(correlation)))
 }
 
 /// What a stage hands on from one activation: incidents to write and projections for the next

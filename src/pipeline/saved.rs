@@ -4,6 +4,7 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::plan::Plan;
+use super::project::GroupKey;
 use super::stats::EngineStats;
 
 /// One correlation's state that a checkpoint can hold.
@@ -12,6 +13,11 @@ pub(super) trait Checkpointed {
     fn save(&self) -> Result<Vec<u8>, String>;
     /// Replaces the state with saved bytes of the same kind.
     fn load(&mut self, bytes: &[u8]) -> Result<(), String>;
+    /// Adds the keys of saved bytes of the same kind that `keep` accepts (a checkpoint taken
+    /// with another number of workers), and their counters when `counters`.
+    fn absorb(&mut self, _bytes: &[u8], _keep: &dyn Fn(&GroupKey) -> bool, _counters: bool) -> Result<(), String> {
+        Err("this state cannot be divided by key".into())
+    }
 }
 
 /// (place in the plan, rule id, state) per correlation the stage holds.
@@ -54,6 +60,40 @@ pub(super) fn restore_slots<S: Checkpointed>(bytes: &[u8], plan: &Plan, slots: &
         if let Err(e) = state.load(&bytes) {
             stats.checkpoint_errors.fetch_add(1, Relaxed);
             tracing::error!("{}: its checkpointed {what} does not load ({e}); it starts fresh", planned.info.title);
+        }
+    }
+}
+
+/// Adds to the slots of a stage the keys of one old worker's saved states that route to this
+/// worker now (`keep(correlation, key)`), for a checkpoint taken with another number of
+/// workers; counters come along when `counters` (from one old worker only, so they are not
+/// counted twice). What does not decode or divide is counted and left out.
+pub(super) fn absorb_slots<S: Checkpointed>(
+    bytes: &[u8],
+    plan: &Plan,
+    slots: &mut [Option<S>],
+    stats: &EngineStats,
+    what: &str,
+    keep: impl Fn(u32, &GroupKey) -> bool,
+    counters: bool,
+) {
+    let saved: Saved = match bincode::deserialize(bytes) {
+        Ok(s) => s,
+        Err(e) => {
+            stats.checkpoint_errors.fetch_add(1, Relaxed);
+            tracing::error!("a stage's checkpointed {what} does not decode ({e}); its keys start fresh");
+            return;
+        }
+    };
+    for (c, id, bytes) in saved {
+        let Some(Some(state)) = slots.get_mut(c as usize) else { continue };
+        let planned = &plan.correlations[c as usize];
+        if planned.info.id != id {
+            continue;
+        }
+        if let Err(e) = state.absorb(&bytes, &|key| keep(c, key), counters) {
+            stats.checkpoint_errors.fetch_add(1, Relaxed);
+            tracing::error!("{}: its checkpointed {what} does not divide ({e}); those keys start fresh", planned.info.title);
         }
     }
 }

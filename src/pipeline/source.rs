@@ -441,14 +441,16 @@ pub fn file_source<'s>(
         // the source is not finished.
         let mut dead_cap: Option<Capability<u64>> = caps.pop();
         let mut gate = gate;
-        let restored: Option<SourceSnapshot> = gate.as_ref().and_then(|(_, _, op)| op.restored()).and_then(|bytes| match bincode::deserialize(&bytes) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                cfg.stats.fatal(|| format!("the checkpoint's source positions do not decode: {e}"));
+        let owned: Vec<u32> = cfg.inputs.iter().filter(|spec| owner_of(spec.partition, peers) == index).map(|spec| spec.partition).collect();
+        let restored: Option<SourceSnapshot> = match gate.as_ref().map(|(_, _, op)| restored_snapshot(op, &owned)) {
+            Some(Ok(s)) => s,
+            Some(Err(e)) => {
+                cfg.stats.fatal(|| format!("the checkpoint's source positions: {e}"));
                 cfg.cancel.store(true, Relaxed);
                 None
             }
-        });
+            None => None,
+        };
         let mut parse = cfg.parse.clone();
         if let Some(r) = &restored {
             parse.now_ms = r.now_ms;
@@ -634,6 +636,36 @@ fn finish_cut(cutting: &mut Option<CutInProgress>, parts: &[Partition], out: &Cl
     let Some(c) = cutting.take() else { return };
     let positions = c.positions.into_iter().zip(parts).map(|(p, part)| p.unwrap_or_else(|| position_of(part))).collect();
     op.deliver(c.cut, snapshot_bytes(parts, out, dead_time, now_ms, Some((positions, &c.times))));
+}
+
+/// The earliest of several old workers' capability times (`None` when none held one): the
+/// time a new worker holding their partitions resumes at.
+pub(super) fn earliest(times: impl Iterator<Item = Option<u64>>) -> Option<u64> {
+    times.flatten().min()
+}
+
+/// This worker's part of the restored checkpoint: its own snapshot, or, when the checkpoint
+/// was taken with another number of workers, the positions of the inputs it now owns (`owned`,
+/// in order) from every old worker's snapshot, with the earliest of their capabilities' times.
+fn restored_snapshot(op: &OperatorCut, owned: &[u32]) -> Result<Option<SourceSnapshot>, String> {
+    let decode = |bytes: &[u8]| bincode::deserialize::<SourceSnapshot>(bytes).map_err(|e| format!("they do not decode: {e}"));
+    let Some(all) = op.restored_all() else { return op.restored().map(|b| decode(&b)).transpose() };
+    if all.is_empty() {
+        return Ok(None);
+    }
+    let old: Vec<SourceSnapshot> = all.iter().map(|(_, b)| decode(b)).collect::<Result<_, _>>()?;
+    let mut positions = Vec::with_capacity(owned.len());
+    for &partition in owned {
+        let pos = old.iter().flat_map(|s| &s.positions).find(|p| p.partition == partition);
+        positions.push(pos.cloned().ok_or_else(|| format!("no old worker held input {partition}"))?);
+    }
+    let classes = old.iter().map(|s| s.class_times.len()).max().unwrap_or(0);
+    Ok(Some(SourceSnapshot {
+        positions,
+        class_times: (0..classes).map(|k| earliest(old.iter().map(|s| s.class_times.get(k).copied().flatten()))).collect(),
+        dead_time: earliest(old.iter().map(|s| s.dead_time)),
+        now_ms: old.first().map_or(0, |s| s.now_ms),
+    }))
 }
 
 /// Sets each partition to resume where the checkpoint's position of it stood.
