@@ -8,6 +8,7 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -239,17 +240,13 @@ fn what_cannot_be_resumed_is_refused_with_a_reason() {
     assert!(!run.status.success() && log.contains("the input changed"), "{log}");
 }
 
-/// A window restored open, to which no later event goes, is still closed and reported: the
-/// restored correlator must hold a capability to send what its state closes (it once waited
-/// for an input that never came, and the incident was lost).
-#[test]
-fn a_window_restored_open_is_closed_without_new_input() {
-    let dir = tempfile::tempdir().unwrap();
-    let (sshd, access) = (dir.path().join("sshd.log"), dir.path().join("access.log"));
+/// Five sshd failures, then 100 minutes of web traffic (one line every 10 ms) that no rule reads:
+/// a window of the failures is open at every checkpoint of a replay of them.
+fn failures_then_quiet(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (sshd, access) = (dir.join("sshd.log"), dir.join("access.log"));
     let failures: String =
         (0..5).map(|i| format!("Jan 15 08:00:0{i} web01 sshd[100]: Failed password for root from 203.0.113.7 port 4000{i} ssh2\n")).collect();
     std::fs::write(&sshd, failures).unwrap();
-    // 100 minutes of web traffic (one line every 10 ms) that no rule reads.
     let mut web = String::with_capacity(60_000_000);
     for i in 0..600_000u64 {
         let ms = i * 10;
@@ -264,6 +261,16 @@ fn a_window_restored_open_is_closed_without_new_input() {
         ));
     }
     std::fs::write(&access, web).unwrap();
+    (sshd, access)
+}
+
+/// A window restored open, to which no later event goes, is still closed and reported: the
+/// restored correlator must hold a capability to send what its state closes (it once waited
+/// for an input that never came, and the incident was lost).
+#[test]
+fn a_window_restored_open_is_closed_without_new_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sshd, access) = failures_then_quiet(dir.path());
     let rules = fixtures().join("checkpoint/open_window.yml");
     let args = |out: &Path, state: Option<&Path>| {
         let mut a: Vec<String> =
@@ -364,4 +371,159 @@ fn a_checkpoint_taken_with_two_workers_resumes_with_one_or_three() {
     let run = vigil(&one.iter().map(String::as_str).collect::<Vec<_>>());
     let log = String::from_utf8_lossy(&run.stderr);
     assert!(!run.status.success() && log.contains("taken with 2 workers") && log.contains("baseline"), "{log}");
+}
+
+/// The rules of an incident line (its `rule.id`).
+fn rule_of(line: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(line).unwrap()["rule"]["id"].as_str().unwrap_or_default().to_owned()
+}
+
+/// The incident lines of a file whose rule is `id`, in file order.
+fn lines_of_rule(path: &Path, id: &str) -> Vec<String> {
+    std::fs::read_to_string(path).unwrap().lines().filter(|l| rule_of(l) == id).map(str::to_owned).collect()
+}
+
+/// Resumed with changed rules: what did not change keeps its state (its incidents are those of
+/// one uninterrupted run, byte for byte), an added rule starts from the checkpoint's positions,
+/// a removed rule's state is dropped, and start-up says so.
+#[test]
+fn a_restart_with_changed_rules_keeps_the_state_of_the_unchanged_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = prepare(dir.path());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rules = |f: &str| root.join("topologies/rules").join(f).to_string_lossy().into_owned();
+    let mut same: Vec<String> = ["web_scanning.yml", "windows_credential_access.yml", "zeek_scans.yml"].map(rules).into();
+    same.push(fixtures().join("checkpoint/frequent.yml").to_string_lossy().into_owned());
+    // Changed: SSH Brute Force's threshold. Removed: the rules of honeypot.yml. Added: one detection.
+    let brute_force = "ebfe9c8a-34a2-4555-bf8c-077c012c57cc";
+    let linux = std::fs::read_to_string(rules("linux_auth.yml")).unwrap();
+    let at = linux.find("        gte: 20").unwrap();
+    let changed_linux = dir.path().join("linux_auth_changed.yml");
+    std::fs::write(&changed_linux, format!("{}        gte: 15{}", &linux[..at], &linux[at + "        gte: 20".len()..])).unwrap();
+    let added_id = "4e1b7c2a-9d3f-4a5e-8b6c-7d8e9f0a1b2c";
+    let added = dir.path().join("added.yml");
+    std::fs::write(
+        &added,
+        format!("title: SSH Failure Seen (added)\nid: {added_id}\nstatus: test\nlogsource:\n    product: linux\n    service: sshd\ndetection:\n    selection:\n        system.auth.ssh.event: Failed\n    condition: selection\nlevel: low\n"),
+    )
+    .unwrap();
+    let old_rules: Vec<String> = same.iter().cloned().chain([rules("linux_auth.yml"), rules("honeypot.yml")]).collect();
+    let removed: BTreeSet<String> =
+        std::fs::read_to_string(rules("honeypot.yml")).unwrap().lines().filter_map(|l| l.strip_prefix("id: ")).map(|id| id.trim().to_owned()).collect();
+    let new_rules: Vec<String> = same.iter().cloned().chain([changed_linux.to_string_lossy().into_owned(), added.to_string_lossy().into_owned()]).collect();
+    let args = |rule_files: &[String], out: &Path, dead: &Path, state: Option<&Path>| {
+        let mut a: Vec<String> = vec!["replay".into(), "-q".into(), "--year".into(), "2024".into(), "--workers".into(), "2".into()];
+        for f in rule_files {
+            a.extend(["--rules".into(), f.clone()]);
+        }
+        a.extend(["--output".into(), out.to_string_lossy().into_owned(), "--dead-letter".into(), dead.to_string_lossy().into_owned()]);
+        if let Some(state) = state {
+            a = with_state(a, state, "100ms");
+        }
+        a.extend(inputs.iter().cloned());
+        a
+    };
+    let run = |a: Vec<String>| vigil_ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let (old_ref, new_ref, dead) = (dir.path().join("old.json"), dir.path().join("new.json"), dir.path().join("dead"));
+    run(args(&old_rules, &old_ref, &dead, None));
+    run(args(&new_rules, &new_ref, &dead, None));
+
+    let mut resumed = false;
+    for attempt in 0..5 {
+        let (out, state) = (dir.path().join(format!("out-{attempt}.json")), dir.path().join(format!("state-{attempt}")));
+        let mut child = spawn(&args(&old_rules, &out, &dead, Some(&state)), &dir.path().join("stderr"));
+        let deep = || newest_cut(&state).is_some_and(|cut| (TRAFFIC_START_MS + 20_000..TRAFFIC_START_MS + 60_000).contains(&cut));
+        if !wait_for(&mut child, Duration::from_secs(120), deep) {
+            continue;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let log = String::from_utf8_lossy(&run(args(&new_rules, &out, &dead, Some(&state))).stderr).into_owned();
+        let says = format!("added 1: {added_id}; removed {}", removed.len());
+        assert!(log.contains("the rules changed since checkpoint") && log.contains(&says) && log.contains(&format!("changed 1: {brute_force}")), "{log}");
+        // Every rule either run wrote for: one that lost its state may write nothing at all.
+        let text = std::fs::read_to_string(&out).unwrap() + &std::fs::read_to_string(&new_ref).unwrap();
+        let ids: BTreeSet<String> = text.lines().map(rule_of).collect();
+        let mut unchanged = 0;
+        for id in ids.iter().filter(|id| !removed.contains(*id) && *id != added_id && *id != brute_force) {
+            assert_eq!(lines_of_rule(&out, id), lines_of_rule(&new_ref, id), "an unchanged rule ({id}) lost or repeated incidents across the change");
+            unchanged += 1;
+        }
+        assert!(unchanged >= 4, "incidents of several unchanged rules, correlations among them: {unchanged}");
+        // The added rule reads from the checkpoint on: some of its incidents, each one the
+        // uninterrupted run with the new rules has too.
+        let (got, all) = (lines_of_rule(&out, added_id), lines_of_rule(&new_ref, added_id));
+        assert!(!got.is_empty() && got.len() < all.len() && got.iter().all(|l| all.contains(l)), "added rule: {} of {}", got.len(), all.len());
+        // The removed rules wrote only what they had decided before the checkpoint (a merge
+        // still open then is written as it stood: compared by incident id).
+        let incident_id = |l: &String| serde_json::from_str::<serde_json::Value>(l).unwrap()["event"]["id"].as_str().unwrap_or_default().to_owned();
+        for id in &removed {
+            let got: Vec<String> = lines_of_rule(&out, id).iter().map(incident_id).collect();
+            let all: Vec<String> = lines_of_rule(&old_ref, id).iter().map(incident_id).collect();
+            assert!(got.len() <= all.len() && got.iter().all(|i| all.contains(i)), "removed rule {id}: {} of {}", got.len(), all.len());
+        }
+        resumed = true;
+        break;
+    }
+    assert!(resumed, "no run was killed after a checkpoint within the traffic");
+}
+
+/// With changed rules, an unchanged correlation keeps its open window (its incident is that of
+/// one uninterrupted run), a changed one starts with none, and an added rule reads from the
+/// checkpoint's positions on.
+#[test]
+fn a_restart_with_changed_rules_keeps_an_unchanged_window_and_drops_a_changed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sshd, access) = failures_then_quiet(dir.path());
+    let kept = fixtures().join("checkpoint/open_window.yml").to_string_lossy().into_owned();
+    let other = |gte: u32| {
+        let path = dir.path().join(format!("other-{gte}.yml"));
+        let text = format!(
+            "title: SSH Failures, Another Count (restore test)\nid: 7b5e3c4a-9d6f-4a01-bc2d-3e4f5a6b7c82\nstatus: test\ncorrelation:\n    type: event_count\n    rules:\n        - restore_ssh_failed\n    group-by:\n        - source.ip\n    timespan: 24h\n    condition:\n        gte: {gte}\n        lte: 1000000\nlevel: medium\n"
+        );
+        std::fs::write(&path, text).unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let added = dir.path().join("added.yml");
+    std::fs::write(&added, "title: SSH Failure Seen (added)\nid: 8c6f4d5b-0e7a-4b12-8d3e-4f5a6b7c8d93\nstatus: test\nlogsource:\n    product: linux\n    service: sshd\ndetection:\n    selection:\n        system.auth.ssh.event: Failed\n    condition: selection\nlevel: low\n").unwrap();
+    let removed = fixtures().join("checkpoint/frequent.yml").to_string_lossy().into_owned();
+    let old_rules = vec![kept.clone(), other(3), removed];
+    let new_rules = vec![kept, other(4), added.to_string_lossy().into_owned()];
+    let args = |rules: &[String], out: &Path, state: Option<&Path>| {
+        let mut a: Vec<String> = ["replay", "-q", "--year", "2024", "--output", &out.to_string_lossy()].iter().map(|s| s.to_string()).collect();
+        for r in rules {
+            a.extend(["--rules".into(), r.clone()]);
+        }
+        if let Some(state) = state {
+            a = with_state(a, state, "20ms");
+        }
+        a.extend([sshd.to_string_lossy().into_owned(), access.to_string_lossy().into_owned()]);
+        a
+    };
+    let reference = dir.path().join("reference.json");
+    vigil_ok(&args(&new_rules, &reference, None).iter().map(String::as_str).collect::<Vec<_>>());
+    let (window, changed, added_id) = ("6a4d2b3f-8c5e-4f90-ab1c-2d3e4f5a6b71", "7b5e3c4a-9d6f-4a01-bc2d-3e4f5a6b7c82", "8c6f4d5b-0e7a-4b12-8d3e-4f5a6b7c8d93");
+    assert_eq!(lines_of_rule(&reference, window).len(), 1);
+    assert_eq!(lines_of_rule(&reference, changed).len(), 1);
+    assert_eq!(lines_of_rule(&reference, added_id).len(), 5);
+
+    let mut resumed = false;
+    for attempt in 0..5 {
+        let (out, state) = (dir.path().join(format!("out-{attempt}.json")), dir.path().join(format!("state-{attempt}")));
+        let mut child = spawn(&args(&old_rules, &out, Some(&state)), &dir.path().join("stderr"));
+        let open = || newest_cut(&state).is_some_and(|cut| cut > TRAFFIC_START_MS + 60_000 && cut < TRAFFIC_START_MS + 5_400_000);
+        if !wait_for(&mut child, Duration::from_secs(120), open) {
+            continue;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let run = vigil_ok(&args(&new_rules, &out, Some(&state)).iter().map(String::as_str).collect::<Vec<_>>());
+        let log = String::from_utf8_lossy(&run.stderr);
+        assert!(log.contains(&format!("added 1: {added_id}; removed 2")) && log.contains(&format!("changed 1: {changed}")), "{log}");
+        assert_eq!(lines_of_rule(&out, window), lines_of_rule(&reference, window), "the unchanged correlation's window was not kept:\n{log}");
+        assert!(lines_of_rule(&out, changed).is_empty(), "the changed correlation kept the old window");
+        assert!(lines_of_rule(&out, added_id).is_empty(), "the added rule read records from before the checkpoint");
+        resumed = true;
+    }
+    assert!(resumed, "no run was killed with its window open in a checkpoint");
 }

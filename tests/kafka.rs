@@ -524,7 +524,16 @@ fn assert_same_partitions(got: &std::collections::BTreeMap<i64, Vec<(String, Str
     for (p, records) in want {
         let mine = got.get(p).cloned().unwrap_or_default();
         let first = records.iter().zip(&mine).position(|(a, b)| a != b);
-        assert!(&mine == records, "partition {p}: {} incident record(s), want {}; first difference at {first:?}", mine.len(), records.len());
+        let show = |r: Option<&(String, String)>| r.map_or("none".to_owned(), |(k, v)| format!("{k} {}", v.chars().take(600).collect::<String>()));
+        let at = first.unwrap_or(records.len().min(mine.len()));
+        assert!(
+            &mine == records,
+            "partition {p}: {} incident record(s), want {}; first difference at {first:?}\n got: {}\nwant: {}",
+            mine.len(),
+            records.len(),
+            show(mine.get(at)),
+            show(records.get(at))
+        );
     }
     assert_eq!(got.len(), want.len(), "the same partitions hold incidents");
 }

@@ -20,7 +20,26 @@ use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::stamps::{rule_changes, unchanged_rules};
 use super::store::{CheckpointError, Loaded, Manifest, RuleStamp, Store, FORMAT_VERSION};
+
+/// The rules a run evaluates, as its checkpoints record them.
+#[derive(Clone, Debug, Default)]
+pub struct RunRules {
+    /// One stamp per rule (see [`super::rule_stamps`]).
+    pub stamps: Vec<RuleStamp>,
+    /// The evaluated correlations' ids in plan order.
+    pub correlations: Vec<String>,
+}
+
+/// What a restart with changed rules needs to place the state it keeps.
+#[derive(Clone, Debug, Default)]
+pub struct RestoredRules {
+    /// The checkpoint's correlations' ids in its plan order.
+    pub correlations: Vec<String>,
+    /// The ids of the rules unchanged since the checkpoint.
+    pub unchanged: BTreeSet<String>,
+}
 
 /// No cut in progress.
 const NONE: u64 = u64::MAX;
@@ -100,7 +119,7 @@ struct Written {
 pub struct Coordinator {
     interval: Duration,
     workers: usize,
-    rules: Vec<RuleStamp>,
+    rules: RunRules,
     cut_at: AtomicU64,
     cut_seq: AtomicU64,
     inner: Mutex<Inner>,
@@ -113,7 +132,12 @@ pub struct Coordinator {
     /// The restored checkpoint's number of workers, when it differs from this run's: its parts
     /// are then kept by the old worker index, and every new worker reads them all.
     rescaled_from: Option<usize>,
-    /// Per new worker, the operators that have taken their restored state (rescaling only).
+    /// Whether the restored state is divided by key anew: taken with another number of
+    /// workers, or with other rules (whose correlations then have other places in the plan).
+    rekeyed: bool,
+    /// The checkpoint's rules, when they differ from this run's.
+    restored_rules: Option<RestoredRules>,
+    /// Per new worker, the operators that have taken their restored state (rekeying only).
     taken_by: Mutex<Vec<BTreeSet<String>>>,
 }
 
@@ -122,22 +146,24 @@ type PartMap = BTreeMap<String, Vec<u8>>;
 
 impl Coordinator {
     /// A coordinator writing to `store` every `interval` for `workers` workers, resuming from
-    /// `restored` when given. A checkpoint taken with another number of workers is restored by
-    /// key ([`OperatorCut::restored_all`]) unless `rescale_refused` says why it cannot be.
+    /// `restored` when given. A checkpoint taken with another number of workers, or with other
+    /// rules, is restored by key ([`OperatorCut::restored_all`]) unless `rekey_refused` says why
+    /// it cannot be.
     pub fn new(
         store: Store,
         interval: Duration,
         workers: usize,
-        rules: Vec<RuleStamp>,
+        rules: RunRules,
         restored: Option<Loaded>,
-        rescale_refused: Option<&str>,
+        rekey_refused: Option<&str>,
     ) -> Result<Arc<Self>, CheckpointError> {
         let next_seq = store.next_seq()?;
         let mut rescaled_from = None;
+        let mut restored_rules = None;
         if let Some(loaded) = &restored {
             let taken = loaded.manifest.workers as usize;
             if taken != workers {
-                if let Some(why) = rescale_refused {
+                if let Some(why) = rekey_refused {
                     return Err(CheckpointError::Invalid {
                         path: loaded.dir.clone(),
                         reason: format!("taken with {taken} workers; this run has {workers}, and {why}: run with --workers {taken}"),
@@ -148,8 +174,21 @@ impl Coordinator {
                 }
                 rescaled_from = Some(taken);
             }
+            if let Some(changes) = rule_changes(&loaded.manifest.rules, &rules.stamps) {
+                if let Some(why) = rekey_refused {
+                    return Err(CheckpointError::Invalid {
+                        path: loaded.dir.clone(),
+                        reason: format!("the rules changed ({changes}), and {why}: run with the same rules, or with a new state directory to start over"),
+                    });
+                }
+                restored_rules = Some(RestoredRules {
+                    correlations: loaded.manifest.correlations.clone(),
+                    unchanged: unchanged_rules(&loaded.manifest.rules, &rules.stamps),
+                });
+            }
         }
-        let mut restored_parts = vec![PartMap::new(); rescaled_from.unwrap_or(workers)];
+        let rekeyed = rescaled_from.is_some() || restored_rules.is_some();
+        let mut restored_parts = vec![PartMap::new(); rescaled_from.unwrap_or(workers).max(workers)];
         for (name, payload) in restored.map(Loaded::into_parts).unwrap_or_default() {
             if let Some((w, op)) = split_part_name(&name) {
                 if let Some(slot) = restored_parts.get_mut(w) {
@@ -185,6 +224,8 @@ impl Coordinator {
             abandoned: std::sync::atomic::AtomicBool::new(false),
             restored_parts: Mutex::new(restored_parts),
             rescaled_from,
+            rekeyed,
+            restored_rules,
             taken_by: Mutex::new(vec![BTreeSet::new(); workers]),
         }))
     }
@@ -193,6 +234,11 @@ impl Coordinator {
     /// run's.
     pub fn rescaled_from(&self) -> Option<usize> {
         self.rescaled_from
+    }
+
+    /// The restored checkpoint's rules, when they differ from this run's.
+    pub fn restored_rules(&self) -> Option<&RestoredRules> {
+        self.restored_rules.as_ref()
     }
 
     fn written(&self) -> MutexGuard<'_, Written> {
@@ -386,7 +432,7 @@ struct WriteJob {
     store: Store,
     cut: Cut,
     workers: usize,
-    rules: Vec<RuleStamp>,
+    rules: RunRules,
     started: Option<Instant>,
     stats: Arc<Mutex<Written>>,
 }
@@ -436,7 +482,8 @@ impl WriteJob {
             workers: self.workers as u32,
             processes: 1,
             created_unix_ms: crate::event::time::now_ms(),
-            rules: self.rules.clone(),
+            rules: self.rules.stamps.clone(),
+            correlations: self.rules.correlations.clone(),
             parts: infos,
         };
         self.store.commit(&manifest)?;
@@ -481,7 +528,7 @@ impl OperatorCut {
     /// [`OperatorCut::restored_all`].
     pub fn restored(&self) -> Option<Vec<u8>> {
         let mut parts = self.coord.restored_parts.lock().unwrap_or_else(|p| p.into_inner());
-        if self.coord.rescaled_from.is_some() {
+        if self.coord.rekeyed {
             let mut taken = self.coord.taken_by.lock().unwrap_or_else(|p| p.into_inner());
             if !taken.get_mut(self.worker).is_some_and(|t| t.insert(self.name.clone())) {
                 return None;
@@ -491,17 +538,28 @@ impl OperatorCut {
         parts.get_mut(self.worker).and_then(|p| p.remove(&self.name))
     }
 
-    /// When the checkpoint was taken with another number of workers: this operator's state on
-    /// every old worker (by old index), for it to keep the keys it now owns. `None` otherwise
-    /// (use [`OperatorCut::restored`]). Taken once per worker.
+    /// When the checkpoint's state is divided by key anew (taken with another number of
+    /// workers, or with other rules): the states of this operator's family (the operators whose
+    /// names share the part before the first `-`, e.g. every `exchange-*`) on every old worker,
+    /// as (old worker, state), for it to keep what it now owns. `None` otherwise (use
+    /// [`OperatorCut::restored`]). Taken once per worker.
     pub fn restored_all(&self) -> Option<Vec<(usize, Vec<u8>)>> {
-        self.coord.rescaled_from?;
+        if !self.coord.rekeyed {
+            return None;
+        }
+        let family = self.name.split('-').next().unwrap_or_default();
         let parts = self.coord.restored_parts.lock().unwrap_or_else(|p| p.into_inner());
         let mut taken = self.coord.taken_by.lock().unwrap_or_else(|p| p.into_inner());
         if !taken.get_mut(self.worker).is_some_and(|t| t.insert(self.name.clone())) {
             return Some(Vec::new());
         }
-        Some(parts.iter().enumerate().filter_map(|(w, p)| Some((w, p.get(&self.name)?.clone()))).collect())
+        let mine = |name: &str| name.split('-').next() == Some(family);
+        Some(parts.iter().enumerate().flat_map(|(w, p)| p.iter().filter(|(name, _)| mine(name)).map(move |(_, b)| (w, b.clone()))).collect())
+    }
+
+    /// The restored checkpoint's rules, when they differ from this run's.
+    pub fn restored_rules(&self) -> Option<&RestoredRules> {
+        self.coord.restored_rules()
     }
 
     /// Delivers the state as of `cut`.
@@ -530,7 +588,7 @@ mod tests {
     fn a_cut_is_after_everything_sent_and_completes_with_the_last_state() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), StoreLimits::default()).unwrap();
-        let coord = Coordinator::new(store, Duration::ZERO, 2, Vec::new(), None, None).unwrap();
+        let coord = Coordinator::new(store, Duration::ZERO, 2, RunRules::default(), None, None).unwrap();
         let (s0, s1) = (coord.register_source(), coord.register_source());
         let mut a = coord.register(0, "a".into());
         let mut b = coord.register(1, "b".into());
@@ -552,7 +610,7 @@ mod tests {
         let store = Store::open(dir.path(), StoreLimits::default()).unwrap();
         let (loaded, rejected) = store.latest().unwrap();
         assert!(rejected.is_empty());
-        let coord = Coordinator::new(store, Duration::from_secs(3600), 2, Vec::new(), loaded, None).unwrap();
+        let coord = Coordinator::new(store, Duration::from_secs(3600), 2, RunRules::default(), loaded, None).unwrap();
         assert_eq!(coord.register(0, "a".into()).restored().as_deref(), Some(&b"A"[..]));
         assert_eq!(coord.register(1, "b".into()).restored().as_deref(), Some(&b"B"[..]), "a standing state is in every later cut");
         assert_eq!(coord.register(1, "c".into()).restored(), None);
@@ -562,7 +620,7 @@ mod tests {
     fn finished_sources_never_hold_a_cut_back() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), StoreLimits::default()).unwrap();
-        let coord = Coordinator::new(store, Duration::ZERO, 1, Vec::new(), None, None).unwrap();
+        let coord = Coordinator::new(store, Duration::ZERO, 1, RunRules::default(), None, None).unwrap();
         let (s0, s1) = (coord.register_source(), coord.register_source());
         coord.source_finished(s1);
         assert_eq!(coord.gate(s0, 5), Gate::Read);

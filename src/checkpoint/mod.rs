@@ -49,6 +49,6 @@ pub mod cut;
 pub mod stamps;
 pub mod store;
 
-pub use cut::{operator_states, CheckpointStats, Coordinator, Cut, Gate, OperatorCut, FINISHED};
-pub use stamps::{rule_changes, rule_stamps};
+pub use cut::{operator_states, CheckpointStats, Coordinator, Cut, Gate, OperatorCut, RestoredRules, RunRules, FINISHED};
+pub use stamps::{rule_changes, rule_stamps, unchanged_rules};
 pub use store::{CheckpointError, Loaded, Manifest, PartInfo, Rejected, RuleStamp, Store, StoreLimits, FORMAT_VERSION};

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_128;
 
 /// Version of the file layout and of the manifest; a checkpoint of another version is rejected.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 const MAGIC: &[u8; 8] = b"VIGILCKP";
 const HEADER_LEN: usize = 8 + 4 + 4 + 8 + 16;
@@ -124,6 +124,10 @@ pub struct Manifest {
     pub created_unix_ms: i64,
     /// The rules whose state it holds.
     pub rules: Vec<RuleStamp>,
+    /// The evaluated correlations' ids in plan order (the index projections and states carry),
+    /// so a restart with changed rules can find each kept correlation's new place.
+    #[serde(default)]
+    pub correlations: Vec<String>,
     /// Its parts.
     pub parts: Vec<PartInfo>,
 }
@@ -417,6 +421,7 @@ mod tests {
             processes: 1,
             created_unix_ms: 0,
             rules: vec![RuleStamp { id: "r1".into(), hash: "00ff".into() }],
+            correlations: Vec::new(),
             parts,
         }
     }

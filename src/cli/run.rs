@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use super::checkpoint_args::{load_latest, print_checkpoints, CheckpointArgs};
+use super::checkpoint_args::{load_latest, print_checkpoints, run_rules, CheckpointArgs};
 use super::common::{install_interrupt, print_correlation_state};
 use super::replay::report_errors;
-use vigil::checkpoint::{rule_stamps, Coordinator, FINISHED};
+use vigil::checkpoint::{Coordinator, FINISHED};
 use vigil::cluster::ClusterArgs;
 use vigil::config::Config;
 use vigil::event::time::parse_duration_ms;
@@ -345,7 +345,7 @@ fn open_exactly_once(
     }
     let dir = config.state.dir.join("checkpoints").join(format!("{group_file}-p{}", cluster.process));
     let settings = args.checkpoints.settings(&dir)?;
-    let (store, loaded) = load_latest("vigil run", &settings, rules)?;
+    let (store, loaded) = load_latest("vigil run", &settings, rules, plan)?;
     match &loaded {
         // Like a replay that finished: its end states hold every partition as read, and
         // nothing more is read with them. Starting afresh from the committed offsets instead
@@ -361,7 +361,7 @@ fn open_exactly_once(
             l.manifest.seq,
             dir.display(),
             vigil::event::time::to_iso8601(l.manifest.created_unix_ms),
-            if l.manifest.workers as usize != cluster.workers && plan.rescale_refused().is_none() {
+            if l.manifest.workers as usize != cluster.workers && plan.rekey_refused().is_none() {
                 format!("; it was taken with {} workers: its state is divided among {} by key", l.manifest.workers, cluster.workers)
             } else {
                 String::new()
@@ -378,7 +378,7 @@ fn open_exactly_once(
                 .context("recording where the output topics start")?,
         ),
     };
-    let coordinator = Coordinator::new(store, settings.interval, cluster.workers, rule_stamps(rules), loaded, plan.rescale_refused())
+    let coordinator = Coordinator::new(store, settings.interval, cluster.workers, run_rules(rules, plan), loaded, plan.rekey_refused())
         .with_context(|| format!("state directory {}", dir.display()))?;
     Ok((coordinator, origin))
 }

@@ -260,6 +260,9 @@ pub struct StageKeeping {
     pub track: Option<u32>,
     /// This operator's part of the process's checkpoints.
     pub checkpoint: Option<OperatorCut>,
+    /// Restored from a checkpoint with other rules: the place in this plan of each of its
+    /// correlations (`None`: changed or removed).
+    pub remap: Option<Arc<Vec<Option<u32>>>>,
 }
 
 /// One correlate stage: evaluates the correlations of `stage` (one depth, one lateness class) over
@@ -276,7 +279,7 @@ pub fn correlate_stage<'s>(
     stats: Arc<EngineStats>,
     keeping: StageKeeping,
 ) -> StageStreams<'s> {
-    let StageKeeping { track, mut checkpoint } = keeping;
+    let StageKeeping { track, mut checkpoint, remap } = keeping;
     let (index, peers) = (ordered.scope().index(), ordered.scope().peers());
     let mut builder = OperatorBuilder::new("Correlate".to_owned(), ordered.scope());
     let mut input = builder.new_input(ordered, Pipeline);
@@ -309,7 +312,7 @@ pub fn correlate_stage<'s>(
                 let (index, peers) = (index as u64, peers as u64);
                 for (old, bytes) in &all {
                     let keep = |c: u32, key: &GroupKey| route_key(c, key) % peers == index;
-                    absorb_slots(bytes, &plan, &mut states, &stats, "state", keep, *old as u64 == index);
+                    absorb_slots(bytes, &plan, remap.as_deref().map(Vec::as_slice), &mut states, &stats, "state", keep, *old as u64 == index);
                 }
                 true
             }

@@ -118,21 +118,25 @@ where
     T: Timed + timely::ExchangeData + serde::Serialize + serde::de::DeserializeOwned,
     R: Fn(&T) -> u64 + 'static,
 {
-    in_order_checkpointed(records, route, gauge, None)
+    in_order_checkpointed(records, route, gauge, None, Some)
 }
 
 /// [`in_order_by`] taking part in checkpoints: its waiting records are its state. Records
 /// before a cut that wait past it are saved, and released after the restore as they would have
-/// been (see [`crate::checkpoint::cut`]).
-pub fn in_order_checkpointed<'s, T, R>(
+/// been (see [`crate::checkpoint::cut`]). When the checkpoint is divided by key anew, every old
+/// exchange's records pass through `place` (which may rewrite a record for this run, or say it
+/// belongs to another exchange) and this worker keeps those routed to it.
+pub fn in_order_checkpointed<'s, T, R, P>(
     records: Stream<'s, u64, Vec<T>>,
     route: R,
     gauge: Rc<Cell<usize>>,
     mut checkpoint: Option<OperatorCut>,
+    place: P,
 ) -> Stream<'s, u64, Vec<T>>
 where
     T: Timed + timely::ExchangeData + serde::Serialize + serde::de::DeserializeOwned,
     R: Fn(&T) -> u64 + 'static,
+    P: Fn(T) -> Option<T> + 'static,
 {
     let (index, peers) = (records.scope().index() as u64, records.scope().peers() as u64);
     let route = Rc::new(route);
@@ -151,7 +155,7 @@ where
         // Restored from a checkpoint of another number of workers: every old worker's records,
         // of which this worker keeps those routed to it now (timely routes by hash % peers).
         let saved: Vec<T> = match checkpoint.as_ref().map(|op| (op.restored_all(), op)) {
-            Some((Some(all), _)) => all.iter().flat_map(|(_, b)| decode(b)).filter(|rec| route(rec) % peers == index).collect(),
+            Some((Some(all), _)) => all.iter().flat_map(|(_, b)| decode(b)).filter_map(&place).filter(|rec| route(rec) % peers == index).collect(),
             Some((None, op)) => op.restored().map(|b| decode(&b)).unwrap_or_default(),
             None => Vec::new(),
         };

@@ -752,12 +752,12 @@ fn restored_snapshot(op: &OperatorCut, parts: &[Part]) -> Result<Option<KafkaSna
         let pos = old.iter().flat_map(|s| &s.positions).find(|p| p.index == part.ingest.partition);
         positions.push(pos.cloned().ok_or_else(|| format!("no old worker held {}", part.ingest.name))?);
     }
+    // Each class at the earliest time any old class held: the lateness classes follow the
+    // rules, which may have changed, and the first activation moves every capability up to its
+    // partitions' watermark anyway.
     let classes = old.iter().map(|s| s.class_times.len()).max().unwrap_or(0);
-    Ok(Some(KafkaSnapshot {
-        positions,
-        class_times: (0..classes).map(|k| earliest(old.iter().map(|s| s.class_times.get(k).copied().flatten()))).collect(),
-        dead_time: earliest(old.iter().map(|s| s.dead_time)),
-    }))
+    let first = earliest(old.iter().flat_map(|s| s.class_times.iter().copied()));
+    Ok(Some(KafkaSnapshot { positions, class_times: vec![first; classes], dead_time: earliest(old.iter().map(|s| s.dead_time)) }))
 }
 
 /// Sets each partition where the checkpoint's position of it stood.

@@ -208,6 +208,13 @@ fn build_with(worker: &mut Worker, cfg: &EngineConfig, plan: Arc<Plan>, kafka: O
             }
         }
 
+        // A checkpoint taken with other rules: where each of its correlations is in this plan
+        // (`None`: changed or removed, its state dropped).
+        let remap: Option<Arc<Vec<Option<u32>>>> = cfg.checkpoint.as_ref().and_then(|c| c.restored_rules()).map(|r| {
+            let place = |id: &String| r.unchanged.contains(id).then(|| plan.correlations.iter().position(|p| &p.info.id == id)).flatten();
+            Arc::new(r.correlations.iter().map(|id| place(id).map(|i| i as u32)).collect())
+        });
+
         // 4-5. One exchange-and-correlate stage per depth of the chains and lateness class:
         // projections reach the worker that owns (correlation, group), in order; alerts of
         // correlations that feed deeper ones become projections for the next depth, in the
@@ -226,10 +233,19 @@ fn build_with(worker: &mut Worker, cfg: &EngineConfig, plan: Arc<Plan>, kafka: O
                 // Records waiting in the exchange past a cut are part of the checkpoint: the
                 // sources resume after them.
                 let held = cfg.checkpoint.as_ref().map(|c| c.register(index, format!("exchange-{id}")));
-                let ordered = exchange::in_order_checkpointed(scope.concatenate(inputs), project::route, pending, held);
-                let track = chains.is_some().then_some(index as u32);
                 let stage = Stage { depth, class: k, id, classes: classes.clone() };
                 id += 1;
+                // Divided anew (other workers or rules): a waiting record goes to the stage that
+                // evaluates its correlation, at that correlation's place in this run's plan.
+                let (for_plan, for_stage, places) = (plan.clone(), stage.clone(), remap.clone());
+                let place = move |mut p: Projection| {
+                    if let Some(m) = places.as_deref() {
+                        p.correlation = m.get(p.correlation as usize).copied().flatten()?;
+                    }
+                    for_stage.evaluates(&for_plan, p.correlation as usize).then_some(p)
+                };
+                let ordered = exchange::in_order_checkpointed(scope.concatenate(inputs), project::route, pending, held, place);
+                let track = chains.is_some().then_some(index as u32);
                 let cut = cfg.checkpoint.as_ref().map(|c| c.register(index, format!("correlate-{}", stage.id)));
                 let streams = correlate::correlate_stage(
                     ordered,
@@ -238,7 +254,7 @@ fn build_with(worker: &mut Worker, cfg: &EngineConfig, plan: Arc<Plan>, kafka: O
                     cfg.rules.clone(),
                     cfg.limits,
                     cfg.stats.clone(),
-                    correlate::StageKeeping { track, checkpoint: cut },
+                    correlate::StageKeeping { track, checkpoint: cut, remap: remap.clone() },
                 );
                 let (mut incidents, mut forward) = (streams.incidents, streams.forward);
                 chain_reports.push(streams.chains);

@@ -66,11 +66,13 @@ pub(super) fn restore_slots<S: Checkpointed>(bytes: &[u8], plan: &Plan, slots: &
 
 /// Adds to the slots of a stage the keys of one old worker's saved states that route to this
 /// worker now (`keep(correlation, key)`), for a checkpoint taken with another number of
-/// workers; counters come along when `counters` (from one old worker only, so they are not
+/// workers or other rules (`remap`: each old correlation's place now); counters come along when `counters` (from one old worker only, so they are not
 /// counted twice). What does not decode or divide is counted and left out.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn absorb_slots<S: Checkpointed>(
     bytes: &[u8],
     plan: &Plan,
+    remap: Option<&[Option<u32>]>,
     slots: &mut [Option<S>],
     stats: &EngineStats,
     what: &str,
@@ -85,7 +87,9 @@ pub(super) fn absorb_slots<S: Checkpointed>(
             return;
         }
     };
-    for (c, id, bytes) in saved {
+    for (old, id, bytes) in saved {
+        // Taken with other rules: the correlation's place now, if it is unchanged.
+        let Some(c) = remap.map_or(Some(old), |m| m.get(old as usize).copied().flatten()) else { continue };
         let Some(Some(state)) = slots.get_mut(c as usize) else { continue };
         let planned = &plan.correlations[c as usize];
         if planned.info.id != id {

@@ -659,10 +659,14 @@ fn restored_snapshot(op: &OperatorCut, owned: &[u32]) -> Result<Option<SourceSna
         let pos = old.iter().flat_map(|s| &s.positions).find(|p| p.partition == partition);
         positions.push(pos.cloned().ok_or_else(|| format!("no old worker held input {partition}"))?);
     }
+    // Each class at the earliest time any old class held: the lateness classes follow the
+    // rules, which may have changed, and the first activation moves every capability up to its
+    // partitions' watermark anyway.
     let classes = old.iter().map(|s| s.class_times.len()).max().unwrap_or(0);
+    let first = earliest(old.iter().flat_map(|s| s.class_times.iter().copied()));
     Ok(Some(SourceSnapshot {
         positions,
-        class_times: (0..classes).map(|k| earliest(old.iter().map(|s| s.class_times.get(k).copied().flatten()))).collect(),
+        class_times: vec![first; classes],
         dead_time: earliest(old.iter().map(|s| s.dead_time)),
         now_ms: old.first().map_or(0, |s| s.now_ms),
     }))

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// Path of the built binary.
+/// Path of the binary under test: the one cargo built, or `VIGIL_TEST_BIN` (a copy kept apart,
+/// so a long loop of a test is not changed under it by the next build).
 pub fn vigil_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_vigil"))
+    std::env::var_os("VIGIL_TEST_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_vigil")))
 }
 
 /// The fixtures folder.
