@@ -79,18 +79,19 @@ impl StartProbe {
             self.confirmed = true;
             return Answer::Skip;
         }
-        if offset == self.asked || self.confirmed {
+        // Nothing lies before 0; and a seek to the beginning answered with a later record
+        // means nothing before it is kept any more.
+        if offset == self.asked || self.confirmed || self.asked == 0 || self.back == i64::MAX {
             return Answer::Done;
         }
-        // Back by `back` or by the gap, whichever is larger; past the beginning, nothing before
-        // `offset` exists any more.
-        if self.back > self.asked {
-            return Answer::Done;
-        }
+        // Back by `back` or by the gap, whichever is larger, down to the beginning at most: a
+        // batch may start there and hold the offset asked for (tansu answers a fetch anywhere
+        // inside a batch but at its base with the batch after it).
         let step = self.back.max(offset - self.asked);
-        self.back = step.saturating_mul(2);
+        let to = self.asked.saturating_sub(step).max(0);
+        self.back = if to == 0 { i64::MAX } else { step.saturating_mul(2) };
         self.sought = now;
-        Answer::Rewind(self.asked.saturating_sub(step).max(0))
+        Answer::Rewind(to)
     }
 
     /// Whether the partition, silent since it was last sought, is due to be sought back now.
@@ -121,6 +122,26 @@ impl StartProbe {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_starting_at_the_beginning_is_reached_before_the_probe_gives_up() {
+        // Offsets 0..=679 are one batch: any fetch inside it but at 0 is answered from 680.
+        let now = Instant::now();
+        let mut p = StartProbe::new(493, now);
+        assert_eq!(p.record(680, now), Answer::Rewind(306));
+        assert_eq!(p.record(680, now), Answer::Rewind(119));
+        assert_eq!(p.record(680, now), Answer::Rewind(0));
+        assert_eq!(p.record(0, now), Answer::Skip);
+        assert_eq!(p.record(492, now), Answer::Skip);
+        assert_eq!(p.record(493, now), Answer::Done);
+        // Sought to the beginning and still answered later: nothing before is kept.
+        let mut p = StartProbe::new(493, now);
+        for to in [306, 119, 0] {
+            assert_eq!(p.record(680, now), Answer::Rewind(to));
+        }
+        assert_eq!(p.record(680, now), Answer::Done);
+        assert_eq!(StartProbe::new(0, now).record(5, now), Answer::Done, "nothing lies before 0");
+    }
 
     #[test]
     fn a_later_record_seeks_back_by_the_gap_then_twice_as_far() {
