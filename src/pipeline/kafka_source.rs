@@ -209,8 +209,20 @@ impl Part {
             match p.record(offset, Instant::now()) {
                 Answer::Skip => return SeekCheck::Skip,
                 Answer::Rewind(to) => return SeekCheck::Rewind(to),
-                // A later record than asked for after a confirmed start is a gap of its own.
-                Answer::Done => self.probe = None,
+                Answer::Done => {
+                    if offset > p.asked() && !p.confirmed() {
+                        // Sought back to the beginning and still answered later: the broker no
+                        // longer holds those records (retention). Said, since they are lost.
+                        tracing::warn!(
+                            "{}: records {} to {} are no longer on the broker (retention?); reading on from {offset}",
+                            self.ingest.name,
+                            p.asked(),
+                            offset - 1
+                        );
+                    }
+                    // A later record than asked for after a confirmed start is a gap of its own.
+                    self.probe = None;
+                }
             }
         }
         match self.next {
