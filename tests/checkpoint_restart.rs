@@ -90,6 +90,7 @@ fn killed_at_random_points_then_resumed_writes_the_bytes_of_one_uninterrupted_ru
         let (mut kills, mut resumed, mut finished) = (Vec::new(), 0, 0);
         while kills.len() < 6 {
             let stderr = dir.path().join("stderr");
+            let since = std::time::SystemTime::now();
             let mut child = spawn(&args, &stderr);
             // The first kill comes right after a checkpoint, so at least one restart resumes.
             let at = match if kills.is_empty() { 2 } else { rng.below(3) } {
@@ -101,7 +102,7 @@ fn killed_at_random_points_then_resumed_writes_the_bytes_of_one_uninterrupted_ru
             let started = Instant::now();
             let reached = match at {
                 KillAt::Delay(d) => wait_for(&mut child, Duration::from_secs(120), || started.elapsed() >= d),
-                KillAt::DuringWrite => wait_for(&mut child, Duration::from_secs(120), || writing(&state)),
+                KillAt::DuringWrite => wait_for(&mut child, Duration::from_secs(120), || writing(&state, since)),
                 KillAt::AfterCheckpoint => wait_for(&mut child, Duration::from_secs(120), || complete(&state).last() != before.as_ref()),
             };
             if reached {

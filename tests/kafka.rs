@@ -597,6 +597,7 @@ fn exactly_once_killed_at_seeded_points_delivers_every_record_once() {
     loop {
         // One log per run, for a look afterwards (VIGIL_TEST_KEEP=1).
         let log_path = s.dir.path().join(format!("run-{}.log", kills.len()));
+        let since = std::time::SystemTime::now();
         let mut child = spawn(&args, &log_path);
         let checkpoints = checkpoints_of(&state);
         let at = match if kills.len() == 1 { 2 } else { rng.below(3) } {
@@ -609,7 +610,7 @@ fn exactly_once_killed_at_seeded_points_delivers_every_record_once() {
         let reached = kills.len() < 11
             && match at {
                 KillAt::Delay(d) => wait_for(&mut child, Duration::from_secs(120), || started.elapsed() >= d),
-                KillAt::DuringWrite => wait_for(&mut child, Duration::from_secs(120), || writing(&checkpoints_of(&state))),
+                KillAt::DuringWrite => wait_for(&mut child, Duration::from_secs(120), || writing(&checkpoints_of(&state), since)),
                 KillAt::AfterCheckpoint => wait_for(&mut child, Duration::from_secs(120), || complete(&checkpoints_of(&state)).last() != before.as_ref()),
             };
         if reached {

@@ -101,12 +101,17 @@ pub fn complete(state: &Path) -> Vec<PathBuf> {
     dirs
 }
 
-/// Whether a checkpoint file is being written (its temporary name exists).
-pub fn writing(state: &Path) -> bool {
+/// Whether a checkpoint file is being written (its temporary name exists), by a run started at
+/// `since`: a run killed while writing leaves its temporary file behind until the next
+/// checkpoint prunes it, and that one must not count.
+pub fn writing(state: &Path, since: std::time::SystemTime) -> bool {
+    let fresh = |f: &std::fs::DirEntry| f.metadata().and_then(|m| m.modified()).is_ok_and(|t| t >= since);
     std::fs::read_dir(state)
         .map(|d| {
             d.filter_map(Result::ok).any(|e| {
-                std::fs::read_dir(e.path()).map(|f| f.filter_map(Result::ok).any(|f| f.path().extension().is_some_and(|x| x == "tmp"))).unwrap_or(false)
+                std::fs::read_dir(e.path())
+                    .map(|f| f.filter_map(Result::ok).any(|f| f.path().extension().is_some_and(|x| x == "tmp") && fresh(&f)))
+                    .unwrap_or(false)
             })
         })
         .unwrap_or(false)
