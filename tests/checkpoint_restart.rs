@@ -530,3 +530,41 @@ fn a_restart_with_changed_rules_keeps_an_unchanged_window_and_drops_a_changed_on
     }
     assert!(resumed, "no run was killed with its window open in a checkpoint");
 }
+
+/// A warm-up (`--warm-up`) is checkpointed too: killed with its cut-off known, or still learning,
+/// the resumed run writes the bytes of one uninterrupted run with the same warm-up.
+#[test]
+fn a_warm_up_resumes_with_its_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = prepare(dir.path());
+    let warm = |mut a: Vec<String>| {
+        a.splice(1..1, ["--warm-up".to_owned(), "20s".to_owned()]);
+        a
+    };
+    let (reference, reference_dead) = (dir.path().join("reference.json"), dir.path().join("reference.dead"));
+    let run = vigil_ok(&warm(replay_args(&inputs, &reference, &reference_dead, 1)).iter().map(String::as_str).collect::<Vec<_>>());
+    let want = std::fs::read(&reference).unwrap();
+    assert!(want.iter().filter(|&&b| b == b'\n').count() > 100, "{}", String::from_utf8_lossy(&run.stderr));
+    let mut resumed = 0;
+    // Early (within the warm-up) and late (after it).
+    for (attempt, (from, to)) in [(0u64, 20_000u64), (30_000, 70_000), (0, 20_000), (30_000, 70_000)].into_iter().enumerate() {
+        let (out, dead, state) =
+            (dir.path().join(format!("out-{attempt}.json")), dir.path().join(format!("dead-{attempt}")), dir.path().join(format!("state-{attempt}")));
+        let args = warm(with_state(replay_args(&inputs, &out, &dead, 2), &state, "50ms"));
+        let mut child = spawn(&args, &dir.path().join("stderr"));
+        let at = || newest_cut(&state).is_some_and(|cut| (TRAFFIC_START_MS + from..TRAFFIC_START_MS + to).contains(&cut));
+        if !wait_for(&mut child, Duration::from_secs(120), at) {
+            continue;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let run = vigil_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let log = String::from_utf8_lossy(&run.stderr);
+        assert!(log.contains("resuming from checkpoint"), "{log}");
+        assert!(std::fs::read(&out).unwrap() == want, "a warm-up resumed from a checkpoint wrote other incidents:\n{log}");
+        assert_eq!(sorted_lines(&dead), sorted_lines(&reference_dead));
+        resumed += 1;
+    }
+    eprintln!("warm-up: {resumed} of 4 runs killed after a checkpoint and resumed");
+    assert!(resumed >= 2, "too few runs were killed after a checkpoint within the traffic: {resumed}");
+}

@@ -208,8 +208,8 @@ fn checkpoint_settings(args: &ReplayArgs, dir: &std::path::Path, plan: &Plan, fi
     if args.cluster.processes > 1 {
         return Err(refuse("checkpoints of a replay over several processes are not supported yet; run one process (--workers N)"));
     }
-    if plan.learn != Learn::Off {
-        return Err(refuse("--learn and --warm-up are not checkpointed yet (the learning cut-off is not in the state); run without --state-dir"));
+    if matches!(plan.learn, Learn::Inputs(_)) {
+        return Err(refuse("--learn is not checkpointed yet (its history and new data are two sources; --warm-up is); run without --state-dir"));
     }
     if files.iter().any(|f| f == "-") {
         return Err(refuse("stdin cannot be resumed; name the files"));

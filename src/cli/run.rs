@@ -340,8 +340,8 @@ fn open_exactly_once(
     if cluster.processes > 1 {
         bail!("--exactly-once over several processes is not supported yet (a cut is taken inside one process); run one process with --workers N");
     }
-    if plan.learn != vigil::pipeline::Learn::Off {
-        bail!("--exactly-once with learning (x-vigil learn, --warm-up) is not supported yet: the learning cut-off is not in the checkpoints");
+    if matches!(plan.learn, vigil::pipeline::Learn::Inputs(_)) {
+        bail!("--exactly-once with history to learn on first is not supported yet (its history and new data are two sources; a warm-up is)");
     }
     let dir = config.state.dir.join("checkpoints").join(format!("{group_file}-p{}", cluster.process));
     let settings = args.checkpoints.settings(&dir)?;

@@ -69,6 +69,10 @@ struct Kept {
     last_written: Option<((i64, String), Vec<u8>, u32)>,
     /// Where the output stood when the state was saved (set only in checkpoints).
     mark: SinkMark,
+    /// The learning cut-off marks received so far (see [`Learn`]).
+    marks_seen: Vec<i64>,
+    /// The learning cut-off once every worker's mark is in (`None` until then).
+    cutoff: Option<Option<i64>>,
 }
 
 /// The writer's state and what it writes with.
@@ -238,9 +242,6 @@ pub fn write_incidents<'s>(
     let learn = plan.learn;
     // An operator rather than a sink, so a probe after it tells the Kafka source what has
     // been delivered: its frontier is what it has finished with (written and acknowledged).
-    // The learning cut-off: unknown until every worker's mark is in (`None` until then).
-    let mut marks_seen: Vec<i64> = Vec::new();
-    let mut cutoff: Option<Option<i64>> = None;
     // Incidents at or after a cut in progress, set aside until the state before it is saved.
     let mut after_cut: Vec<Incident> = Vec::new();
     let mut finished = false;
@@ -261,7 +262,7 @@ pub fn write_incidents<'s>(
                     Some(cut) if cap.least().is_some_and(|&t| t >= cut.at) => after_cut.append(data),
                     _ => core.kept.pending.append(data),
                 });
-                marks_in.for_each(|_cap, data| marks_seen.append(data));
+                marks_in.for_each(|_cap, data| core.kept.marks_seen.append(data));
                 if !is_leader {
                     return;
                 }
@@ -274,26 +275,34 @@ pub fn write_incidents<'s>(
                         after_cut.clear();
                         break 'work;
                     }
-                    if cutoff.is_none() && learn == Learn::Off {
+                    if core.kept.cutoff.is_none() && learn == Learn::Off {
                         // Nothing to learn: write as the frontier passes (a Kafka run never ends).
-                        cutoff = Some(None);
+                        core.kept.cutoff = Some(None);
                     }
-                    if cutoff.is_none() {
-                        // Incidents wait (unwritten) until the cut-off is known.
+                    if core.kept.cutoff.is_none() {
+                        // Incidents wait (unwritten) until the cut-off is known. Marks come at
+                        // time 0, before any cut, and again from a restored mark operator that
+                        // had sent its own: a minimum or maximum over them does not mind.
                         if !marks_frontier.frontier().is_empty() {
+                            if let Some(cut) = pending_cut.filter(|c| bound.is_none_or(|f| f >= c.at)) {
+                                // Checkpoints go on while learning: what waits is in the state.
+                                if let (Some(op), Some(state)) = (checkpoint.as_mut(), core.save()) {
+                                    op.deliver(cut, state);
+                                }
+                                core.kept.pending.append(&mut after_cut);
+                            }
                             break 'work;
                         }
+                        let seen = &core.kept.marks_seen;
                         let c = match learn {
                             Learn::Off => None,
-                            Learn::Inputs(_) => marks_seen.iter().max().copied(),
-                            Learn::WarmUp(d) => marks_seen.iter().min().map(|first| first.saturating_add(d)),
+                            Learn::Inputs(_) => seen.iter().max().copied(),
+                            Learn::WarmUp(d) => seen.iter().min().map(|first| first.saturating_add(d)),
                         };
-                        if let Some(c) = c {
-                            core.rstats.cutoff_ms.store(c, Relaxed);
-                        }
-                        cutoff = Some(c);
+                        core.kept.cutoff = Some(c);
                     }
-                    if let Some(Some(c)) = cutoff {
+                    if let Some(Some(c)) = core.kept.cutoff {
+                        core.rstats.cutoff_ms.store(c, Relaxed);
                         let pending = &mut core.kept.pending;
                         let before = pending.len();
                         pending.retain(|inc| inc.timestamp_ms > c);
@@ -346,11 +355,21 @@ fn has_unread_evidence(inc: &Incident, read_before: &[Option<i64>]) -> bool {
 /// event time of the history inputs it read, once they are all read everywhere; with
 /// `Learn::WarmUp`, its earliest event time, once its input frontier has passed it (no earlier
 /// event can come). The operator holds its capability until then, so a writer knows the cut-off
-/// once this stream's frontier is empty.
-pub fn cutoff_marks<'s>(events: Stream<'s, u64, Vec<Event>>, learn: Learn) -> Stream<'s, u64, Vec<i64>> {
+/// once this stream's frontier is empty. With `checkpoint`, its mark so far and whether it was
+/// sent are in the checkpoints; restored after sending, it sends the mark again (a writer takes
+/// the minimum or maximum of what it gets, so twice is as once).
+pub fn cutoff_marks<'s>(events: Stream<'s, u64, Vec<Event>>, learn: Learn, mut checkpoint: Option<OperatorCut>) -> Stream<'s, u64, Vec<i64>> {
     events.unary_frontier::<timely::container::CapacityContainerBuilder<Vec<i64>>, _, _, _>(Pipeline, "LearnCutoff", move |cap, _info| {
         let mut held = (learn != Learn::Off).then_some(cap);
         let mut mark: Option<i64> = None;
+        let mut resend = false;
+        if let Some(bytes) = checkpoint.as_ref().and_then(OperatorCut::restored) {
+            match bincode::deserialize::<(Option<i64>, bool)>(&bytes) {
+                Ok((m, sent)) => (mark, resend) = (m, sent),
+                Err(e) => tracing::error!("the learning cut-off's checkpointed mark does not decode ({e}); it is taken afresh"),
+            }
+        }
+        let mut finished = false;
         move |(input, frontier), output| {
             input.for_each(|_cap, data: &mut Vec<Event>| {
                 for ev in data.iter() {
@@ -361,16 +380,28 @@ pub fn cutoff_marks<'s>(events: Stream<'s, u64, Vec<Event>>, learn: Learn) -> St
                     });
                 }
             });
-            let Some(cap) = held.as_ref() else { return };
             let bound = frontier.frontier().first().copied();
-            let done = match (learn, bound) {
-                (_, None) => true,
-                // A worker that has seen no event once every source has moved past time 0 has
-                // none to come before the frontier (a source leaves 0 only after its partitions
-                // showed events, which reach this worker before the frontier passes them).
-                (Learn::WarmUp(_), Some(f)) => mark.map_or(f > 0, |m| to_timely(m) < f),
-                _ => false,
-            };
+            if let Some(op) = checkpoint.as_mut() {
+                // Stateless but for the mark: every input before the cut is in it (later ones
+                // too, which the restored run reads again: a minimum or maximum does not mind).
+                if let Some(cut) = op.pending().filter(|c| bound.is_none_or(|f| f >= c.at)) {
+                    op.deliver(cut, bincode::serialize(&(mark, held.is_none() || resend)).unwrap_or_default());
+                }
+                if bound.is_none() && !finished {
+                    finished = true;
+                    op.finish(bincode::serialize(&(mark, true)).unwrap_or_default());
+                }
+            }
+            let Some(cap) = held.as_ref() else { return };
+            let done = resend
+                || match (learn, bound) {
+                    (_, None) => true,
+                    // A worker that has seen no event once every source has moved past time 0 has
+                    // none to come before the frontier (a source leaves 0 only after its partitions
+                    // showed events, which reach this worker before the frontier passes them).
+                    (Learn::WarmUp(_), Some(f)) => mark.map_or(f > 0, |m| to_timely(m) < f),
+                    _ => false,
+                };
             if done {
                 if let Some(m) = mark {
                     output.session(cap).give(m);

@@ -191,7 +191,10 @@ fn build_with(worker: &mut Worker, cfg: &EngineConfig, plan: Arc<Plan>, kafka: O
         // of the events (timely copies every batch for each extra reader of a stream).
         let marks = match (plan.learn, marks_from) {
             (Learn::Off, _) => std::iter::empty::<i64>().to_stream(scope),
-            (_, from) => incidents::cutoff_marks(from.unwrap_or_else(|| scope.concatenate(events.clone())), plan.learn).broadcast(),
+            (_, from) => {
+                let cut = cfg.checkpoint.as_ref().map(|c| c.register(index, "learn-cutoff".to_owned()));
+                incidents::cutoff_marks(from.unwrap_or_else(|| scope.concatenate(events.clone())), plan.learn, cut).broadcast()
+            }
         };
         let discard = kafka.as_ref().map(|k| k.source.discard.clone()).unwrap_or_default();
 
