@@ -188,9 +188,6 @@ impl Coordinator {
             }
         }
         let rekeyed = rescaled_from.is_some() || restored_rules.is_some();
-        // Restored from a completed run's end states, the same run reads nothing more and ends
-        // with the same states: no need to write them again (unless divided anew).
-        let ends_restored = restored.as_ref().is_some_and(|l| l.manifest.cut == FINISHED) && !rekeyed;
         let mut restored_parts = vec![PartMap::new(); rescaled_from.unwrap_or(workers).max(workers)];
         for (name, payload) in restored.map(Loaded::into_parts).unwrap_or_default() {
             if let Some((w, op)) = split_part_name(&name) {
@@ -221,7 +218,7 @@ impl Coordinator {
                 standing: vec![PartMap::new(); workers],
                 writer: None,
                 reading: false,
-                finished_written: ends_restored,
+                finished_written: false,
             }),
             shared: Arc::default(),
             abandoned: std::sync::atomic::AtomicBool::new(false),
@@ -626,29 +623,6 @@ mod tests {
         assert_eq!(coord.register(0, "a".into()).restored().as_deref(), Some(&b"A"[..]));
         assert_eq!(coord.register(1, "b".into()).restored().as_deref(), Some(&b"B"[..]), "a standing state is in every later cut");
         assert_eq!(coord.register(1, "c".into()).restored(), None);
-    }
-
-    #[test]
-    fn end_states_restored_are_not_written_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), StoreLimits::default()).unwrap();
-        let coord = Coordinator::new(store, Duration::from_secs(3600), 1, RunRules::default(), None, None).unwrap();
-        let s0 = coord.register_source();
-        let mut a = coord.register(0, "a".into());
-        coord.source_finished(s0);
-        a.finish(b"A".to_vec());
-        coord.wait();
-        let store = Store::open(dir.path(), StoreLimits::default()).unwrap();
-        let (loaded, _) = store.latest().unwrap();
-        assert_eq!(loaded.as_ref().map(|l| l.manifest.cut), Some(FINISHED));
-        let next = store.next_seq().unwrap();
-        let coord = Coordinator::new(store.clone(), Duration::from_secs(3600), 1, RunRules::default(), loaded, None).unwrap();
-        let s0 = coord.register_source();
-        let mut a = coord.register(0, "a".into());
-        coord.source_finished(s0);
-        a.finish(a.restored().unwrap());
-        coord.wait();
-        assert_eq!(store.next_seq().unwrap(), next, "the end states were written again");
     }
 
     #[test]
