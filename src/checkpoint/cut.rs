@@ -129,9 +129,6 @@ pub struct Coordinator {
     shared: Arc<Mutex<Written>>,
     /// Set once the run is stopping: no cut is completed any more.
     abandoned: std::sync::atomic::AtomicBool,
-    /// The restored checkpoint's number of workers, when it differs from this run's: its parts
-    /// are then kept by the old worker index, and every new worker reads them all.
-    rescaled_from: Option<usize>,
     /// Whether the restored state is divided by key anew: taken with another number of
     /// workers, or with other rules (whose correlations then have other places in the plan).
     rekeyed: bool,
@@ -223,17 +220,10 @@ impl Coordinator {
             shared: Arc::default(),
             abandoned: std::sync::atomic::AtomicBool::new(false),
             restored_parts: Mutex::new(restored_parts),
-            rescaled_from,
             rekeyed,
             restored_rules,
             taken_by: Mutex::new(vec![BTreeSet::new(); workers]),
         }))
-    }
-
-    /// The number of workers the restored checkpoint was taken with, when it differs from this
-    /// run's.
-    pub fn rescaled_from(&self) -> Option<usize> {
-        self.rescaled_from
     }
 
     /// The restored checkpoint's rules, when they differ from this run's.
@@ -564,11 +554,6 @@ impl OperatorCut {
         }
         let mine = |name: &str| name.split('-').next() == Some(family);
         Some(parts.iter().enumerate().flat_map(|(w, p)| p.iter().filter(|(name, _)| mine(name)).map(move |(_, b)| (w, b.clone()))).collect())
-    }
-
-    /// The restored checkpoint's rules, when they differ from this run's.
-    pub fn restored_rules(&self) -> Option<&RestoredRules> {
-        self.coord.restored_rules()
     }
 
     /// Delivers the state as of `cut`.

@@ -52,7 +52,7 @@ use timely::dataflow::{Scope, Stream};
 
 use super::chain::ChainHistory;
 use super::lateness::LatenessClasses;
-use super::source::{earliest, owner_of, Backpressure, ClassOutputs, CutTimes, Ingest, IngestCounts};
+use super::source::{combined_times, owner_of, restored_snapshots, Backpressure, ClassOutputs, CutTimes, Ingest, IngestCounts, Restored};
 use super::watermark::to_timely;
 use super::watermark::PartitionClock;
 use crate::checkpoint::{Coordinator, Cut, Gate, OperatorCut};
@@ -749,27 +749,22 @@ fn finish_cut(
     Some(positions)
 }
 
-/// This worker's part of the restored checkpoint: its own snapshot, or, when the checkpoint
-/// was taken with another number of workers, the positions of the partitions it now owns from
-/// every old worker's snapshot, with the earliest of their capabilities' times.
+/// This worker's part of the restored checkpoint: its own snapshot, or, when the checkpoint is
+/// divided anew, the positions of the partitions it now owns from every old worker's snapshot,
+/// at the times `combined_times` gives.
 fn restored_snapshot(op: &OperatorCut, parts: &[Part]) -> Result<Option<KafkaSnapshot>, String> {
-    let decode = |bytes: &[u8]| bincode::deserialize::<KafkaSnapshot>(bytes).map_err(|e| format!("they do not decode: {e}"));
-    let Some(all) = op.restored_all() else { return op.restored().map(|b| decode(&b)).transpose() };
-    if all.is_empty() {
-        return Ok(None);
-    }
-    let old: Vec<KafkaSnapshot> = all.iter().map(|(_, b)| decode(b)).collect::<Result<_, _>>()?;
+    let old = match restored_snapshots::<KafkaSnapshot>(op)? {
+        None => return Ok(None),
+        Some(Restored::Own(s)) => return Ok(Some(s)),
+        Some(Restored::Old(old)) => old,
+    };
     let mut positions = Vec::with_capacity(parts.len());
     for part in parts {
         let pos = old.iter().flat_map(|s| &s.positions).find(|p| p.index == part.ingest.partition);
         positions.push(pos.cloned().ok_or_else(|| format!("no old worker held {}", part.ingest.name))?);
     }
-    // Each class at the earliest time any old class held: the lateness classes follow the
-    // rules, which may have changed, and the first activation moves every capability up to its
-    // partitions' watermark anyway.
-    let classes = old.iter().map(|s| s.class_times.len()).max().unwrap_or(0);
-    let first = earliest(old.iter().flat_map(|s| s.class_times.iter().copied()));
-    Ok(Some(KafkaSnapshot { positions, class_times: vec![first; classes], dead_time: earliest(old.iter().map(|s| s.dead_time)) }))
+    let (class_times, dead_time) = combined_times(old.iter().map(|s| (s.class_times.as_slice(), s.dead_time)));
+    Ok(Some(KafkaSnapshot { positions, class_times, dead_time }))
 }
 
 /// Sets each partition where the checkpoint's position of it stood.

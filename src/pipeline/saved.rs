@@ -40,50 +40,23 @@ pub(super) fn save_slots<S: Checkpointed>(plan: &Plan, slots: &[Option<S>], stat
     bincode::serialize(&saved).unwrap_or_default()
 }
 
-/// Loads saved states into the slots of the same place and rule; what does not decode or load
-/// is counted and starts fresh.
-pub(super) fn restore_slots<S: Checkpointed>(bytes: &[u8], plan: &Plan, slots: &mut [Option<S>], stats: &EngineStats, what: &str) {
-    let saved: Saved = match bincode::deserialize(bytes) {
-        Ok(s) => s,
-        Err(e) => {
-            stats.checkpoint_errors.fetch_add(1, Relaxed);
-            tracing::error!("a stage's checkpointed {what} does not decode ({e}); it starts fresh");
-            return;
-        }
-    };
-    for (c, id, bytes) in saved {
-        let Some(Some(state)) = slots.get_mut(c as usize) else { continue };
-        let planned = &plan.correlations[c as usize];
-        if planned.info.id != id {
-            continue;
-        }
-        if let Err(e) = state.load(&bytes) {
-            stats.checkpoint_errors.fetch_add(1, Relaxed);
-            tracing::error!("{}: its checkpointed {what} does not load ({e}); it starts fresh", planned.info.title);
-        }
-    }
-}
-
-/// Adds to the slots of a stage the keys of one old worker's saved states that route to this
-/// worker now (`keep(correlation, key)`), for a checkpoint taken with another number of
-/// workers or other rules (`remap`: each old correlation's place now); counters come along when `counters` (from one old worker only, so they are not
-/// counted twice). What does not decode or divide is counted and left out.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn absorb_slots<S: Checkpointed>(
+/// Hands each saved state to `apply` with the slot of the same rule, at its place now (`remap`:
+/// each old correlation's place, for a checkpoint taken with other rules); what does not decode
+/// or apply is counted and said, `fresh` naming what then starts fresh.
+fn each_saved<S>(
     bytes: &[u8],
     plan: &Plan,
     remap: Option<&[Option<u32>]>,
     slots: &mut [Option<S>],
     stats: &EngineStats,
-    what: &str,
-    keep: impl Fn(u32, &GroupKey) -> bool,
-    counters: bool,
+    (what, fresh): (&str, &str),
+    mut apply: impl FnMut(u32, &mut S, &[u8]) -> Result<(), String>,
 ) {
     let saved: Saved = match bincode::deserialize(bytes) {
         Ok(s) => s,
         Err(e) => {
             stats.checkpoint_errors.fetch_add(1, Relaxed);
-            tracing::error!("a stage's checkpointed {what} does not decode ({e}); its keys start fresh");
+            tracing::error!("a stage's checkpointed {what} does not decode ({e}); {fresh}");
             return;
         }
     };
@@ -95,9 +68,34 @@ pub(super) fn absorb_slots<S: Checkpointed>(
         if planned.info.id != id {
             continue;
         }
-        if let Err(e) = state.absorb(&bytes, &|key| keep(c, key), counters) {
+        if let Err(e) = apply(c, state, &bytes) {
             stats.checkpoint_errors.fetch_add(1, Relaxed);
-            tracing::error!("{}: its checkpointed {what} does not divide ({e}); those keys start fresh", planned.info.title);
+            tracing::error!("{}: its checkpointed {what} does not load ({e}); {fresh}", planned.info.title);
         }
     }
+}
+
+/// Loads saved states into the slots of the same place and rule; what does not decode or load
+/// is counted and starts fresh.
+pub(super) fn restore_slots<S: Checkpointed>(bytes: &[u8], plan: &Plan, slots: &mut [Option<S>], stats: &EngineStats, what: &str) {
+    each_saved(bytes, plan, None, slots, stats, (what, "it starts fresh"), |_, state, b| state.load(b));
+}
+
+/// Adds to the slots of a stage the keys of one old worker's saved states that route to this
+/// worker now (`keep(correlation, key)`), for a checkpoint taken with another number of
+/// workers or other rules (`remap`: each old correlation's place now); counters come along
+/// when `counters` (from one old worker only, so they are not counted twice). What does not
+/// decode or divide is counted and left out.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn absorb_slots<S: Checkpointed>(
+    bytes: &[u8],
+    plan: &Plan,
+    remap: Option<&[Option<u32>]>,
+    slots: &mut [Option<S>],
+    stats: &EngineStats,
+    what: &str,
+    keep: impl Fn(u32, &GroupKey) -> bool,
+    counters: bool,
+) {
+    each_saved(bytes, plan, remap, slots, stats, (what, "those keys start fresh"), |c, state, b| state.absorb(b, &|key| keep(c, key), counters));
 }

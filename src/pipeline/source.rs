@@ -644,32 +644,50 @@ pub(super) fn earliest(times: impl Iterator<Item = Option<u64>>) -> Option<u64> 
     times.flatten().min()
 }
 
-/// This worker's part of the restored checkpoint: its own snapshot, or, when the checkpoint
-/// was taken with another number of workers, the positions of the inputs it now owns (`owned`,
-/// in order) from every old worker's snapshot, with the earliest of their capabilities' times.
-fn restored_snapshot(op: &OperatorCut, owned: &[u32]) -> Result<Option<SourceSnapshot>, String> {
-    let decode = |bytes: &[u8]| bincode::deserialize::<SourceSnapshot>(bytes).map_err(|e| format!("they do not decode: {e}"));
-    let Some(all) = op.restored_all() else { return op.restored().map(|b| decode(&b)).transpose() };
-    if all.is_empty() {
-        return Ok(None);
+/// A source's part of the restored checkpoint.
+pub(super) enum Restored<S> {
+    /// This worker's own snapshot.
+    Own(S),
+    /// Every old worker's, when the checkpoint is divided anew (other workers or rules).
+    Old(Vec<S>),
+}
+
+/// Decodes this source's part of the restored checkpoint, if any.
+pub(super) fn restored_snapshots<S: serde::de::DeserializeOwned>(op: &OperatorCut) -> Result<Option<Restored<S>>, String> {
+    let decode = |bytes: &[u8]| bincode::deserialize::<S>(bytes).map_err(|e| format!("they do not decode: {e}"));
+    match op.restored_all() {
+        None => op.restored().map(|b| decode(&b).map(Restored::Own)).transpose(),
+        Some(all) if all.is_empty() => Ok(None),
+        Some(all) => all.iter().map(|(_, b)| decode(b)).collect::<Result<Vec<S>, _>>().map(|old| Some(Restored::Old(old))),
     }
-    let old: Vec<SourceSnapshot> = all.iter().map(|(_, b)| decode(b)).collect::<Result<_, _>>()?;
+}
+
+/// The capability times a new worker resumes at, from every old worker's (class times, dead
+/// letters' time): each class at the earliest time any old class held, since the lateness
+/// classes follow the rules, which may have changed, and the first activation moves every
+/// capability up to its partitions' watermark anyway.
+pub(super) fn combined_times<'a>(old: impl Iterator<Item = (&'a [Option<u64>], Option<u64>)> + Clone) -> (Vec<Option<u64>>, Option<u64>) {
+    let classes = old.clone().map(|(c, _)| c.len()).max().unwrap_or(0);
+    let first = earliest(old.clone().flat_map(|(c, _)| c.iter().copied()));
+    (vec![first; classes], earliest(old.map(|(_, d)| d)))
+}
+
+/// This worker's part of the restored checkpoint: its own snapshot, or, when the checkpoint is
+/// divided anew, the positions of the inputs it now owns (`owned`, in order) from every old
+/// worker's snapshot, at the times [`combined_times`] gives.
+fn restored_snapshot(op: &OperatorCut, owned: &[u32]) -> Result<Option<SourceSnapshot>, String> {
+    let old = match restored_snapshots::<SourceSnapshot>(op)? {
+        None => return Ok(None),
+        Some(Restored::Own(s)) => return Ok(Some(s)),
+        Some(Restored::Old(old)) => old,
+    };
     let mut positions = Vec::with_capacity(owned.len());
     for &partition in owned {
         let pos = old.iter().flat_map(|s| &s.positions).find(|p| p.partition == partition);
         positions.push(pos.cloned().ok_or_else(|| format!("no old worker held input {partition}"))?);
     }
-    // Each class at the earliest time any old class held: the lateness classes follow the
-    // rules, which may have changed, and the first activation moves every capability up to its
-    // partitions' watermark anyway.
-    let classes = old.iter().map(|s| s.class_times.len()).max().unwrap_or(0);
-    let first = earliest(old.iter().flat_map(|s| s.class_times.iter().copied()));
-    Ok(Some(SourceSnapshot {
-        positions,
-        class_times: vec![first; classes],
-        dead_time: earliest(old.iter().map(|s| s.dead_time)),
-        now_ms: old.first().map_or(0, |s| s.now_ms),
-    }))
+    let (class_times, dead_time) = combined_times(old.iter().map(|s| (s.class_times.as_slice(), s.dead_time)));
+    Ok(Some(SourceSnapshot { positions, class_times, dead_time, now_ms: old.first().map_or(0, |s| s.now_ms) }))
 }
 
 /// Sets each partition to resume where the checkpoint's position of it stood.
