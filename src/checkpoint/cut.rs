@@ -295,16 +295,7 @@ impl Coordinator {
             }
         }
         if inner.reports.iter().all(Option::is_some) {
-            let latest = inner.reports.iter().flatten().max().copied().unwrap_or(0);
-            if latest == 0 && inner.finished_sources.len() < inner.reports.len() {
-                // Event time has not started (a source waits for every partition to show an
-                // event): everything read so far still waits in the exchanges, and a cut now
-                // would save all of it. Try again in a quarter of the interval.
-                inner.pausing = false;
-                inner.last = Instant::now().checked_sub(self.interval.mul_f64(0.75)).unwrap_or_else(Instant::now);
-                return Gate::Read;
-            }
-            let at = latest.saturating_add(1);
+            let at = inner.reports.iter().flatten().max().copied().unwrap_or(0).saturating_add(1);
             let seq = inner.next_seq;
             inner.next_seq += 1;
             inner.pausing = false;
@@ -608,18 +599,6 @@ mod tests {
         assert_eq!(coord.register(0, "a".into()).restored().as_deref(), Some(&b"A"[..]));
         assert_eq!(coord.register(1, "b".into()).restored().as_deref(), Some(&b"B"[..]), "a standing state is in every later cut");
         assert_eq!(coord.register(1, "c".into()).restored(), None);
-    }
-
-    #[test]
-    fn no_cut_is_taken_before_event_time_starts() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), StoreLimits::default()).unwrap();
-        let coord = Coordinator::new(store, Duration::ZERO, 1, RunRules::default(), None, None).unwrap();
-        let s0 = coord.register_source();
-        assert_eq!(coord.gate(s0, 0), Gate::Read);
-        assert_eq!(coord.cut(), None, "every source still at time 0: no cut");
-        assert_eq!(coord.gate(s0, 7), Gate::Read);
-        assert_eq!(coord.cut().map(|c| c.at), Some(8));
     }
 
     #[test]
