@@ -181,23 +181,6 @@ fn what_cannot_be_resumed_is_refused_with_a_reason() {
     vigil_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(!complete(&state).is_empty());
 
-    // Another rule set: the state belongs to the rules it was taken with.
-    let mut changed = args.clone();
-    let at = changed.iter().position(|a| a.ends_with("frequent.yml")).unwrap();
-    changed.remove(at);
-    changed.remove(at - 1);
-    let run = vigil(&changed.iter().map(String::as_str).collect::<Vec<_>>());
-    let log = String::from_utf8_lossy(&run.stderr);
-    assert!(!run.status.success() && log.contains("the rules changed") && log.contains("removed 2"), "{log}");
-
-    // Another worker count.
-    let mut wider = args.clone();
-    let at = wider.iter().position(|a| a == "--workers").unwrap();
-    wider[at + 1] = "2".into();
-    let run = vigil(&wider.iter().map(String::as_str).collect::<Vec<_>>());
-    let log = String::from_utf8_lossy(&run.stderr);
-    assert!(!run.status.success() && log.contains("taken with 1 workers"), "{log}");
-
     // Over the size bound: nothing is written (nor left behind), the run goes on and says so.
     let small = dir.path().join("small");
     let mut bounded = with_state(replay_args(&inputs, &dir.path().join("small.json"), &dead, 1), &small, "100ms");
@@ -308,10 +291,46 @@ fn a_window_restored_open_is_closed_without_new_input() {
     assert!(restored >= 1, "no run was killed with its window open in a checkpoint");
 }
 
+/// Runs `args(2 workers, ...)` with a state directory, kills it once a checkpoint deep into the
+/// traffic is on disk, and resumes it with each of `resume_with` workers: the incidents are
+/// those of one uninterrupted 1-worker run, byte for byte, and the dead letters the same.
+type ArgsFn<'a> = &'a dyn Fn(usize, &Path, &Path, Option<&Path>) -> Vec<String>;
+
+fn divided_among(dir: &Path, name: &str, args: ArgsFn<'_>, resume_with: &[usize]) {
+    let (reference, reference_dead) = (dir.join(format!("{name}-reference.json")), dir.join(format!("{name}-reference.dead")));
+    vigil_ok(&args(1, &reference, &reference_dead, None).iter().map(String::as_str).collect::<Vec<_>>());
+    let want = std::fs::read(&reference).unwrap();
+    assert!(want.iter().filter(|&&b| b == b'\n').count() > 1000, "incidents all through the run");
+    let want_dead = sorted_lines(&reference_dead);
+    for &workers in resume_with {
+        let mut resumed = false;
+        for attempt in 0..5 {
+            let tag = format!("{name}-{workers}-{attempt}");
+            let (out, dead, state) = (dir.join(format!("out-{tag}.json")), dir.join(format!("dead-{tag}")), dir.join(format!("state-{tag}")));
+            let mut child = spawn(&args(2, &out, &dead, Some(&state)), &dir.join("stderr"));
+            // Well into the 75 s of traffic, with windows open and records waiting in the
+            // exchanges (and not the end state of a run that finished).
+            let deep = || newest_cut(&state).is_some_and(|cut| (TRAFFIC_START_MS + 20_000..TRAFFIC_START_MS + 60_000).contains(&cut));
+            if !wait_for(&mut child, Duration::from_secs(120), deep) {
+                continue; // finished first: try again
+            }
+            child.kill().unwrap();
+            child.wait().unwrap();
+            let run = vigil_ok(&args(workers, &out, &dead, Some(&state)).iter().map(String::as_str).collect::<Vec<_>>());
+            let log = String::from_utf8_lossy(&run.stderr);
+            assert!(log.contains(&format!("taken with 2 workers: its state is divided among {workers} by key")), "{log}");
+            assert!(std::fs::read(&out).unwrap() == want, "{name}: 2 workers, then {workers}: the incidents differ from one uninterrupted run\n{log}");
+            assert_eq!(sorted_lines(&dead), want_dead, "{name}: 2 workers, then {workers}: the dead letters differ");
+            resumed = true;
+            break;
+        }
+        assert!(resumed, "{name}: no run with 2 workers was killed after a checkpoint deep enough into the traffic");
+    }
+}
+
 /// A checkpoint taken with 2 workers resumes with 1 and with 3: sources, waiting records and
 /// every correlation's keys are divided among the new workers by key, and the output is that of
-/// one uninterrupted run, byte for byte. (Baselines are not divided yet: a rule set with them is
-/// refused with a reason, checked at the end.)
+/// one uninterrupted run, byte for byte.
 #[test]
 fn a_checkpoint_taken_with_two_workers_resumes_with_one_or_three() {
     let dir = tempfile::tempdir().unwrap();
@@ -332,46 +351,36 @@ fn a_checkpoint_taken_with_two_workers_resumes_with_one_or_three() {
         a.extend(inputs.iter().cloned());
         a
     };
-    let (reference, reference_dead) = (dir.path().join("reference.json"), dir.path().join("reference.dead"));
-    vigil_ok(&args(1, &reference, &reference_dead, None).iter().map(String::as_str).collect::<Vec<_>>());
-    let want = std::fs::read(&reference).unwrap();
-    assert!(want.iter().filter(|&&b| b == b'\n').count() > 1000, "incidents all through the run");
-    let want_dead = sorted_lines(&reference_dead);
+    divided_among(dir.path(), "correlations", &args, &[1, 3]);
+}
 
-    for resume_with in [1usize, 3] {
-        let mut resumed = false;
-        for attempt in 0..5 {
-            let tag = format!("{resume_with}-{attempt}");
-            let (out, dead, state) =
-                (dir.path().join(format!("out-{tag}.json")), dir.path().join(format!("dead-{tag}")), dir.path().join(format!("state-{tag}")));
-            let mut child = spawn(&args(2, &out, &dead, Some(&state)), &dir.path().join("stderr"));
-            // Well into the 75 s of traffic, with windows open and records waiting in the
-            // exchanges (and not the end state of a run that finished).
-            let deep = || newest_cut(&state).is_some_and(|cut| (TRAFFIC_START_MS + 20_000..TRAFFIC_START_MS + 60_000).contains(&cut));
-            if !wait_for(&mut child, Duration::from_secs(120), deep) {
-                continue; // finished first: try again
-            }
-            child.kill().unwrap();
-            child.wait().unwrap();
-            let run = vigil_ok(&args(resume_with, &out, &dead, Some(&state)).iter().map(String::as_str).collect::<Vec<_>>());
-            let log = String::from_utf8_lossy(&run.stderr);
-            assert!(log.contains(&format!("taken with 2 workers: its state is divided among {resume_with} by key")), "{log}");
-            assert!(std::fs::read(&out).unwrap() == want, "2 workers, then {resume_with}: the incidents differ from one uninterrupted run\n{log}");
-            assert_eq!(sorted_lines(&dead), want_dead, "2 workers, then {resume_with}: the dead letters differ");
-            resumed = true;
-            break;
+/// The default topology (its baselines' entity tables and peer-group judges included), plus
+/// baselines of seconds that raise anomalies all through the traffic, from their own history
+/// and from the peer group: a checkpoint taken with 2 workers resumes with 1 and with 4, byte
+/// for byte.
+#[test]
+fn a_checkpoint_of_the_default_topology_with_baselines_resumes_with_one_or_four_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = prepare(dir.path());
+    let args = |workers: usize, out: &Path, dead: &Path, state: Option<&Path>| {
+        let mut a = replay_args(&inputs, out, dead, workers);
+        a.splice(1..1, ["--rules".into(), fixtures().join("checkpoint/baselines.yml").to_string_lossy().into_owned()]);
+        match state {
+            Some(state) => with_state(a, state, "100ms"),
+            None => a,
         }
-        assert!(resumed, "no run with 2 workers was killed after a checkpoint deep enough into the traffic");
-    }
-
-    // Baselines keep their tables per worker: another number of workers is refused, saying why.
-    let (out, dead, state) = (dir.path().join("b.json"), dir.path().join("b.dead"), dir.path().join("b-state"));
-    let with_baselines = with_state(replay_args(&inputs, &out, &dead, 2), &state, "100ms");
-    vigil_ok(&with_baselines.iter().map(String::as_str).collect::<Vec<_>>());
-    let one = with_state(replay_args(&inputs, &out, &dead, 1), &state, "100ms");
-    let run = vigil(&one.iter().map(String::as_str).collect::<Vec<_>>());
-    let log = String::from_utf8_lossy(&run.stderr);
-    assert!(!run.status.success() && log.contains("taken with 2 workers") && log.contains("baseline"), "{log}");
+    };
+    let reference = dir.path().join("peer.json");
+    vigil_ok(&args(1, &reference, &dir.path().join("peer.dead"), None).iter().map(String::as_str).collect::<Vec<_>>());
+    let text = std::fs::read_to_string(&reference).unwrap();
+    let anomalies = |peer: bool| text.lines().filter(|l| l.contains("(checkpoint test)") && l.contains(&format!("\"peer\":{peer}"))).count();
+    assert!(
+        anomalies(true) > 10 && anomalies(false) > 100,
+        "baseline anomalies from the peer group ({}) and from own history ({})",
+        anomalies(true),
+        anomalies(false)
+    );
+    divided_among(dir.path(), "baselines", &args, &[1, 4]);
 }
 
 /// The rules of an incident line (its `rule.id`).

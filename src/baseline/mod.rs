@@ -557,6 +557,47 @@ impl<B: Baseline> EntityTable<B> {
         requests.append(&mut self.exported_requests);
     }
 
+    /// Adds `other`'s entities that `keep` accepts (a checkpoint divided by entity among
+    /// another number of tables), in `other`'s last-seen order, evicting past the cap as
+    /// [`EntityTable::observe`] does. With `owner`, also what belongs to no entity: `other`'s
+    /// shares of the open intervals (merged into this table's, as the judge sums every
+    /// table's anyway) and its counters. For tables in export mode: a table that folds its own
+    /// peer group cannot be divided (its folded history is everyone's).
+    pub fn absorb(&mut self, mut other: EntityTable<B>, keep: &dyn Fn(u64) -> bool, owner: bool) {
+        // Tables are saved at a cut after advancing to it, so both are the cut's.
+        self.watermark = self.watermark.max(other.watermark);
+        self.cut = self.cut.max(other.cut);
+        if owner {
+            for (idx, stage) in std::mem::take(&mut other.core.stages) {
+                match self.core.stages.entry(idx) {
+                    std::collections::btree_map::Entry::Vacant(v) => {
+                        v.insert(stage);
+                    }
+                    std::collections::btree_map::Entry::Occupied(mut o) => self.kind.merge_stage(o.get_mut(), stage),
+                }
+            }
+            self.exported_stages.append(&mut other.exported_stages);
+            self.exported_requests.append(&mut other.exported_requests);
+            self.ttl_evictions += other.ttl_evictions;
+            self.cap_evictions += other.cap_evictions;
+            self.rejected += other.rejected;
+            self.overflows += other.overflows;
+            self.core.pending_dropped += other.core.pending_dropped;
+        }
+        for (_, entity) in std::mem::take(&mut other.by_seen) {
+            let Some(slot) = other.map.remove(&entity) else { continue };
+            if !keep(entity) || self.map.contains_key(&entity) {
+                continue;
+            }
+            if self.map.len() >= self.config.max_entities {
+                self.evict_least_recent();
+            }
+            self.heap += B::heap_bytes(&slot.state);
+            self.by_seen.insert((slot.last_seen, entity));
+            self.map.insert(entity, slot);
+        }
+    }
+
     /// Exported stages and verdicts not yet taken.
     pub fn peer_output_len(&self) -> usize {
         self.exported_stages.len() + self.exported_requests.len()
@@ -1049,6 +1090,89 @@ mod tests {
             pr.observe(&mut st, 1, 0, v, &mut cx);
         }
         assert!(EntityTable::<Profile>::entity_bytes(&st) <= 244, "{}", EntityTable::<Profile>::entity_bytes(&st));
+    }
+
+    #[test]
+    fn tables_divided_by_entity_give_the_verdicts_of_the_whole() {
+        // Two tables in export mode (entities split by parity) are saved mid-interval, then
+        // divided among three by entity modulo 3; the judged verdicts equal those of the two
+        // running on.
+        let feed = |tables: &mut [EntityTable<Rate>], route: &dyn Fn(u64) -> usize, from: i64, to: i64, out: &mut Vec<Anomaly>| {
+            for i in from..to {
+                // A newcomer every fifth event (judged by the peer group), a busy entity (whose
+                // next event closes its interval ahead of the watermark: a share of an open
+                // interval at the cut), and eleven regulars.
+                let entity = match i {
+                    _ if i % 5 == 0 => 1000 + i as u64,
+                    _ if i % 2 == 0 => 0,
+                    _ => (i % 11) as u64,
+                };
+                let v = if i == 301 || i == 350 { 90 } else { 1 + (i as u64 % 3) };
+                out.extend(tables[route(entity)].observe(entity, i * 7, v));
+                for t in tables.iter_mut() {
+                    t.advance(i * 7 - 20, out);
+                }
+            }
+        };
+        let judge_all = |tables: &mut [EntityTable<Rate>], judge: &mut PeerJudge<Rate, ()>, out: &mut Vec<Anomaly>| {
+            let (mut stages, mut requests) = (Vec::new(), Vec::new());
+            for t in tables.iter_mut() {
+                t.take_peer_output(&mut stages, &mut requests);
+            }
+            for (i, s) in stages {
+                judge.add_stage(i, s);
+            }
+            for r in requests {
+                out.extend(judge.request(r, ()).map(|(a, ())| a));
+            }
+        };
+        let make = || {
+            let mut t = rate_table(100, 1 << 40, true);
+            t.export_peer_group();
+            t
+        };
+        let kind = || make().kind().clone();
+        let run = |split_at: Option<i64>| {
+            let mut tables = vec![make(), make()];
+            let mut judge = PeerJudge::<Rate, ()>::new(kind(), 1000).unwrap();
+            let mut out = Vec::new();
+            let mut judged = Vec::new();
+            let cut = split_at.unwrap_or(400);
+            feed(&mut tables, &|e| (e % 2) as usize, 0, cut, &mut out);
+            judge_all(&mut tables, &mut judge, &mut judged);
+            let route3 = |e: u64| (e % 3) as usize;
+            let mut tables = match split_at {
+                Some(_) => {
+                    let saved: Vec<EntityTable<Rate>> = tables.iter().map(|t| bincode::deserialize(&bincode::serialize(t).unwrap()).unwrap()).collect();
+                    let mut three = vec![make(), make(), make()];
+                    for (old, t) in saved.into_iter().enumerate() {
+                        for (new, n) in three.iter_mut().enumerate() {
+                            n.absorb(t.clone(), &|e| route3(e) == new, old % 3 == new);
+                        }
+                    }
+                    three
+                }
+                None => tables,
+            };
+            let route: Box<dyn Fn(u64) -> usize> = if split_at.is_some() { Box::new(route3) } else { Box::new(|e| (e % 2) as usize) };
+            feed(&mut tables, &*route, cut, 400, &mut out);
+            for t in tables.iter_mut() {
+                t.advance(i64::MAX, &mut out);
+            }
+            judge_all(&mut tables, &mut judge, &mut judged);
+            let mut rest = Vec::new();
+            judge.advance(i64::MAX, &mut rest);
+            judged.extend(rest.into_iter().map(|(a, ())| a));
+            out.extend(judged);
+            let peers = out.iter().filter(|a| a.peer).count();
+            let counters: u64 = tables.iter().map(|t| t.stats().ttl_evictions + t.stats().rejected).sum();
+            (testutil::canonical(out), peers, counters, bincode::serialize(&judge).unwrap())
+        };
+        let whole = run(None);
+        assert!(whole.1 > 0 && whole.1 < whole.0.len(), "{} anomalies, {} by the peer group", whole.0.len(), whole.1);
+        for at in [37, 150, 301, 302, 349] {
+            assert_eq!(run(Some(at)), whole, "divided at {at}");
+        }
     }
 
     #[test]

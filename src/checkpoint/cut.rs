@@ -144,40 +144,20 @@ type PartMap = BTreeMap<String, Vec<u8>>;
 impl Coordinator {
     /// A coordinator writing to `store` every `interval` for `workers` workers, resuming from
     /// `restored` when given. A checkpoint taken with another number of workers, or with other
-    /// rules, is restored by key ([`OperatorCut::restored_all`]) unless `rekey_refused` says why
-    /// it cannot be.
-    pub fn new(
-        store: Store,
-        interval: Duration,
-        workers: usize,
-        rules: RunRules,
-        restored: Option<Loaded>,
-        rekey_refused: Option<&str>,
-    ) -> Result<Arc<Self>, CheckpointError> {
+    /// rules, is restored by key ([`OperatorCut::restored_all`]).
+    pub fn new(store: Store, interval: Duration, workers: usize, rules: RunRules, restored: Option<Loaded>) -> Result<Arc<Self>, CheckpointError> {
         let next_seq = store.next_seq()?;
         let mut rescaled_from = None;
         let mut restored_rules = None;
         if let Some(loaded) = &restored {
             let taken = loaded.manifest.workers as usize;
             if taken != workers {
-                if let Some(why) = rekey_refused {
-                    return Err(CheckpointError::Invalid {
-                        path: loaded.dir.clone(),
-                        reason: format!("taken with {taken} workers; this run has {workers}, and {why}: run with --workers {taken}"),
-                    });
-                }
                 if taken == 0 {
                     return Err(CheckpointError::Invalid { path: loaded.dir.clone(), reason: "taken with 0 workers".into() });
                 }
                 rescaled_from = Some(taken);
             }
-            if let Some(changes) = rule_changes(&loaded.manifest.rules, &rules.stamps) {
-                if let Some(why) = rekey_refused {
-                    return Err(CheckpointError::Invalid {
-                        path: loaded.dir.clone(),
-                        reason: format!("the rules changed ({changes}), and {why}: run with the same rules, or with a new state directory to start over"),
-                    });
-                }
+            if rule_changes(&loaded.manifest.rules, &rules.stamps).is_some() {
                 restored_rules = Some(RestoredRules {
                     correlations: loaded.manifest.correlations.clone(),
                     unchanged: unchanged_rules(&loaded.manifest.rules, &rules.stamps),
@@ -573,7 +553,7 @@ mod tests {
     fn a_cut_is_after_everything_sent_and_completes_with_the_last_state() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), StoreLimits::default()).unwrap();
-        let coord = Coordinator::new(store, Duration::ZERO, 2, RunRules::default(), None, None).unwrap();
+        let coord = Coordinator::new(store, Duration::ZERO, 2, RunRules::default(), None).unwrap();
         let (s0, s1) = (coord.register_source(), coord.register_source());
         let mut a = coord.register(0, "a".into());
         let mut b = coord.register(1, "b".into());
@@ -595,7 +575,7 @@ mod tests {
         let store = Store::open(dir.path(), StoreLimits::default()).unwrap();
         let (loaded, rejected) = store.latest().unwrap();
         assert!(rejected.is_empty());
-        let coord = Coordinator::new(store, Duration::from_secs(3600), 2, RunRules::default(), loaded, None).unwrap();
+        let coord = Coordinator::new(store, Duration::from_secs(3600), 2, RunRules::default(), loaded).unwrap();
         assert_eq!(coord.register(0, "a".into()).restored().as_deref(), Some(&b"A"[..]));
         assert_eq!(coord.register(1, "b".into()).restored().as_deref(), Some(&b"B"[..]), "a standing state is in every later cut");
         assert_eq!(coord.register(1, "c".into()).restored(), None);
@@ -605,7 +585,7 @@ mod tests {
     fn finished_sources_never_hold_a_cut_back() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), StoreLimits::default()).unwrap();
-        let coord = Coordinator::new(store, Duration::ZERO, 1, RunRules::default(), None, None).unwrap();
+        let coord = Coordinator::new(store, Duration::ZERO, 1, RunRules::default(), None).unwrap();
         let (s0, s1) = (coord.register_source(), coord.register_source());
         coord.source_finished(s1);
         assert_eq!(coord.gate(s0, 5), Gate::Read);

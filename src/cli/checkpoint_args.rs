@@ -54,10 +54,10 @@ pub struct CheckpointSettings {
 /// Opens the state directory, loads the newest valid checkpoint (saying which, why newer ones
 /// were rejected, and what a change of rules or workers means for its state).
 pub fn open_checkpoints(program: &str, c: &CheckpointSettings, rules: &RuleSet, plan: &Plan, workers: usize) -> anyhow::Result<Arc<Coordinator>> {
-    let (store, loaded) = load_latest(program, c, rules, plan)?;
+    let (store, loaded) = load_latest(program, c, rules)?;
     if let Some(l) = &loaded {
         let finished = if l.manifest.cut == FINISHED { "; that run had finished: its inputs are checked and nothing is written again" } else { "" };
-        let rescaled = if l.manifest.workers as usize != workers && plan.rekey_refused().is_none() {
+        let rescaled = if l.manifest.workers as usize != workers {
             format!("; it was taken with {} workers: its state is divided among {workers} by key", l.manifest.workers)
         } else {
             String::new()
@@ -69,8 +69,7 @@ pub fn open_checkpoints(program: &str, c: &CheckpointSettings, rules: &RuleSet, 
             to_iso8601(l.manifest.created_unix_ms)
         );
     }
-    Coordinator::new(store, c.interval, workers, run_rules(rules, plan), loaded, plan.rekey_refused())
-        .with_context(|| format!("state directory {}", c.dir.display()))
+    Coordinator::new(store, c.interval, workers, run_rules(rules, plan), loaded).with_context(|| format!("state directory {}", c.dir.display()))
 }
 
 /// What the checkpoints of a run record of its rules.
@@ -79,8 +78,8 @@ pub fn run_rules(rules: &RuleSet, plan: &Plan) -> RunRules {
 }
 
 /// The store of `c` and its newest valid checkpoint. Taken with other rules, it is used with
-/// what did not change (said on stderr), or refused when the plan cannot be divided by key.
-pub fn load_latest(program: &str, c: &CheckpointSettings, rules: &RuleSet, plan: &Plan) -> anyhow::Result<(Store, Option<Loaded>)> {
+/// what did not change (said on stderr).
+pub fn load_latest(program: &str, c: &CheckpointSettings, rules: &RuleSet) -> anyhow::Result<(Store, Option<Loaded>)> {
     let store = Store::open(&c.dir, c.limits).with_context(|| format!("state directory {}", c.dir.display()))?;
     let (loaded, rejected) = store.latest().with_context(|| format!("state directory {}", c.dir.display()))?;
     let fallback = if loaded.is_some() { "using an older one" } else { "no older one: starting from the beginning" };
@@ -90,13 +89,6 @@ pub fn load_latest(program: &str, c: &CheckpointSettings, rules: &RuleSet, plan:
     if let Some(l) = &loaded {
         let now = rule_stamps(rules);
         if let Some(changes) = rule_changes(&l.manifest.rules, &now) {
-            if let Some(why) = plan.rekey_refused() {
-                anyhow::bail!(
-                    "state directory {}: the rules changed since checkpoint {} ({changes}), and {why}: run with the same rules, or with a new state directory to start over",
-                    c.dir.display(),
-                    l.manifest.seq
-                );
-            }
             let kept = unchanged_rules(&l.manifest.rules, &now).len();
             eprintln!(
                 "{program}: the rules changed since checkpoint {} ({changes}): the state of the {kept} unchanged rule(s) is kept; changed and added rules start with no state from where the checkpoint's inputs stood; removed rules' state is dropped",

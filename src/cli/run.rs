@@ -345,7 +345,7 @@ fn open_exactly_once(
     }
     let dir = config.state.dir.join("checkpoints").join(format!("{group_file}-p{}", cluster.process));
     let settings = args.checkpoints.settings(&dir)?;
-    let (store, loaded) = load_latest("vigil run", &settings, rules, plan)?;
+    let (store, loaded) = load_latest("vigil run", &settings, rules)?;
     match &loaded {
         // Like a replay that finished: its end states hold every partition as read, and
         // nothing more is read with them. Starting afresh from the committed offsets instead
@@ -361,7 +361,7 @@ fn open_exactly_once(
             l.manifest.seq,
             dir.display(),
             vigil::event::time::to_iso8601(l.manifest.created_unix_ms),
-            if l.manifest.workers as usize != cluster.workers && plan.rekey_refused().is_none() {
+            if l.manifest.workers as usize != cluster.workers {
                 format!("; it was taken with {} workers: its state is divided among {} by key", l.manifest.workers, cluster.workers)
             } else {
                 String::new()
@@ -378,7 +378,7 @@ fn open_exactly_once(
                 .context("recording where the output topics start")?,
         ),
     };
-    let coordinator = Coordinator::new(store, settings.interval, cluster.workers, run_rules(rules, plan), loaded, plan.rekey_refused())
+    let coordinator = Coordinator::new(store, settings.interval, cluster.workers, run_rules(rules, plan), loaded)
         .with_context(|| format!("state directory {}", dir.display()))?;
     Ok((coordinator, origin))
 }

@@ -46,7 +46,7 @@ use super::frontier::{give, Held};
 use super::lateness::Stage;
 use super::plan::{Plan, PlannedBaseline, StateLimits};
 use super::project::{forward_alert, Emitted, GroupKey, Measured, Projection};
-use super::saved::{restore_slots, save_slots, Checkpointed};
+use super::saved::{absorb_slots, restore_slots, save_slots, Checkpointed};
 use super::stats::{BaselineStats, EngineStats};
 use crate::baseline::{
     Anomaly, AnomalyKind, Baseline, Distinct, EntityTable, Expected, FixedState, NewValue, PeerJudge, PeerRequest, Profile, ProfilePending, Rate, TableConfig,
@@ -100,7 +100,12 @@ enum PeerBody {
 
 /// The worker that judges correlation `c`'s peer group.
 pub fn judge_route(m: &PeerMsg) -> u64 {
-    crate::baseline::mix64(u64::from(m.correlation))
+    judge_of(m.correlation)
+}
+
+/// The routing hash of correlation `c`'s judge.
+fn judge_of(c: u32) -> u64 {
+    crate::baseline::mix64(u64::from(c))
 }
 
 /// An anomaly with what the incident shows about it.
@@ -124,6 +129,8 @@ trait TableOp {
     fn save(&self) -> Result<Vec<u8>, String>;
     /// Replaces the entity table with a checkpoint's.
     fn load(&mut self, bytes: &[u8]) -> Result<(), String>;
+    /// Adds a checkpointed table's entities that `keep` accepts (see [`EntityTable::absorb`]).
+    fn absorb(&mut self, bytes: &[u8], keep: &dyn Fn(u64) -> bool, owner: bool) -> Result<(), String>;
 }
 
 struct Table<B: Baseline> {
@@ -173,6 +180,11 @@ impl<B: Baseline> TableOp for Table<B> {
     }
     fn load(&mut self, bytes: &[u8]) -> Result<(), String> {
         self.table = bincode::deserialize(bytes).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+    fn absorb(&mut self, bytes: &[u8], keep: &dyn Fn(u64) -> bool, owner: bool) -> Result<(), String> {
+        let other: EntityTable<B> = bincode::deserialize(bytes).map_err(|e| e.to_string())?;
+        self.table.absorb(other, keep, owner);
         Ok(())
     }
 }
@@ -268,6 +280,30 @@ impl BaselineState {
         self.keys = saved.keys.into_iter().collect();
         self.shown = saved.shown.into_iter().collect();
         self.stats = saved.stats;
+        Ok(())
+    }
+
+    /// Adds a checkpointed state's entities that `keep` accepts (by entity: the group key's
+    /// hash), with the group keys that name them; the display forms of values come from every
+    /// part (they name values, not entities), the counters and open intervals' shares with
+    /// `owner`.
+    pub fn absorb(&mut self, bytes: &[u8], keep: &dyn Fn(u64) -> bool, owner: bool) -> Result<(), String> {
+        let saved: SavedBaseline = bincode::deserialize(bytes).map_err(|e| e.to_string())?;
+        self.table.absorb(&saved.table, keep, owner)?;
+        for (entity, key) in saved.keys {
+            if keep(entity) && self.table.is_live(entity) && !self.keys.contains_key(&entity) {
+                self.key_heap += key.len();
+                self.keys.insert(entity, key);
+            }
+        }
+        for (value, shown) in saved.shown {
+            if self.shown.len() < MAX_SHOWN {
+                self.shown.entry(value).or_insert(shown);
+            }
+        }
+        if owner {
+            self.stats.add(&saved.stats);
+        }
         Ok(())
     }
 
@@ -554,6 +590,15 @@ impl Checkpointed for JudgeState {
         (self.peak_bytes, self.broken, self.anomalies) = (saved.peak_bytes, saved.broken, saved.anomalies);
         Ok(())
     }
+
+    /// A peer group is one state per correlation, on one worker: taken whole by the worker
+    /// that judges the correlation now (the caller's `keep` decides by correlation alone).
+    fn absorb(&mut self, bytes: &[u8], keep: &dyn Fn(u64) -> bool, _owner: bool) -> Result<(), String> {
+        if keep(0) {
+            self.load(bytes)?;
+        }
+        Ok(())
+    }
 }
 
 /// Turns a finding of planned correlation `c` into its incident (if the rule raises incidents)
@@ -653,7 +698,9 @@ pub fn judge_stage<'s>(
     limits: StateLimits,
     stats: Arc<EngineStats>,
     mut checkpoint: Option<OperatorCut>,
+    remap: Option<Arc<Vec<Option<u32>>>>,
 ) -> (Stream<'s, u64, Vec<Incident>>, Stream<'s, u64, Vec<Projection>>) {
+    let (judges_index, judges_peers) = (msgs.scope().index(), msgs.scope().peers());
     let mut builder = OperatorBuilder::new("PeerJudge".to_owned(), msgs.scope());
     let mut input = builder.new_input(msgs, Exchange::new(judge_route));
     let (inc_out, incidents) = builder.new_output::<Vec<Incident>>();
@@ -668,8 +715,21 @@ pub fn judge_stage<'s>(
             .map(|(c, p)| p.baseline.as_ref().filter(|b| stage.evaluates(&plan, c) && b.peer_group()).and_then(|b| JudgeState::new(b).ok()))
             .collect();
         let mut held = Held::default();
-        if let Some(bytes) = checkpoint.as_ref().and_then(OperatorCut::restored) {
-            restore_slots(&bytes, &plan, &mut judges, &stats, "peer group");
+        let restored = match checkpoint.as_ref().map(|op| (op.restored_all(), op)) {
+            Some((Some(all), _)) => {
+                // Taken with another number of workers or other rules: each correlation's peer
+                // group (on one old worker) goes to the worker that judges it now.
+                let (index, peers) = (judges_index as u64, judges_peers as u64);
+                let owns = |c: u32, _: u64| judge_of(c) % peers == index;
+                for (_, bytes) in &all {
+                    absorb_slots(bytes, &plan, remap.as_deref().map(Vec::as_slice), &mut judges, &stats, "peer group", owns, false);
+                }
+                true
+            }
+            Some((None, op)) => op.restored().map(|bytes| restore_slots(&bytes, &plan, &mut judges, &stats, "peer group")).is_some(),
+            None => false,
+        };
+        if restored {
             // Restored stages are judged as the frontier moves, with or without new input.
             held = Held::initial(initial);
         }

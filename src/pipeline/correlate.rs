@@ -21,8 +21,8 @@ use super::chain::{ChainReport, ChainTracker};
 use super::frontier::{give, Held};
 use super::lateness::Stage;
 use super::plan::{Plan, PlannedCorrelation, StateLimits};
-use super::project::{forward_alert, route_key, Emitted, GroupKey, Measured, Projection};
-use super::saved::{absorb_slots, restore_slots, save_slots, Checkpointed};
+use super::project::{forward_alert, route_hash, Emitted, GroupKey, Measured, Projection};
+use super::saved::{absorb_slots, key_hash, restore_slots, save_slots, Checkpointed};
 use super::stats::EngineStats;
 use crate::checkpoint::OperatorCut;
 use crate::correlate::absence::Absence;
@@ -161,10 +161,11 @@ impl Checkpointed for State {
         Ok(())
     }
 
-    fn absorb(&mut self, bytes: &[u8], keep: &dyn Fn(&GroupKey) -> bool, counters: bool) -> Result<(), String> {
+    fn absorb(&mut self, bytes: &[u8], keep_hash: &dyn Fn(u64) -> bool, counters: bool) -> Result<(), String> {
         fn de<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
             bincode::deserialize(bytes).map_err(|e| e.to_string())
         }
+        let keep = &|key: &GroupKey| keep_hash(key_hash(key));
         match self {
             State::Count(s) => s.absorb(de(bytes)?, keep, counters),
             State::Distinct(s) => s.absorb(de(bytes)?, keep, counters),
@@ -173,8 +174,7 @@ impl Checkpointed for State {
             State::Aggregate(s) => s.absorb(de(bytes)?, keep, counters),
             State::Absence(s) => s.absorb(de(bytes)?, keep, counters),
             State::Persist(s) => s.absorb(de(bytes)?, keep, counters),
-            // Refused before the run starts (`Plan::rescale_refused`).
-            State::Baseline(_) => return Err("a baseline's tables are not divided by key".into()),
+            State::Baseline(b) => b.absorb(bytes, keep_hash, counters)?,
         }
         Ok(())
     }
@@ -311,8 +311,8 @@ pub fn correlate_stage<'s>(
                 // Taken with another number of workers: every old worker's keys that route here.
                 let (index, peers) = (index as u64, peers as u64);
                 for (old, bytes) in &all {
-                    let keep = |c: u32, key: &GroupKey| route_key(c, key) % peers == index;
-                    absorb_slots(bytes, &plan, remap.as_deref().map(Vec::as_slice), &mut states, &stats, "state", keep, *old as u64 == index);
+                    let keep = |c: u32, hash: u64| route_hash(c, hash) % peers == index;
+                    absorb_slots(bytes, &plan, remap.as_deref().map(Vec::as_slice), &mut states, &stats, "state", keep, *old as u64 % peers == index);
                 }
                 true
             }

@@ -363,11 +363,28 @@ pub fn cutoff_marks<'s>(events: Stream<'s, u64, Vec<Event>>, learn: Learn, mut c
         let mut held = (learn != Learn::Off).then_some(cap);
         let mut mark: Option<i64> = None;
         let mut resend = false;
-        if let Some(bytes) = checkpoint.as_ref().and_then(OperatorCut::restored) {
-            match bincode::deserialize::<(Option<i64>, bool)>(&bytes) {
-                Ok((m, sent)) => (mark, resend) = (m, sent),
-                Err(e) => tracing::error!("the learning cut-off's checkpointed mark does not decode ({e}); it is taken afresh"),
+        let decode = |bytes: &[u8]| match bincode::deserialize::<(Option<i64>, bool)>(bytes) {
+            Ok(saved) => Some(saved),
+            Err(e) => {
+                tracing::error!("the learning cut-off's checkpointed mark does not decode ({e}); it is taken afresh");
+                None
             }
+        };
+        match checkpoint.as_ref().map(|op| (op.restored_all(), op)) {
+            Some((Some(all), _)) => {
+                // Taken with another number of workers: every new worker starts from the marks
+                // of all old ones (a minimum or maximum over more events is still the run's),
+                // and sends at once only if every old worker had sent.
+                let saved: Vec<(Option<i64>, bool)> = all.iter().filter_map(|(_, b)| decode(b)).collect();
+                mark = saved.iter().filter_map(|(m, _)| *m).reduce(|a, b| if matches!(learn, Learn::WarmUp(_)) { a.min(b) } else { a.max(b) });
+                resend = !saved.is_empty() && saved.iter().all(|(_, sent)| *sent);
+            }
+            Some((None, op)) => {
+                if let Some((m, sent)) = op.restored().as_deref().and_then(decode) {
+                    (mark, resend) = (m, sent);
+                }
+            }
+            None => {}
         }
         let mut finished = false;
         move |(input, frontier), output| {

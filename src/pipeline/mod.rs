@@ -266,7 +266,7 @@ fn build_with(worker: &mut Worker, cfg: &EngineConfig, plan: Arc<Plan>, kafka: O
                 if judged {
                     let judge_cut = cfg.checkpoint.as_ref().map(|c| c.register(index, format!("judge-{}", stage.id)));
                     let (judged_incidents, judged_forward) =
-                        baseline::judge_stage(streams.peer, &stage, plan.clone(), cfg.limits, cfg.stats.clone(), judge_cut);
+                        baseline::judge_stage(streams.peer, &stage, plan.clone(), cfg.limits, cfg.stats.clone(), judge_cut, remap.clone());
                     incidents = incidents.concat(judged_incidents);
                     forward = forward.concat(judged_forward);
                 }

@@ -230,16 +230,6 @@ impl Plan {
 }
 
 impl Plan {
-    /// Why a checkpoint cannot be divided by key anew for this plan (restored into another
-    /// number of workers, or with changed rules), if it cannot: a baseline's learned tables and
-    /// its peer-group judge are not divided by key yet.
-    pub fn rekey_refused(&self) -> Option<&'static str> {
-        self.correlations
-            .iter()
-            .any(|c| c.baseline.is_some())
-            .then_some("the rules hold baseline correlations, whose learned tables are not divided by key yet")
-    }
-
     /// The evaluated correlations' ids, in plan order (checkpoints record them).
     pub fn correlation_ids(&self) -> Vec<String> {
         self.correlations.iter().map(|c| c.info.id.clone()).collect()

@@ -159,8 +159,13 @@ pub fn route(p: &Projection) -> u64 {
 
 /// The routing hash of a correlation's group key (see [`route`]).
 pub fn route_key(correlation: u32, key: &GroupKey) -> u64 {
+    route_hash(correlation, hash_bytes(key.bytes()))
+}
+
+/// [`route_key`] from the key's hash (a baseline's entity), for dividing a checkpoint by key.
+pub fn route_hash(correlation: u32, key_hash: u64) -> u64 {
     // No buffer: the key's own hash, mixed with the correlation (timely routes by the low bits).
-    crate::baseline::mix64(hash_bytes(key.bytes()).wrapping_add(u64::from(correlation)))
+    crate::baseline::mix64(key_hash.wrapping_add(u64::from(correlation)))
 }
 
 /// What a stage hands on from one activation: incidents to write and projections for the next

@@ -6,6 +6,12 @@ use std::sync::atomic::Ordering::Relaxed;
 use super::plan::Plan;
 use super::project::GroupKey;
 use super::stats::EngineStats;
+use crate::event::entity::hash_bytes;
+
+/// The hash a state is divided by: the group key's (for baselines, their entity).
+pub(super) fn key_hash(key: &GroupKey) -> u64 {
+    hash_bytes(key.bytes())
+}
 
 /// One correlation's state that a checkpoint can hold.
 pub(super) trait Checkpointed {
@@ -13,11 +19,11 @@ pub(super) trait Checkpointed {
     fn save(&self) -> Result<Vec<u8>, String>;
     /// Replaces the state with saved bytes of the same kind.
     fn load(&mut self, bytes: &[u8]) -> Result<(), String>;
-    /// Adds the keys of saved bytes of the same kind that `keep` accepts (a checkpoint taken
-    /// with another number of workers), and their counters when `counters`.
-    fn absorb(&mut self, _bytes: &[u8], _keep: &dyn Fn(&GroupKey) -> bool, _counters: bool) -> Result<(), String> {
-        Err("this state cannot be divided by key".into())
-    }
+    /// Adds the keys of saved bytes of the same kind whose hash ([`key_hash`]) `keep` accepts
+    /// (a checkpoint taken with another number of workers, or other rules); `owner`: this
+    /// worker also inherits the old worker's parts that belong to no key (counters, a
+    /// baseline's shares of open intervals), which exactly one new worker does.
+    fn absorb(&mut self, bytes: &[u8], keep: &dyn Fn(u64) -> bool, owner: bool) -> Result<(), String>;
 }
 
 /// (place in the plan, rule id, state) per correlation the stage holds.
@@ -82,10 +88,10 @@ pub(super) fn restore_slots<S: Checkpointed>(bytes: &[u8], plan: &Plan, slots: &
 }
 
 /// Adds to the slots of a stage the keys of one old worker's saved states that route to this
-/// worker now (`keep(correlation, key)`), for a checkpoint taken with another number of
-/// workers or other rules (`remap`: each old correlation's place now); counters come along
-/// when `counters` (from one old worker only, so they are not counted twice). What does not
-/// decode or divide is counted and left out.
+/// worker now (`keep(correlation, key hash)`), for a checkpoint taken with another number of
+/// workers or other rules (`remap`: each old correlation's place now); the old worker's
+/// keyless parts come along when `owner` (on one new worker only, so nothing is counted
+/// twice). What does not decode or divide is counted and left out.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn absorb_slots<S: Checkpointed>(
     bytes: &[u8],
@@ -94,8 +100,8 @@ pub(super) fn absorb_slots<S: Checkpointed>(
     slots: &mut [Option<S>],
     stats: &EngineStats,
     what: &str,
-    keep: impl Fn(u32, &GroupKey) -> bool,
-    counters: bool,
+    keep: impl Fn(u32, u64) -> bool,
+    owner: bool,
 ) {
-    each_saved(bytes, plan, remap, slots, stats, (what, "those keys start fresh"), |c, state, b| state.absorb(b, &|key| keep(c, key), counters));
+    each_saved(bytes, plan, remap, slots, stats, (what, "those keys start fresh"), |c, state, b| state.absorb(b, &|hash| keep(c, hash), owner));
 }
