@@ -577,3 +577,78 @@ fn a_warm_up_resumes_with_its_cut_off() {
     eprintln!("warm-up: {resumed} of 4 runs killed after a checkpoint and resumed");
     assert!(resumed >= 2, "too few runs were killed after a checkpoint within the traffic: {resumed}");
 }
+
+/// Writes a hosts file for two processes on this machine, on fresh ports.
+fn two_hosts(path: &Path) {
+    std::fs::write(path, format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port())).unwrap();
+}
+
+/// Starts both processes of a two-process replay and waits for both; panics with the stderr of
+/// one that failed.
+fn run_both(args: &dyn Fn(usize) -> Vec<String>, dir: &Path, hosts: &Path) -> Vec<String> {
+    two_hosts(hosts);
+    let children: Vec<_> = (0..2).map(|p| spawn(&args(p), &dir.join(format!("stderr-{p}")))).collect();
+    let mut logs = Vec::new();
+    for (p, mut child) in children.into_iter().enumerate() {
+        let status = child.wait().unwrap();
+        let log = std::fs::read_to_string(dir.join(format!("stderr-{p}"))).unwrap_or_default();
+        assert!(status.success(), "process {p}: {log}");
+        logs.push(log);
+    }
+    logs
+}
+
+/// Two processes of two workers each (the default topology, baselines included), both killed
+/// with SIGKILL once each has completed a checkpoint deep into the traffic (a cluster's run
+/// taken down), then started again with the same arguments: every checkpoint number is
+/// completed by both processes or by neither being used, and each process's incidents are
+/// those of one uninterrupted two-process run, byte for byte, with the same dead letters.
+#[test]
+fn two_processes_killed_mid_traffic_resume_to_the_bytes_of_one_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = prepare(dir.path());
+    let hosts = dir.path().join("hosts");
+    let args = |p: usize, out: &Path, dead: &Path, state: Option<&Path>| {
+        let mut a = replay_args(&inputs, out, dead, 2);
+        a.splice(1..1, ["--processes", "2", "--process", &p.to_string(), "--hosts", &hosts.to_string_lossy()].map(String::from));
+        match state {
+            Some(state) => with_state(a, state, "100ms"),
+            None => a,
+        }
+    };
+    let (want, want_dead) = (dir.path().join("want-{process}.json"), dir.path().join("want-{process}.dead"));
+    run_both(&|p| args(p, &want, &want_dead, None), dir.path(), &hosts);
+    let file = |pattern: &Path, p: usize| std::path::PathBuf::from(pattern.to_string_lossy().replace("{process}", &p.to_string()));
+    let wanted: Vec<Vec<u8>> = (0..2).map(|p| std::fs::read(file(&want, p)).unwrap()).collect();
+    assert!(wanted.iter().map(|w| w.iter().filter(|&&b| b == b'\n').count()).sum::<usize>() > 1000, "incidents all through the run");
+
+    let mut resumed = false;
+    for attempt in 0..5 {
+        let (out, dead, state) = (
+            dir.path().join(format!("out-{attempt}-{{process}}.json")),
+            dir.path().join(format!("dead-{attempt}-{{process}}")),
+            dir.path().join(format!("state-{attempt}")),
+        );
+        two_hosts(&hosts);
+        let mut children: Vec<_> = (0..2).map(|p| spawn(&args(p, &out, &dead, Some(&state)), &dir.path().join(format!("stderr-{p}")))).collect();
+        let deep = |p: usize| newest_cut(&state.join(format!("p{p}"))).is_some_and(|cut| (TRAFFIC_START_MS + 20_000..TRAFFIC_START_MS + 60_000).contains(&cut));
+        let (first, rest) = children.split_at_mut(1);
+        let reached = wait_for(&mut first[0], Duration::from_secs(120), || deep(0) && deep(1)) && rest[0].try_wait().unwrap().is_none();
+        for c in children.iter_mut() {
+            let _ = c.kill();
+            c.wait().unwrap();
+        }
+        if !reached {
+            continue; // finished first: try again
+        }
+        let logs = run_both(&|p| args(p, &out, &dead, Some(&state)), dir.path(), &hosts);
+        for (p, log) in logs.iter().enumerate() {
+            assert!(log.contains("resuming from checkpoint"), "process {p}: {log}");
+            assert!(std::fs::read(file(&out, p)).unwrap() == wanted[p], "process {p}: the incidents differ from one uninterrupted run\n{log}");
+            assert_eq!(sorted_lines(&file(&dead, p)), sorted_lines(&file(&want_dead, p)), "process {p}: the dead letters differ");
+        }
+        resumed = true;
+        break;
+    }
+    assert!(resumed, "no two-process run was killed after a checkpoint deep enough into the traffic");
+}

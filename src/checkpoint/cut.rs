@@ -41,6 +41,49 @@ pub struct RestoredRules {
     pub unchanged: BTreeSet<String>,
 }
 
+/// Where this process sits among the processes of a run, which take every cut together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Processes {
+    /// This process, from 0; process 0 starts every cut.
+    pub index: usize,
+    /// Processes of the run.
+    pub count: usize,
+    /// The number of the next checkpoint, the same on every process (one past the newest in
+    /// any process's directory); `None`: from this process's store.
+    pub next_seq: Option<u64>,
+}
+
+impl Processes {
+    /// One process alone.
+    pub const ONE: Processes = Processes { index: 0, count: 1, next_seq: None };
+}
+
+/// A message between the coordinators of a run's processes, which choose every cut together
+/// (carried by a small dataflow of its own, `crate::pipeline::cut_bridge`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum CutMsg {
+    /// From process 0: pause every source for checkpoint `seq`.
+    Pause {
+        /// The checkpoint's number.
+        seq: u64,
+    },
+    /// Every source of `process` has paused for checkpoint `seq`; `latest` is the latest time
+    /// any of them sent at.
+    Paused {
+        /// The checkpoint's number.
+        seq: u64,
+        /// The process.
+        process: u32,
+        /// The latest time sent at.
+        latest: u64,
+    },
+    /// Every source of `process` has finished.
+    Finished {
+        /// The process.
+        process: u32,
+    },
+}
+
 /// No cut in progress.
 const NONE: u64 = u64::MAX;
 
@@ -105,6 +148,17 @@ struct Inner {
     reading: bool,
     /// The checkpoint of the end states was written.
     finished_written: bool,
+    /// The number of the checkpoint the sources are pausing for.
+    pause_seq: u64,
+    /// This process's sources have all paused and said so to the others (several processes).
+    paused_sent: bool,
+    /// Per checkpoint number, the processes whose sources have all paused, with the latest
+    /// time they sent at.
+    paused: BTreeMap<u64, BTreeMap<u32, u64>>,
+    /// Processes whose sources have all finished (this one included).
+    finished_processes: BTreeSet<u32>,
+    /// Messages for the other processes, in order.
+    outbox: Vec<CutMsg>,
 }
 
 /// What the writing thread reports back.
@@ -119,6 +173,7 @@ struct Written {
 pub struct Coordinator {
     interval: Duration,
     workers: usize,
+    processes: Processes,
     rules: RunRules,
     cut_at: AtomicU64,
     cut_seq: AtomicU64,
@@ -144,9 +199,21 @@ type PartMap = BTreeMap<String, Vec<u8>>;
 impl Coordinator {
     /// A coordinator writing to `store` every `interval` for `workers` workers, resuming from
     /// `restored` when given. A checkpoint taken with another number of workers, or with other
-    /// rules, is restored by key ([`OperatorCut::restored_all`]).
-    pub fn new(store: Store, interval: Duration, workers: usize, rules: RunRules, restored: Option<Loaded>) -> Result<Arc<Self>, CheckpointError> {
-        let next_seq = store.next_seq()?;
+    /// rules, is restored by key ([`OperatorCut::restored_all`]). With several `processes`,
+    /// cuts are chosen together with the other processes' coordinators (see
+    /// [`Coordinator::outbox`] and [`Coordinator::receive`]).
+    pub fn new(
+        store: Store,
+        interval: Duration,
+        workers: usize,
+        rules: RunRules,
+        restored: Option<Loaded>,
+        processes: Processes,
+    ) -> Result<Arc<Self>, CheckpointError> {
+        let next_seq = match processes.next_seq {
+            Some(n) => n,
+            None => store.next_seq()?,
+        };
         let mut rescaled_from = None;
         let mut restored_rules = None;
         if let Some(loaded) = &restored {
@@ -179,6 +246,7 @@ impl Coordinator {
         Ok(Arc::new(Coordinator {
             interval,
             workers,
+            processes,
             rules,
             cut_at: AtomicU64::new(NONE),
             cut_seq: AtomicU64::new(0),
@@ -196,6 +264,11 @@ impl Coordinator {
                 writer: None,
                 reading: false,
                 finished_written: false,
+                pause_seq: 0,
+                paused_sent: false,
+                paused: BTreeMap::new(),
+                finished_processes: BTreeSet::new(),
+                outbox: Vec::new(),
             }),
             shared: Arc::default(),
             abandoned: std::sync::atomic::AtomicBool::new(false),
@@ -204,6 +277,11 @@ impl Coordinator {
             restored_rules,
             taken_by: Mutex::new(vec![BTreeSet::new(); workers]),
         }))
+    }
+
+    /// Where this process sits among the run's processes.
+    pub fn processes(&self) -> Processes {
+        self.processes
     }
 
     /// The restored checkpoint's rules, when they differ from this run's.
@@ -247,7 +325,7 @@ impl Coordinator {
     }
 
     /// Asked by source `id` at the start of each activation, with the latest time it has sent
-    /// at so far. Source 0 starts a cut when the interval has passed.
+    /// at so far. Source 0 (of process 0) starts a cut when the interval has passed.
     pub fn gate(&self, id: usize, latest_sent: u64) -> Gate {
         if self.cut_at.load(SeqCst) != NONE {
             return Gate::Read;
@@ -259,32 +337,100 @@ impl Coordinator {
             inner.last = Instant::now();
         }
         if !inner.pausing {
-            if id != 0 || inner.last.elapsed() < self.interval || self.written().writing || self.abandoned.load(SeqCst) {
+            let due = id == 0 && self.processes.index == 0 && inner.last.elapsed() >= self.interval;
+            if !due || self.written().writing || self.abandoned.load(SeqCst) {
                 return Gate::Read;
             }
-            inner.pausing = true;
-            inner.started = Some(Instant::now());
-            let finished = inner.finished_sources.clone();
-            for (i, r) in inner.reports.iter_mut().enumerate() {
-                *r = finished.contains(&i).then_some(0);
+            let seq = inner.next_seq;
+            if self.processes.count > 1 {
+                inner.outbox.push(CutMsg::Pause { seq });
             }
+            self.start_pause(&mut inner, seq);
         }
         if let Some(r) = inner.reports.get_mut(id) {
             if r.is_none() {
                 *r = Some(latest_sent);
             }
         }
-        if inner.reports.iter().all(Option::is_some) {
-            let at = inner.reports.iter().flatten().max().copied().unwrap_or(0).saturating_add(1);
-            let seq = inner.next_seq;
-            inner.next_seq += 1;
-            inner.pausing = false;
-            self.cut_seq.store(seq, SeqCst);
-            self.cut_at.store(at, SeqCst);
-            tracing::debug!(seq, at, "checkpoint cut chosen");
-            return Gate::Read;
+        self.try_cut(&mut inner);
+        if self.cut_at.load(SeqCst) != NONE {
+            Gate::Read
+        } else {
+            Gate::Wait
         }
-        Gate::Wait
+    }
+
+    /// Every source is to pause for checkpoint `seq` (finished ones have nothing to report).
+    fn start_pause(&self, inner: &mut Inner, seq: u64) {
+        inner.pausing = true;
+        inner.pause_seq = seq;
+        inner.paused_sent = false;
+        inner.started = Some(Instant::now());
+        let finished = inner.finished_sources.clone();
+        for (i, r) in inner.reports.iter_mut().enumerate() {
+            *r = finished.contains(&i).then_some(0);
+        }
+    }
+
+    /// Chooses the cut once every source has paused (with several processes: every source of
+    /// every process, the latest time the same on all of them, so is the cut).
+    fn try_cut(&self, inner: &mut Inner) {
+        if !inner.pausing || self.cut_at.load(SeqCst) != NONE || !inner.reports.iter().all(Option::is_some) {
+            return;
+        }
+        let local = inner.reports.iter().flatten().max().copied().unwrap_or(0);
+        let seq = inner.pause_seq;
+        let latest = if self.processes.count > 1 {
+            if !inner.paused_sent {
+                inner.paused_sent = true;
+                let process = self.processes.index as u32;
+                inner.outbox.push(CutMsg::Paused { seq, process, latest: local });
+                inner.paused.entry(seq).or_default().insert(process, local);
+            }
+            match inner.paused.get(&seq) {
+                Some(all) if all.len() >= self.processes.count => all.values().max().copied().unwrap_or(0),
+                _ => return,
+            }
+        } else {
+            local
+        };
+        let at = latest.saturating_add(1);
+        inner.next_seq = seq + 1;
+        inner.pausing = false;
+        inner.paused.retain(|s, _| *s > seq);
+        self.cut_seq.store(seq, SeqCst);
+        self.cut_at.store(at, SeqCst);
+        tracing::debug!(seq, at, "checkpoint cut chosen");
+        // A process whose operators have all finished has nothing more to deliver.
+        self.complete_if_all_in(inner, Cut { seq, at });
+    }
+
+    /// Messages for the other processes' coordinators, in order (several processes).
+    pub fn outbox(&self) -> Vec<CutMsg> {
+        std::mem::take(&mut self.lock().outbox)
+    }
+
+    /// A message from another process's coordinator.
+    pub fn receive(&self, msg: CutMsg) {
+        let mut inner = self.lock();
+        match msg {
+            CutMsg::Pause { seq } => self.start_pause(&mut inner, seq),
+            CutMsg::Paused { seq, process, latest } => {
+                inner.paused.entry(seq).or_default().insert(process, latest);
+            }
+            CutMsg::Finished { process } => {
+                inner.finished_processes.insert(process);
+            }
+        }
+        self.try_cut(&mut inner);
+        self.write_end_states(&mut inner);
+    }
+
+    /// This process has nothing more to say to the others: the end states are written (every
+    /// process finished), or the run is stopping early.
+    pub fn bridge_done(&self) -> bool {
+        let inner = self.lock();
+        inner.outbox.is_empty() && (inner.finished_written || self.abandoned.load(SeqCst))
     }
 
     /// The run is stopping early (interrupted, or an error): its state from now on is not
@@ -304,7 +450,9 @@ impl Coordinator {
             if let Some(r) = inner.reports.get_mut(id) {
                 r.get_or_insert(0);
             }
+            self.try_cut(&mut inner);
         }
+        self.write_end_states(&mut inner);
     }
 
     fn deliver(&self, worker: usize, name: &str, cut: Cut, state: Vec<u8>) {
@@ -313,27 +461,38 @@ impl Coordinator {
             return;
         }
         inner.parts[worker].insert(name.to_owned(), state);
-        let complete = (0..self.workers).all(|w| inner.expected[w].iter().all(|n| inner.parts[w].contains_key(n) || inner.standing[w].contains_key(n)));
-        if complete {
-            self.complete(&mut inner, cut);
-        }
+        self.complete_if_all_in(&mut inner, cut);
     }
 
     fn finish(&self, worker: usize, name: &str, state: Vec<u8>) {
         let mut inner = self.lock();
         inner.standing[worker].insert(name.to_owned(), state);
-        if let Some(cut) = self.cut() {
-            let complete = (0..self.workers).all(|w| inner.expected[w].iter().all(|n| inner.parts[w].contains_key(n) || inner.standing[w].contains_key(n)));
-            if complete {
-                self.complete(&mut inner, cut);
-            }
+        match self.cut() {
+            Some(cut) => self.complete_if_all_in(&mut inner, cut),
+            None => self.write_end_states(&mut inner),
+        }
+    }
+
+    /// Every source and operator of this process has finished (every worker has registered
+    /// its operators by then: each has a source).
+    fn locally_finished(&self, inner: &Inner) -> bool {
+        inner.finished_sources.len() == inner.reports.len()
+            && (0..self.workers).all(|w| !inner.expected[w].is_empty() && inner.expected[w].iter().all(|n| inner.standing[w].contains_key(n)))
+    }
+
+    /// Once everything has finished (on every process, and no cut under way): a last
+    /// checkpoint of the end states, so a run started again with the same state directory
+    /// checks its inputs and writes nothing more.
+    fn write_end_states(&self, inner: &mut Inner) {
+        if inner.finished_written || !self.locally_finished(inner) {
             return;
         }
-        // Everything finished: a last checkpoint of the end states, so a run started again
-        // with the same state directory checks its inputs and writes nothing more.
-        let all_finished = inner.finished_sources.len() == inner.reports.len()
-            && (0..self.workers).all(|w| inner.expected[w].iter().all(|n| inner.standing[w].contains_key(n)));
-        if all_finished && !self.abandoned.load(SeqCst) && !inner.finished_written {
+        let process = self.processes.index as u32;
+        if inner.finished_processes.insert(process) && self.processes.count > 1 {
+            inner.outbox.push(CutMsg::Finished { process });
+        }
+        let everywhere = inner.finished_processes.len() >= self.processes.count;
+        if everywhere && !inner.pausing && self.cut().is_none() && !self.abandoned.load(SeqCst) {
             inner.finished_written = true;
             if let Some(previous) = inner.writer.take() {
                 // One writer at a time: the older one's clean-up must not meet this one.
@@ -342,7 +501,16 @@ impl Coordinator {
             let seq = inner.next_seq;
             inner.next_seq += 1;
             inner.started = Some(Instant::now());
-            self.complete(&mut inner, Cut { seq, at: FINISHED });
+            self.complete(inner, Cut { seq, at: FINISHED });
+        }
+    }
+
+    /// Completes `cut` if every operator has delivered its state or stands finished.
+    fn complete_if_all_in(&self, inner: &mut Inner, cut: Cut) {
+        let complete = (0..self.workers)
+            .all(|w| !inner.expected[w].is_empty() && inner.expected[w].iter().all(|n| inner.parts[w].contains_key(n) || inner.standing[w].contains_key(n)));
+        if complete {
+            self.complete(inner, cut);
         }
     }
 
@@ -365,6 +533,7 @@ impl Coordinator {
             cut,
             workers: self.workers,
             rules: self.rules.clone(),
+            processes: self.processes.count,
             started: inner.started.take(),
             stats: self.shared.clone(),
         };
@@ -386,6 +555,11 @@ impl Coordinator {
         inner.last = Instant::now();
         // Published last: operators that see no cut may start the next interval's work.
         self.cut_at.store(NONE, SeqCst);
+        if cut.at != FINISHED {
+            // Another process may have started the next pause while this one was still cutting.
+            self.try_cut(inner);
+            self.write_end_states(inner);
+        }
     }
 
     /// Waits for the checkpoint being written, if any (at the end of a run).
@@ -403,6 +577,7 @@ struct WriteJob {
     cut: Cut,
     workers: usize,
     rules: RunRules,
+    processes: usize,
     started: Option<Instant>,
     stats: Arc<Mutex<Written>>,
 }
@@ -450,7 +625,7 @@ impl WriteJob {
             seq: self.cut.seq,
             cut: self.cut.at,
             workers: self.workers as u32,
-            processes: 1,
+            processes: self.processes as u32,
             created_unix_ms: crate::event::time::now_ms(),
             rules: self.rules.stamps.clone(),
             correlations: self.rules.correlations.clone(),
@@ -550,10 +725,56 @@ mod tests {
     use crate::checkpoint::StoreLimits;
 
     #[test]
+    fn processes_pause_together_and_cut_at_the_same_time() {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let coords: Vec<Arc<Coordinator>> = (0..2)
+            .map(|p| {
+                let store = Store::open(dirs[p].path(), StoreLimits::default()).unwrap();
+                Coordinator::new(store, Duration::ZERO, 1, RunRules::default(), None, Processes { index: p, count: 2, next_seq: Some(7) }).unwrap()
+            })
+            .collect();
+        let sources: Vec<usize> = coords.iter().map(|c| c.register_source()).collect();
+        let mut ops: Vec<OperatorCut> = coords.iter().map(|c| c.register(0, "op".into())).collect();
+        let carry = |from: usize| {
+            for m in coords[from].outbox() {
+                coords[1 - from].receive(m);
+            }
+        };
+        assert_eq!(coords[1].gate(sources[1], 500), Gate::Read, "only process 0 starts a cut");
+        assert_eq!(coords[0].gate(sources[0], 10), Gate::Wait);
+        carry(0);
+        assert_eq!(coords[1].gate(sources[1], 900), Gate::Read, "both processes have paused");
+        assert_eq!(coords[0].gate(sources[0], 10), Gate::Wait, "process 1's answer is still on its way");
+        carry(1);
+        assert_eq!(coords[0].gate(sources[0], 10), Gate::Read);
+        let cuts: Vec<Cut> = coords.iter().map(|c| c.cut().unwrap()).collect();
+        assert_eq!(cuts[0], Cut { seq: 7, at: 901 }, "one past the latest time of any process");
+        assert_eq!(cuts[0], cuts[1]);
+        for (op, cut) in ops.iter_mut().zip(&cuts) {
+            op.deliver(*cut, b"S".to_vec());
+        }
+        // Process 1 finishes first: its end states wait until process 0 has finished too.
+        coords[1].source_finished(sources[1]);
+        ops[1].finish(b"E".to_vec());
+        carry(1);
+        assert!(!coords[1].bridge_done(), "process 1 waits for process 0 to finish");
+        coords[0].source_finished(sources[0]);
+        ops[0].finish(b"E".to_vec());
+        assert!(!coords[0].bridge_done(), "its own end is still to be said");
+        carry(0);
+        assert!(coords.iter().all(|c| c.bridge_done()), "everything finished everywhere: the end states are written");
+        for c in &coords {
+            c.wait();
+            assert_eq!(c.stats().taken, 2);
+            assert_eq!(c.stats().last_seq, Some(8), "the end states take the same number everywhere");
+        }
+    }
+
+    #[test]
     fn a_cut_is_after_everything_sent_and_completes_with_the_last_state() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), StoreLimits::default()).unwrap();
-        let coord = Coordinator::new(store, Duration::ZERO, 2, RunRules::default(), None).unwrap();
+        let coord = Coordinator::new(store, Duration::ZERO, 2, RunRules::default(), None, Processes::ONE).unwrap();
         let (s0, s1) = (coord.register_source(), coord.register_source());
         let mut a = coord.register(0, "a".into());
         let mut b = coord.register(1, "b".into());
@@ -575,7 +796,7 @@ mod tests {
         let store = Store::open(dir.path(), StoreLimits::default()).unwrap();
         let (loaded, rejected) = store.latest().unwrap();
         assert!(rejected.is_empty());
-        let coord = Coordinator::new(store, Duration::from_secs(3600), 2, RunRules::default(), loaded).unwrap();
+        let coord = Coordinator::new(store, Duration::from_secs(3600), 2, RunRules::default(), loaded, Processes::ONE).unwrap();
         assert_eq!(coord.register(0, "a".into()).restored().as_deref(), Some(&b"A"[..]));
         assert_eq!(coord.register(1, "b".into()).restored().as_deref(), Some(&b"B"[..]), "a standing state is in every later cut");
         assert_eq!(coord.register(1, "c".into()).restored(), None);
@@ -585,7 +806,7 @@ mod tests {
     fn finished_sources_never_hold_a_cut_back() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), StoreLimits::default()).unwrap();
-        let coord = Coordinator::new(store, Duration::ZERO, 1, RunRules::default(), None).unwrap();
+        let coord = Coordinator::new(store, Duration::ZERO, 1, RunRules::default(), None, Processes::ONE).unwrap();
         let (s0, s1) = (coord.register_source(), coord.register_source());
         coord.source_finished(s1);
         assert_eq!(coord.gate(s0, 5), Gate::Read);

@@ -41,14 +41,21 @@
 //! - **The end.** A run that finished writes a last checkpoint of its end states (cut
 //!   [`FINISHED`]); one that was interrupted or failed completes no more cuts.
 //!
+//! - **Several processes.** Process 0's first source starts every cut; the coordinators of the
+//!   processes tell each other, through a dataflow of their own
+//!   ([`crate::pipeline::cut_bridge`]), that they pause for it and the latest time their
+//!   sources sent at, so every process cuts at the same `T`. Each process writes its own
+//!   checkpoint (in `p<index>` of a state directory they all see); a restart uses the newest
+//!   one that every process completed and that verifies everywhere.
+//!
 //! Not yet: Kafka output in transactions (`vigil run --exactly-once` is exactly once without
-//! them), restoring into another number of workers or processes, several processes, keeping state across rule changes (a changed rule
-//! set is refused at start-up), and the learning cut-off of `--learn`/`--warm-up`.
+//! them), `vigil run --exactly-once` over several processes, dividing a checkpoint among another
+//! number of processes, and the history-first learning of `--learn`.
 
 pub mod cut;
 pub mod stamps;
 pub mod store;
 
-pub use cut::{operator_states, CheckpointStats, Coordinator, Cut, Gate, OperatorCut, RestoredRules, RunRules, FINISHED};
+pub use cut::{operator_states, CheckpointStats, Coordinator, Cut, CutMsg, Gate, OperatorCut, Processes, RestoredRules, RunRules, FINISHED};
 pub use stamps::{rule_changes, rule_stamps, unchanged_rules};
 pub use store::{CheckpointError, Loaded, Manifest, PartInfo, Rejected, RuleStamp, Store, StoreLimits, FORMAT_VERSION};

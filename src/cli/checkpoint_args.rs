@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use vigil::checkpoint::{rule_changes, rule_stamps, unchanged_rules, CheckpointStats, Coordinator, Loaded, RunRules, Store, StoreLimits, FINISHED};
+use vigil::checkpoint::{rule_changes, rule_stamps, unchanged_rules, CheckpointStats, Coordinator, Loaded, Processes, RunRules, Store, StoreLimits, FINISHED};
 use vigil::event::time::{parse_duration_ms, to_iso8601};
 use vigil::pipeline::{EngineStats, Plan};
 use vigil::rules::RuleSet;
@@ -52,12 +52,53 @@ pub struct CheckpointSettings {
 }
 
 /// Opens the state directory, loads the newest valid checkpoint (saying which, why newer ones
-/// were rejected, and what a change of rules or workers means for its state).
-pub fn open_checkpoints(program: &str, c: &CheckpointSettings, rules: &RuleSet, plan: &Plan, workers: usize) -> anyhow::Result<Arc<Coordinator>> {
-    let (store, loaded) = load_latest(program, c, rules)?;
+/// were rejected, and what a change of rules or workers means for its state). A run over several
+/// processes keeps each process's checkpoints in `p<index>` of a state directory they all see
+/// (a shared file system across machines, as with any distributed checkpoint storage) and
+/// resumes from the newest checkpoint every process completed.
+pub fn open_checkpoints(
+    program: &str,
+    c: &CheckpointSettings,
+    rules: &RuleSet,
+    plan: &Plan,
+    workers: usize,
+    process: usize,
+    processes: usize,
+) -> anyhow::Result<Arc<Coordinator>> {
+    let (store, loaded, next_seq) = if processes > 1 {
+        load_common(program, c, rules, process, processes)?
+    } else {
+        if c.dir.join("p0").is_dir() {
+            anyhow::bail!(
+                "state directory {}: it holds the checkpoints of a run over several processes (p0, p1, ...): run with the same --processes, or give a new state directory",
+                c.dir.display()
+            );
+        }
+        let (store, loaded) = load_latest(program, c, rules)?;
+        (store, loaded, None)
+    };
     if let Some(l) = &loaded {
+        let taken = (l.manifest.processes.max(1) as usize, l.manifest.workers as usize);
+        if taken.0 != processes {
+            anyhow::bail!(
+                "state directory {}: checkpoint {} was taken with {} process(es); this run has {processes}: run with --processes {} (checkpoints are not divided among another number of processes yet)",
+                c.dir.display(),
+                l.manifest.seq,
+                taken.0,
+                taken.0
+            );
+        }
+        if processes > 1 && taken.1 != workers {
+            anyhow::bail!(
+                "state directory {}: checkpoint {} was taken with {} workers per process; this run has {workers}: run with --workers {} (over several processes, checkpoints are not divided among another number of workers yet)",
+                c.dir.display(),
+                l.manifest.seq,
+                taken.1,
+                taken.1
+            );
+        }
         let finished = if l.manifest.cut == FINISHED { "; that run had finished: its inputs are checked and nothing is written again" } else { "" };
-        let rescaled = if l.manifest.workers as usize != workers {
+        let rescaled = if taken.1 != workers {
             format!("; it was taken with {} workers: its state is divided among {workers} by key", l.manifest.workers)
         } else {
             String::new()
@@ -65,11 +106,12 @@ pub fn open_checkpoints(program: &str, c: &CheckpointSettings, rules: &RuleSet, 
         eprintln!(
             "{program}: resuming from checkpoint {} of {} (taken {}){finished}{rescaled}",
             l.manifest.seq,
-            c.dir.display(),
+            store.dir().display(),
             to_iso8601(l.manifest.created_unix_ms)
         );
     }
-    Coordinator::new(store, c.interval, workers, run_rules(rules, plan), loaded).with_context(|| format!("state directory {}", c.dir.display()))
+    let layout = Processes { index: process, count: processes, next_seq };
+    Coordinator::new(store, c.interval, workers, run_rules(rules, plan), loaded, layout).with_context(|| format!("state directory {}", c.dir.display()))
 }
 
 /// What the checkpoints of a run record of its rules.
@@ -87,16 +129,77 @@ pub fn load_latest(program: &str, c: &CheckpointSettings, rules: &RuleSet) -> an
         eprintln!("{program}: checkpoint {} in {} is not usable: {}; {fallback}", r.seq, c.dir.display(), r.reason);
     }
     if let Some(l) = &loaded {
-        let now = rule_stamps(rules);
-        if let Some(changes) = rule_changes(&l.manifest.rules, &now) {
-            let kept = unchanged_rules(&l.manifest.rules, &now).len();
-            eprintln!(
-                "{program}: the rules changed since checkpoint {} ({changes}): the state of the {kept} unchanged rule(s) is kept; changed and added rules start with no state from where the checkpoint's inputs stood; removed rules' state is dropped",
-                l.manifest.seq
+        say_rule_changes(program, l, rules);
+    }
+    Ok((store, loaded))
+}
+
+/// Says on stderr what a change of rules since checkpoint `l` means for its state.
+fn say_rule_changes(program: &str, l: &Loaded, rules: &RuleSet) {
+    let now = rule_stamps(rules);
+    if let Some(changes) = rule_changes(&l.manifest.rules, &now) {
+        let kept = unchanged_rules(&l.manifest.rules, &now).len();
+        eprintln!(
+            "{program}: the rules changed since checkpoint {} ({changes}): the state of the {kept} unchanged rule(s) is kept; changed and added rules start with no state from where the checkpoint's inputs stood; removed rules' state is dropped",
+            l.manifest.seq
+        );
+    }
+}
+
+/// Process `process`'s store in the state directory of a run over `processes`, its part of the
+/// newest checkpoint that every process completed and that verifies everywhere, and the number
+/// of the next checkpoint (one past the newest in any process's directory, the same on all).
+fn load_common(
+    program: &str,
+    c: &CheckpointSettings,
+    rules: &RuleSet,
+    process: usize,
+    processes: usize,
+) -> anyhow::Result<(Store, Option<Loaded>, Option<u64>)> {
+    let context = || format!("state directory {}", c.dir.display());
+    if Store::open(&c.dir, c.limits).and_then(|s| s.sequences()).is_ok_and(|s| !s.is_empty()) {
+        anyhow::bail!(
+            "state directory {}: it holds the checkpoints of a run of one process: run with --processes 1, or give a new state directory",
+            c.dir.display()
+        );
+    }
+    let stores: Vec<Store> = (0..processes).map(|p| Store::open(c.dir.join(format!("p{p}")), c.limits)).collect::<Result<_, _>>().with_context(context)?;
+    let mut seqs = Vec::with_capacity(processes);
+    for store in &stores {
+        seqs.push(store.sequences().with_context(context)?.into_iter().collect::<std::collections::BTreeSet<u64>>());
+    }
+    if !seqs[process].is_empty() {
+        if let Some(p) = (0..processes).find(|&p| seqs[p].is_empty()) {
+            anyhow::bail!(
+                "state directory {}: process {process} has checkpoints but process {p} has none in {}: over several processes the state directory must be one that every process sees (a shared file system)",
+                c.dir.display(),
+                stores[p].dir().display()
             );
         }
     }
-    Ok((store, loaded))
+    let next_seq = stores.iter().map(Store::next_seq).collect::<Result<Vec<u64>, _>>().with_context(context)?.into_iter().max();
+    let common: Vec<u64> = seqs[process].iter().copied().filter(|s| seqs.iter().all(|other| other.contains(s))).collect();
+    'newest: for seq in common.into_iter().rev() {
+        let mut mine = None;
+        for (p, store) in stores.iter().enumerate() {
+            match store.load(seq) {
+                Ok(l) if p == process => mine = Some(l),
+                Ok(_) => {}
+                Err(e) => {
+                    eprintln!(
+                        "{program}: checkpoint {seq} of process {p} in {} is not usable: {e}; using an older one that every process completed",
+                        store.dir().display()
+                    );
+                    continue 'newest;
+                }
+            }
+        }
+        if let Some(l) = &mine {
+            say_rule_changes(program, l, rules);
+        }
+        return Ok((stores[process].clone(), mine, next_seq));
+    }
+    Ok((stores[process].clone(), None, next_seq))
 }
 
 /// The checkpoints a run took (stderr).

@@ -205,9 +205,6 @@ fn checkpoint_settings(args: &ReplayArgs, dir: &std::path::Path, plan: &Plan, fi
     if args.output.is_none() {
         return Err(refuse("needs --output FILE (a resumed run cuts the file back to the checkpoint and continues it; stdout cannot be)"));
     }
-    if args.cluster.processes > 1 {
-        return Err(refuse("checkpoints of a replay over several processes are not supported yet; run one process (--workers N)"));
-    }
     if matches!(plan.learn, Learn::Inputs(_)) {
         return Err(refuse("--learn is not checkpointed yet (its history and new data are two sources; --warm-up is); run without --state-dir"));
     }
@@ -297,7 +294,7 @@ pub fn execute(specs: Vec<vigil::io::input::InputSpec>, rules: RuleSet, plan: Pl
     let cancel = Arc::new(AtomicBool::new(false));
     install_interrupt(cancel.clone());
     let coordinator = match &how.checkpoint {
-        Some(c) => Some(open_checkpoints("vigil replay", c, &rules, &plan, how.cluster.workers)?),
+        Some(c) => Some(open_checkpoints("vigil replay", c, &rules, &plan, how.cluster.workers, how.cluster.process, how.cluster.processes)?),
         None => None,
     };
     let rules = Arc::new(rules);

@@ -13,7 +13,7 @@ use anyhow::{bail, Context};
 use super::checkpoint_args::{load_latest, print_checkpoints, run_rules, CheckpointArgs};
 use super::common::{install_interrupt, print_correlation_state};
 use super::replay::report_errors;
-use vigil::checkpoint::{Coordinator, FINISHED};
+use vigil::checkpoint::{Coordinator, Processes, FINISHED};
 use vigil::cluster::ClusterArgs;
 use vigil::config::Config;
 use vigil::event::time::parse_duration_ms;
@@ -378,7 +378,7 @@ fn open_exactly_once(
                 .context("recording where the output topics start")?,
         ),
     };
-    let coordinator = Coordinator::new(store, settings.interval, cluster.workers, run_rules(rules, plan), loaded)
+    let coordinator = Coordinator::new(store, settings.interval, cluster.workers, run_rules(rules, plan), loaded, Processes::ONE)
         .with_context(|| format!("state directory {}", dir.display()))?;
     Ok((coordinator, origin))
 }

@@ -23,6 +23,7 @@
 pub mod baseline;
 pub mod chain;
 pub mod correlate;
+pub mod cut_bridge;
 pub mod dead_letters;
 pub mod detect;
 pub mod exchange;
@@ -151,7 +152,8 @@ fn build_with(worker: &mut Worker, cfg: &EngineConfig, plan: Arc<Plan>, kafka: O
         }
     }
 
-    worker.dataflow::<u64, _, _>(move |scope| {
+    let bridge = cfg.checkpoint.clone().filter(|c| c.processes().count > 1);
+    let position = worker.dataflow::<u64, _, _>(move |scope| {
         let probe = ProbeHandle::new();
         let delivered = ProbeHandle::new();
         let gauge = Rc::new(Cell::new(0));
@@ -326,5 +328,9 @@ fn build_with(worker: &mut Worker, cfg: &EngineConfig, plan: Arc<Plan>, kafka: O
         let dead_cut = cfg.checkpoint.as_ref().filter(|_| is_leader && dead_sink.is_some()).map(|c| c.register(index, "dead-letter-writer".to_owned()));
         write_dead_letters(dead, leader, is_leader, dead_sink, cfg.source.stats.clone(), discard, dead_cut).probe_with(&delivered);
         position
-    })
+    });
+    if let Some(coordinator) = bridge {
+        cut_bridge::build(worker, coordinator, wpp);
+    }
+    position
 }
