@@ -578,6 +578,67 @@ fn a_warm_up_resumes_with_its_cut_off() {
     assert!(resumed >= 2, "too few runs were killed after a checkpoint within the traffic: {resumed}");
 }
 
+/// History first (`--learn OLD... --then NEW...`, two sources) is checkpointed too: killed
+/// after a checkpoint, the resumed run writes the bytes of one uninterrupted run that learned
+/// on the same history.
+#[test]
+fn learning_on_history_first_resumes_with_its_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = prepare(dir.path());
+    // The first four fifths of each file (the first 60 s) are the history, the rest the new
+    // data. Every cut is after the new data's first time (the latest any source sent at), so
+    // the history is read by then; what a checkpoint keeps is the learned state, the mark and
+    // whether the writers have the cut-off.
+    let (mut history, mut new) = (Vec::new(), Vec::new());
+    for input in &inputs {
+        let text = std::fs::read_to_string(input).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let (old, rest) = lines.split_at(lines.len() * 4 / 5);
+        let (h, n) = (format!("{input}.history"), format!("{input}.new"));
+        std::fs::write(&h, old.join("\n") + "\n").unwrap();
+        std::fs::write(&n, rest.join("\n") + "\n").unwrap();
+        history.push(h);
+        new.push(n);
+    }
+    let args = |out: &Path, dead: &Path, workers: usize, state: Option<&Path>| {
+        let mut a = replay_args(&[], out, dead, workers);
+        a.push("--learn".into());
+        a.extend(history.iter().cloned());
+        a.push("--then".into());
+        a.extend(new.iter().cloned());
+        match state {
+            Some(state) => with_state(a, state, "50ms"),
+            None => a,
+        }
+    };
+    let (reference, reference_dead) = (dir.path().join("reference.json"), dir.path().join("reference.dead"));
+    let run = vigil_ok(&args(&reference, &reference_dead, 1, None).iter().map(String::as_str).collect::<Vec<_>>());
+    let want = std::fs::read(&reference).unwrap();
+    assert!(want.iter().filter(|&&b| b == b'\n').count() > 100, "{}", String::from_utf8_lossy(&run.stderr));
+    let mut resumed = 0;
+    for attempt in 0..4 {
+        let (from, to) = (60_000, 76_000);
+        let (out, dead, state) =
+            (dir.path().join(format!("out-{attempt}.json")), dir.path().join(format!("dead-{attempt}")), dir.path().join(format!("state-{attempt}")));
+        let a = args(&out, &dead, 2, Some(&state));
+        let mut child = spawn(&a, &dir.path().join("stderr"));
+        let at = || newest_cut(&state).is_some_and(|cut| (TRAFFIC_START_MS + from..TRAFFIC_START_MS + to).contains(&cut));
+        if !wait_for(&mut child, Duration::from_secs(120), at) {
+            continue;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let run = vigil_ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+        let log = String::from_utf8_lossy(&run.stderr);
+        assert!(log.contains("resuming from checkpoint"), "{log}");
+        assert!(std::fs::read(&out).unwrap() == want, "learning resumed from a checkpoint wrote other incidents:\n{log}");
+        assert_eq!(sorted_lines(&dead), sorted_lines(&reference_dead));
+        resumed += 1;
+    }
+    eprintln!("learn: {resumed} of 4 runs killed after a checkpoint and resumed");
+    assert!(resumed >= 2, "too few runs were killed after a checkpoint within the traffic: {resumed}");
+}
+
 /// Writes a hosts file for two processes on this machine, on fresh ports.
 fn two_hosts(path: &Path) {
     std::fs::write(path, format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port())).unwrap();

@@ -152,7 +152,7 @@ pub fn run(args: ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         _ => resolve_inputs(&files, args.input.format, &args.cluster)?,
     };
     let checkpoint = match &args.state_dir {
-        Some(dir) => Some(checkpoint_settings(&args, dir, &plan, &files)?),
+        Some(dir) => Some(checkpoint_settings(&args, dir, &files)?),
         None => None,
     };
     let run = execute(
@@ -200,13 +200,10 @@ pub fn run(args: ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
 }
 
 /// Checks that the run can be checkpointed and says how.
-fn checkpoint_settings(args: &ReplayArgs, dir: &std::path::Path, plan: &Plan, files: &[String]) -> anyhow::Result<CheckpointSettings> {
+fn checkpoint_settings(args: &ReplayArgs, dir: &std::path::Path, files: &[String]) -> anyhow::Result<CheckpointSettings> {
     let refuse = |why: &str| anyhow::anyhow!("--state-dir {}: {why}", dir.display());
     if args.output.is_none() {
         return Err(refuse("needs --output FILE (a resumed run cuts the file back to the checkpoint and continues it; stdout cannot be)"));
-    }
-    if matches!(plan.learn, Learn::Inputs(_)) {
-        return Err(refuse("--learn is not checkpointed yet (its history and new data are two sources; --warm-up is); run without --state-dir"));
     }
     if files.iter().any(|f| f == "-") {
         return Err(refuse("stdin cannot be resumed; name the files"));

@@ -177,13 +177,16 @@ fn build_with(worker: &mut Worker, cfg: &EngineConfig, plan: Arc<Plan>, kafka: O
                     let (mut learn, mut then) = (cfg.source.clone(), cfg.source.clone());
                     learn.inputs.retain(|i| i.partition < n);
                     then.inputs.retain(|i| i.partition >= n);
-                    let (le, ld) = file_source(scope, learn, classes.clone(), Some(backpressure.clone()), None);
-                    let (te, td) = file_source(scope, then, classes.clone(), Some(backpressure), None);
+                    // Checkpointed as two operators (their families apart when divided by key).
+                    let (history_cut, then_cut) = (cfg.checkpoint.clone().map(|c| (c, "history-source")), cfg.checkpoint.clone().map(|c| (c, "file-source")));
+                    let (le, ld) = file_source(scope, learn, classes.clone(), Some(backpressure.clone()), history_cut);
+                    let (te, td) = file_source(scope, then, classes.clone(), Some(backpressure), then_cut);
                     marks_from = Some(scope.concatenate(le.clone()));
                     (le.into_iter().zip(te).map(|(l, t)| l.concat(t)).collect(), ld.concat(td), None)
                 }
                 _ => {
-                    let (e, d) = file_source(scope, cfg.source.clone(), classes.clone(), Some(backpressure), cfg.checkpoint.clone());
+                    let (e, d) =
+                        file_source(scope, cfg.source.clone(), classes.clone(), Some(backpressure), cfg.checkpoint.clone().map(|c| (c, "file-source")));
                     (e, d, None)
                 }
             },

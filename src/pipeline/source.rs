@@ -424,7 +424,7 @@ pub fn file_source<'s>(
     cfg: SourceConfig,
     classes: Arc<LatenessClasses>,
     backpressure: Option<Backpressure>,
-    checkpoint: Option<Arc<Coordinator>>,
+    checkpoint: Option<(Arc<Coordinator>, &str)>,
 ) -> FileStreams<'s> {
     let mut builder = OperatorBuilder::new("FileSource".to_owned(), scope);
     let info = builder.operator_info();
@@ -434,7 +434,7 @@ pub fn file_source<'s>(
     let mut dead_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<DeadLetter>>>::from(dead_out);
     let (index, peers) = (scope.index(), scope.peers());
 
-    let gate = checkpoint.as_ref().map(|c| (c.clone(), c.register_source(), c.register(index, "file-source".to_owned())));
+    let gate = checkpoint.map(|(c, name)| (c.clone(), c.register_source(), c.register(index, name.to_owned())));
     builder.build(move |mut caps| {
         let mut out = ClassOutputs::new(event_outs, &mut caps);
         // The dead letters' capability follows every partition of the worker: while it is held,
