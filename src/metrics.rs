@@ -30,6 +30,9 @@ pub struct InputStats {
     pub watermark_ms: std::sync::atomic::AtomicI64,
     /// Next offset to read (Kafka; 0 before the first record), for the consumer-lag gauge.
     pub position: std::sync::atomic::AtomicI64,
+    /// Records a resumed partition could not read again: the broker no longer held them
+    /// (retention); lost, and said.
+    pub lost: AtomicU64,
 }
 
 /// Counters for a whole run in this process.

@@ -529,9 +529,19 @@ fn a_restart_with_changed_rules_keeps_an_unchanged_window_and_drops_a_changed_on
         }
         child.kill().unwrap();
         child.wait().unwrap();
-        let run = vigil_ok(&args(&new_rules, &out, Some(&state)).iter().map(String::as_str).collect::<Vec<_>>());
+        let mut resume = args(&new_rules, &out, Some(&state));
+        resume.retain(|a| a != "-q");
+        let run = vigil_ok(&resume.iter().map(String::as_str).collect::<Vec<_>>());
         let log = String::from_utf8_lossy(&run.stderr);
         assert!(log.contains(&format!("added 1: {added_id}; removed 2")) && log.contains(&format!("changed 1: {changed}")), "{log}");
+        // The changed correlation's open window is dropped, and counted in the summary.
+        let states: u64 = log
+            .split(" saved state(s) (per rule and worker) of changed or removed rules")
+            .next()
+            .and_then(|head| head.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no count of dropped states in:\n{log}"));
+        assert!(states >= 1, "{log}");
         assert_eq!(lines_of_rule(&out, window), lines_of_rule(&reference, window), "the unchanged correlation's window was not kept:\n{log}");
         assert!(lines_of_rule(&out, changed).is_empty(), "the changed correlation kept the old window");
         assert!(lines_of_rule(&out, added_id).is_empty(), "the added rule read records from before the checkpoint");

@@ -210,4 +210,8 @@ pub fn print_checkpoints(c: &CheckpointStats, rstats: &EngineStats) {
         "  checkpoints: {} taken (last {last}, {} bytes, {} ms; largest {} bytes; longest {} ms); {} failed; {errors} state error(s)",
         c.taken, c.last_bytes, c.last_ms, c.max_bytes, c.max_ms, c.failed
     );
+    let (records, states) = (rstats.dropped_records_of_changed_rules.load(Relaxed), rstats.dropped_states_of_changed_rules.load(Relaxed));
+    if records + states > 0 {
+        eprintln!("  checkpoints: resumed with changed rules: dropped {records} waiting record(s) and {states} saved state(s) (per rule and worker) of changed or removed rules");
+    }
 }

@@ -216,6 +216,7 @@ pub fn print_summary(command: &str, specs: &[InputSpec], cluster: &ClusterArgs, 
     let errors = stats.total(|s| &s.errors);
     let late = stats.total(|s| &s.late);
     let skipped = stats.total(|s| &s.skipped);
+    let lost = stats.total(|s| &s.lost);
     let secs = elapsed.as_secs_f64().max(1e-9);
     let proc_note = if cluster.processes > 1 { format!(" (process {} of {})", cluster.process, cluster.processes) } else { String::new() };
     eprintln!(
@@ -232,6 +233,9 @@ pub fn print_summary(command: &str, specs: &[InputSpec], cluster: &ClusterArgs, 
         if by_kind.is_empty() { String::new() } else { format!(" ({})", by_kind.join(", ")) },
         stats.dead_letters.load(Relaxed),
     );
+    if lost > 0 {
+        eprintln!("  lost {lost} record(s): resumed partitions no longer held them on the broker (retention shorter than the time since the checkpoint)");
+    }
     if mine.len() > 1 || errors + late > 0 {
         eprintln!("  {:<48} {:>7} {:>9} {:>9} {:>7} {:>7} {:>7}", "input", "format", "lines", "events", "errors", "late", "skipped");
         for spec in &mine {

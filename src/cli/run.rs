@@ -443,6 +443,7 @@ fn spawn_exporter(
             for (i, p) in partitions.iter().enumerate() {
                 let input = &stats.inputs[i].1;
                 parts[i].add_batch(delta(format!("e{i}"), input.events.load(Relaxed)), delta(format!("b{i}"), input.bytes.load(Relaxed)));
+                parts[i].records_lost.inc_by(delta(format!("lost{i}"), input.lost.load(Relaxed)));
                 let wm = input.watermark_ms.load(Relaxed);
                 if wm > 0 {
                     parts[i].set_watermark(wm, vigil::event::time::now_ms());

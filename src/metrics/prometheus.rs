@@ -13,6 +13,7 @@
 //! | `vigil_bytes_in_total` | counter | topic, partition |
 //! | `vigil_parse_errors_total` | counter | topic, reason |
 //! | `vigil_late_records_total` | counter | topic |
+//! | `vigil_records_lost_total` | counter | topic, partition |
 //! | `vigil_rule_matches_total` | counter | rule |
 //! | `vigil_incidents_total` | counter | rule |
 //! | `vigil_watermark_delay_seconds` | gauge | topic, partition |
@@ -77,6 +78,7 @@ pub struct Registry {
     bytes_in: Family<TopicPartitionLabels, Counter>,
     parse_errors: Family<TopicReasonLabels, Counter>,
     late_records: Family<TopicLabels, Counter>,
+    records_lost: Family<TopicPartitionLabels, Counter>,
     rule_matches: Family<RuleLabels, Counter>,
     incidents: Family<RuleLabels, Counter>,
     watermark_delay: Family<TopicPartitionLabels, FloatGauge>,
@@ -102,6 +104,8 @@ pub struct PartitionMetrics {
     pub watermark_delay: FloatGauge,
     /// Records in the partition not yet consumed (high watermark minus position).
     pub consumer_lag: Gauge,
+    /// Records a resumed partition could not read again: the broker no longer held them.
+    pub records_lost: Counter,
 }
 
 impl PartitionMetrics {
@@ -159,6 +163,8 @@ impl Registry {
         registry.register("parse_errors", "Records that could not be parsed, by reason", parse_errors.clone());
         let late_records = Family::default();
         registry.register("late_records", "Records older than their partition's watermark", late_records.clone());
+        let records_lost = Family::default();
+        registry.register("records_lost", "Records a resumed partition could not read again: the broker no longer held them (retention)", records_lost.clone());
         let rule_matches = Family::default();
         registry.register("rule_matches", "Records matched by each rule's detection", rule_matches.clone());
         let incidents = Family::default();
@@ -177,6 +183,7 @@ impl Registry {
             bytes_in,
             parse_errors,
             late_records,
+            records_lost,
             rule_matches,
             incidents,
             watermark_delay,
@@ -194,6 +201,7 @@ impl Registry {
             bytes_in: self.bytes_in.get_or_create_owned(&labels),
             watermark_delay: self.watermark_delay.get_or_create_owned(&labels),
             consumer_lag: self.consumer_lag.get_or_create_owned(&labels),
+            records_lost: self.records_lost.get_or_create_owned(&labels),
         }
     }
 

@@ -22,7 +22,7 @@ use super::frontier::{give, Held};
 use super::lateness::Stage;
 use super::plan::{Plan, PlannedCorrelation, StateLimits};
 use super::project::{forward_alert, route_hash, Emitted, GroupKey, Measured, Projection};
-use super::saved::{absorb_slots, key_hash, restore_slots, save_slots, Checkpointed};
+use super::saved::{absorb_slots, dropped_by_rules, key_hash, restore_slots, save_slots, Checkpointed};
 use super::stats::EngineStats;
 use crate::checkpoint::OperatorCut;
 use crate::correlate::absence::Absence;
@@ -310,6 +310,11 @@ pub fn correlate_stage<'s>(
             Some((Some(all), _)) => {
                 // Taken with another number of workers: every old worker's keys that route here.
                 let (index, peers) = (index as u64, peers as u64);
+                // Every stage on every worker sees every old part: one counts what is dropped.
+                if let (Some(m), true) = (remap.as_deref(), index == 0 && stage.id == 0) {
+                    let dropped: u64 = all.iter().map(|(_, b)| dropped_by_rules(b, m)).sum();
+                    stats.dropped_states_of_changed_rules.fetch_add(dropped, Relaxed);
+                }
                 for (old, bytes) in &all {
                     let keep = |c: u32, hash: u64| route_hash(c, hash) % peers == index;
                     absorb_slots(bytes, &plan, remap.as_deref().map(Vec::as_slice), &mut states, &stats, "state", keep, *old as u64 % peers == index);

@@ -155,6 +155,8 @@ struct Part {
     /// The next offset at which a gap was last sought back over: a gap found again there is
     /// real (compaction, transaction markers) and is read past.
     gap_probed: Option<i64>,
+    /// Records found no longer on the broker since last counted (see [`Part::check_start`]).
+    lost: u64,
 }
 
 /// What to do with a record of a partition whose start is being confirmed.
@@ -192,6 +194,7 @@ impl Part {
             start: None,
             probe: None,
             gap_probed: None,
+            lost: 0,
         }
     }
 
@@ -212,13 +215,16 @@ impl Part {
                 Answer::Done => {
                     if offset > p.asked() && !p.confirmed() {
                         // Sought back to the beginning and still answered later: the broker no
-                        // longer holds those records (retention). Said, since they are lost.
+                        // longer holds those records (retention). Said and counted: they are lost.
+                        self.lost += (offset - p.asked()) as u64;
                         tracing::warn!(
                             "{}: records {} to {} are no longer on the broker (retention?); reading on from {offset}",
                             self.ingest.name,
                             p.asked(),
                             offset - 1
                         );
+                        // Not a gap to seek back over again: they are gone.
+                        self.next = Some(offset);
                     }
                     // A later record than asked for after a confirmed start is a gap of its own.
                     self.probe = None;
@@ -545,7 +551,11 @@ pub fn kafka_source<'s>(
                 any = true;
                 let part = &mut parts[i];
                 let offset = msg.offset();
-                match part.check_start(offset) {
+                let check = part.check_start(offset);
+                if part.lost > 0 {
+                    stats.inputs[part.ingest.partition as usize].1.lost.fetch_add(std::mem::take(&mut part.lost), Relaxed);
+                }
+                match check {
                     SeekCheck::Go => {}
                     SeekCheck::Skip => continue,
                     SeekCheck::Rewind(to) => {
@@ -1022,6 +1032,10 @@ mod tests {
         p.start_at(833);
         // The broker skipped to the next batch: back by the gap, then twice as far.
         assert_eq!(p.check_start(2127), SeekCheck::Rewind(0));
+        // Sought back to the beginning and answered the same: the broker no longer holds
+        // 833..2126 (retention); read on, and counted as lost.
+        assert_eq!(p.check_start(2127), SeekCheck::Go);
+        assert_eq!(p.lost, 2127 - 833);
         let mut p = part();
         p.start_at(5000);
         assert_eq!(p.check_start(5100), SeekCheck::Rewind(4900));

@@ -246,9 +246,17 @@ fn build_with(worker: &mut Worker, cfg: &EngineConfig, plan: Arc<Plan>, kafka: O
                 // Divided anew (other workers or rules): a waiting record goes to the stage that
                 // evaluates its correlation, at that correlation's place in this run's plan.
                 let (for_plan, for_stage, places) = (plan.clone(), stage.clone(), remap.clone());
+                // Every exchange on every worker sees every old record: one counts the dropped.
+                let (counts_drops, drop_stats) = (index == 0 && stage.id == 0, cfg.stats.clone());
                 let place = move |mut p: Projection| {
                     if let Some(m) = places.as_deref() {
-                        p.correlation = m.get(p.correlation as usize).copied().flatten()?;
+                        let Some(now) = m.get(p.correlation as usize).copied().flatten() else {
+                            if counts_drops {
+                                drop_stats.dropped_records_of_changed_rules.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            }
+                            return None;
+                        };
+                        p.correlation = now;
                     }
                     for_stage.evaluates(&for_plan, p.correlation as usize).then_some(p)
                 };

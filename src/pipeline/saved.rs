@@ -81,6 +81,13 @@ fn each_saved<S>(
     }
 }
 
+/// How many of one old worker's saved states belong to correlations that changed or were
+/// removed (`remap` gives them no place now): their state is dropped.
+pub(super) fn dropped_by_rules(bytes: &[u8], remap: &[Option<u32>]) -> u64 {
+    let saved: Saved = bincode::deserialize(bytes).unwrap_or_default();
+    saved.iter().filter(|(old, _, _)| remap.get(*old as usize).copied().flatten().is_none()).count() as u64
+}
+
 /// Loads saved states into the slots of the same place and rule; what does not decode or load
 /// is counted and starts fresh.
 pub(super) fn restore_slots<S: Checkpointed>(bytes: &[u8], plan: &Plan, slots: &mut [Option<S>], stats: &EngineStats, what: &str) {

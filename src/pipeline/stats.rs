@@ -25,6 +25,12 @@ pub struct EngineStats {
     pub unrouted: AtomicU64,
     /// Operator states that could not be saved in or loaded from a checkpoint (each logged).
     pub checkpoint_errors: AtomicU64,
+    /// Resumed with changed rules: records that waited for a changed or removed correlation,
+    /// dropped with it.
+    pub dropped_records_of_changed_rules: AtomicU64,
+    /// Resumed with changed rules: saved correlation states (one per rule and worker that held
+    /// it) of changed or removed rules, dropped.
+    pub dropped_states_of_changed_rules: AtomicU64,
     /// The most live correlation keys at once (summed over workers and stages; baselines apart).
     pub correlation_peak_keys: AtomicU64,
     /// The most estimated state bytes at once (their tables, keys and windows).
