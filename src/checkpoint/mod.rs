@@ -49,8 +49,8 @@
 //!   one that every process completed and that verifies everywhere.
 //!
 //! Not yet: Kafka output in transactions (`vigil run --exactly-once` is exactly once without
-//! them), `vigil run --exactly-once` over several processes, dividing a checkpoint among another
-//! number of processes, and `vigil run --exactly-once` with history to learn on first.
+//! them), dividing a checkpoint among another number of processes, and `vigil run
+//! --exactly-once` with history to learn on first.
 
 pub mod cut;
 pub mod stamps;

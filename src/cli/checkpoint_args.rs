@@ -66,7 +66,14 @@ pub fn open_checkpoints(
     processes: usize,
 ) -> anyhow::Result<Arc<Coordinator>> {
     let (store, loaded, next_seq) = if processes > 1 {
-        load_common(program, c, rules, process, processes)?
+        if Store::open(&c.dir, c.limits).and_then(|s| s.sequences()).is_ok_and(|s| !s.is_empty()) {
+            anyhow::bail!(
+                "state directory {}: it holds the checkpoints of a run of one process: run with --processes 1, or give a new state directory",
+                c.dir.display()
+            );
+        }
+        let dirs: Vec<PathBuf> = (0..processes).map(|p| c.dir.join(format!("p{p}"))).collect();
+        load_common(program, &dirs, c.limits, rules, process)?
     } else {
         if c.dir.join("p0").is_dir() {
             anyhow::bail!(
@@ -78,27 +85,9 @@ pub fn open_checkpoints(
         (store, loaded, None)
     };
     if let Some(l) = &loaded {
-        let taken = (l.manifest.processes.max(1) as usize, l.manifest.workers as usize);
-        if taken.0 != processes {
-            anyhow::bail!(
-                "state directory {}: checkpoint {} was taken with {} process(es); this run has {processes}: run with --processes {} (checkpoints are not divided among another number of processes yet)",
-                c.dir.display(),
-                l.manifest.seq,
-                taken.0,
-                taken.0
-            );
-        }
-        if processes > 1 && taken.1 != workers {
-            anyhow::bail!(
-                "state directory {}: checkpoint {} was taken with {} workers per process; this run has {workers}: run with --workers {} (over several processes, checkpoints are not divided among another number of workers yet)",
-                c.dir.display(),
-                l.manifest.seq,
-                taken.1,
-                taken.1
-            );
-        }
+        check_layout(&c.dir, l, processes, workers)?;
         let finished = if l.manifest.cut == FINISHED { "; that run had finished: its inputs are checked and nothing is written again" } else { "" };
-        let rescaled = if taken.1 != workers {
+        let rescaled = if l.manifest.workers as usize != workers {
             format!("; it was taken with {} workers: its state is divided among {workers} by key", l.manifest.workers)
         } else {
             String::new()
@@ -112,6 +101,27 @@ pub fn open_checkpoints(
     }
     let layout = Processes { index: process, count: processes, next_seq };
     Coordinator::new(store, c.interval, workers, run_rules(rules, plan), loaded, layout).with_context(|| format!("state directory {}", c.dir.display()))
+}
+
+/// Refuses a checkpoint taken over another number of processes (not divided among them yet),
+/// or, over several processes, with another number of workers per process.
+pub fn check_layout(dir: &Path, l: &Loaded, processes: usize, workers: usize) -> anyhow::Result<()> {
+    let (taken_processes, taken_workers) = (l.manifest.processes.max(1) as usize, l.manifest.workers as usize);
+    if taken_processes != processes {
+        anyhow::bail!(
+            "state directory {}: checkpoint {} was taken with {taken_processes} process(es); this run has {processes}: run with --processes {taken_processes} (checkpoints are not divided among another number of processes yet)",
+            dir.display(),
+            l.manifest.seq
+        );
+    }
+    if processes > 1 && taken_workers != workers {
+        anyhow::bail!(
+            "state directory {}: checkpoint {} was taken with {taken_workers} workers per process; this run has {workers}: run with --workers {taken_workers} (over several processes, checkpoints are not divided among another number of workers yet)",
+            dir.display(),
+            l.manifest.seq
+        );
+    }
+    Ok(())
 }
 
 /// What the checkpoints of a run record of its rules.
@@ -146,24 +156,20 @@ fn say_rule_changes(program: &str, l: &Loaded, rules: &RuleSet) {
     }
 }
 
-/// Process `process`'s store in the state directory of a run over `processes`, its part of the
-/// newest checkpoint that every process completed and that verifies everywhere, and the number
-/// of the next checkpoint (one past the newest in any process's directory, the same on all).
-fn load_common(
+/// Process `process`'s store among the checkpoint directories of a run's processes (`dirs`,
+/// one per process, all visible to every process), its part of the newest checkpoint that every
+/// process completed and that verifies everywhere, and the number of the next checkpoint (one
+/// past the newest in any process's directory, the same on all).
+pub fn load_common(
     program: &str,
-    c: &CheckpointSettings,
+    dirs: &[PathBuf],
+    limits: StoreLimits,
     rules: &RuleSet,
     process: usize,
-    processes: usize,
 ) -> anyhow::Result<(Store, Option<Loaded>, Option<u64>)> {
-    let context = || format!("state directory {}", c.dir.display());
-    if Store::open(&c.dir, c.limits).and_then(|s| s.sequences()).is_ok_and(|s| !s.is_empty()) {
-        anyhow::bail!(
-            "state directory {}: it holds the checkpoints of a run of one process: run with --processes 1, or give a new state directory",
-            c.dir.display()
-        );
-    }
-    let stores: Vec<Store> = (0..processes).map(|p| Store::open(c.dir.join(format!("p{p}")), c.limits)).collect::<Result<_, _>>().with_context(context)?;
+    let context = || format!("checkpoint directory {}", dirs[process].display());
+    let processes = dirs.len();
+    let stores: Vec<Store> = dirs.iter().map(|d| Store::open(d, limits)).collect::<Result<_, _>>().with_context(context)?;
     let mut seqs = Vec::with_capacity(processes);
     for store in &stores {
         seqs.push(store.sequences().with_context(context)?.into_iter().collect::<std::collections::BTreeSet<u64>>());
@@ -171,8 +177,8 @@ fn load_common(
     if !seqs[process].is_empty() {
         if let Some(p) = (0..processes).find(|&p| seqs[p].is_empty()) {
             anyhow::bail!(
-                "state directory {}: process {process} has checkpoints but process {p} has none in {}: over several processes the state directory must be one that every process sees (a shared file system)",
-                c.dir.display(),
+                "process {process} has checkpoints in {} but process {p} has none in {}: over several processes the state directory must be one that every process sees (a shared file system)",
+                stores[process].dir().display(),
                 stores[p].dir().display()
             );
         }

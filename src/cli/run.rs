@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use super::checkpoint_args::{load_latest, print_checkpoints, run_rules, CheckpointArgs};
+use super::checkpoint_args::{check_layout, load_common, load_latest, print_checkpoints, run_rules, CheckpointArgs};
 use super::common::{install_interrupt, print_correlation_state};
 use super::replay::report_errors;
 use vigil::checkpoint::{Coordinator, Processes, FINISHED};
@@ -96,7 +96,8 @@ pub struct RunArgs {
     /// output topics' ends into the state directory (the config's state.dir), and resume from
     /// the newest valid checkpoint: after a crash at any point, no record is re-read, nothing is
     /// lost, and no incident or dead letter is delivered twice (what the crashed run delivered
-    /// after its checkpoint is read back and not sent again). One process; not with learning.
+    /// after its checkpoint is read back and not sent again). Over several processes, the state
+    /// directory must be one every process sees (a shared file system); not with learning.
     #[arg(long)]
     exactly_once: bool,
     #[command(flatten)]
@@ -337,15 +338,24 @@ fn open_exactly_once(
     group_file: &str,
     quiet: bool,
 ) -> anyhow::Result<(Arc<Coordinator>, Option<Origin>)> {
-    if cluster.processes > 1 {
-        bail!("--exactly-once over several processes is not supported yet (a cut is taken inside one process); run one process with --workers N");
-    }
     if matches!(plan.learn, vigil::pipeline::Learn::Inputs(_)) {
         bail!("--exactly-once with history to learn on first is not supported yet (its history and new data are two sources; a warm-up is)");
     }
-    let dir = config.state.dir.join("checkpoints").join(format!("{group_file}-p{}", cluster.process));
+    // One directory per process; over several processes every one of them sees all (a shared
+    // file system), and they resume from the newest checkpoint all of them completed.
+    let dir_of = |p: usize| config.state.dir.join("checkpoints").join(format!("{group_file}-p{p}"));
+    let dir = dir_of(cluster.process);
     let settings = args.checkpoints.settings(&dir)?;
-    let (store, loaded) = load_latest("vigil run", &settings, rules)?;
+    let (store, loaded, next_seq) = if cluster.processes > 1 {
+        let dirs: Vec<std::path::PathBuf> = (0..cluster.processes).map(dir_of).collect();
+        load_common("vigil run", &dirs, settings.limits, rules, cluster.process)?
+    } else {
+        let (store, loaded) = load_latest("vigil run", &settings, rules)?;
+        (store, loaded, None)
+    };
+    if let Some(l) = &loaded {
+        check_layout(&dir, l, cluster.processes, cluster.workers)?;
+    }
     match &loaded {
         // Like a replay that finished: its end states hold every partition as read, and
         // nothing more is read with them. Starting afresh from the committed offsets instead
@@ -378,8 +388,15 @@ fn open_exactly_once(
                 .context("recording where the output topics start")?,
         ),
     };
-    let coordinator = Coordinator::new(store, settings.interval, cluster.workers, run_rules(rules, plan), loaded, Processes::ONE)
-        .with_context(|| format!("state directory {}", dir.display()))?;
+    let coordinator = Coordinator::new(
+        store,
+        settings.interval,
+        cluster.workers,
+        run_rules(rules, plan),
+        loaded,
+        Processes { index: cluster.process, count: cluster.processes, next_seq },
+    )
+    .with_context(|| format!("state directory {}", dir.display()))?;
     Ok((coordinator, origin))
 }
 

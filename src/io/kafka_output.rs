@@ -11,13 +11,15 @@
 //! dead letters by their origin), and the crashed process gone before the resumed one reads the
 //! topic (a process killed with its connections is; its requests already at the broker are
 //! written by then). Records other producers write to the topic are read past and left alone.
+//! The processes of one run write to the same topics: each tags its records with a header
+//! ([`PROCESS_HEADER`]) and reads back only its own.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
+use rdkafka::message::{Headers, Message};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rustc_hash::FxHashMap;
 use xxhash_rust::xxh3::Xxh3;
@@ -34,6 +36,9 @@ pub const SCAN_TIMEOUT: Duration = Duration::from_secs(120);
 pub const SCAN_QUIET: Duration = Duration::from_millis(1500);
 /// The longest a resumed run reads a topic past its listed end.
 pub const SCAN_PAST_END: Duration = Duration::from_secs(10);
+
+/// The header naming the process of a run over several processes that wrote a record.
+pub const PROCESS_HEADER: &str = "vigil.process";
 
 /// What can go wrong resuming or checkpointing Kafka output.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +97,9 @@ pub struct KafkaOutput {
     delivered_ends: BTreeMap<i32, i64>,
     /// Whether the partitions' ends have been listed (once per process).
     listed: bool,
+    /// In a run over several processes: this process's index, in [`PROCESS_HEADER`] of every
+    /// record it writes, and the records it reads back are those that carry it.
+    process: Option<Box<[u8]>>,
 }
 
 /// Where each partition of `topic` ends now.
@@ -161,7 +169,14 @@ impl KafkaOutput {
             skipped: 0,
             delivered_ends: BTreeMap::new(),
             listed: false,
+            process: None,
         }
+    }
+
+    /// Tags this output's records with the process that writes them (a run over several
+    /// processes, which share the topic), and reads back only its own on a resume.
+    pub fn tag_process(&mut self, process: u32) {
+        self.process = Some(process.to_string().into_bytes().into_boxed_slice());
     }
 
     /// Resumes from a checkpoint whose cut left the topic's partitions at `ends`: when opened,
@@ -211,9 +226,13 @@ impl KafkaOutput {
                 return Ok(());
             }
         }
-        match self.producer.as_mut() {
-            Some(p) => p.send(time, &self.topic, Some(key), payload, headers),
-            None => Ok(()),
+        match (self.producer.as_mut(), self.process.as_deref()) {
+            (Some(p), Some(tag)) => {
+                let tagged: Vec<(&str, &[u8])> = headers.iter().copied().chain([(PROCESS_HEADER, tag)]).collect();
+                p.send(time, &self.topic, Some(key), payload, &tagged)
+            }
+            (Some(p), None) => p.send(time, &self.topic, Some(key), payload, headers),
+            (None, _) => Ok(()),
         }
     }
 
@@ -308,6 +327,7 @@ impl KafkaOutput {
         let mut found: FxHashMap<u64, u32> = FxHashMap::default();
         let mut records = 0u64;
         let wanted: Vec<(i32, i64)> = next.iter().map(|(p, o)| (*p, *o)).collect();
+        let process = self.process.clone();
         let reader = self.reader()?;
         let mut tpl = TopicPartitionList::new();
         for (p, o) in &wanted {
@@ -393,6 +413,13 @@ impl KafkaOutput {
             }
             *slot = offset + 1;
             last_record = Instant::now();
+            if let Some(tag) = process.as_deref() {
+                // Another process's record (or an untagged one): not this process's to match.
+                let mine = msg.headers().is_some_and(|h| h.iter().any(|x| x.key == PROCESS_HEADER && x.value == Some(tag)));
+                if !mine {
+                    continue;
+                }
+            }
             records += 1;
             *found.entry(record_hash(msg.key().unwrap_or_default(), msg.payload().unwrap_or_default())).or_default() += 1;
         }

@@ -324,13 +324,21 @@ pub enum RecordSink {
     /// A file, stdout, or nothing.
     File(LazyOutput),
     /// A Kafka topic through an idempotent producer.
-    Kafka(crate::io::kafka_output::KafkaOutput),
+    Kafka(Box<crate::io::kafka_output::KafkaOutput>),
 }
 
 impl RecordSink {
     /// A sink writing to a Kafka topic.
     pub fn kafka(client: rdkafka::ClientConfig, topic: String) -> Self {
-        RecordSink::Kafka(crate::io::kafka_output::KafkaOutput::new(client, topic))
+        RecordSink::Kafka(Box::new(crate::io::kafka_output::KafkaOutput::new(client, topic)))
+    }
+
+    /// In a run over several processes, tags a Kafka sink's records with this process (see
+    /// [`crate::io::kafka_output::PROCESS_HEADER`]); files are per process already.
+    pub fn tag_process(&mut self, process: u32) {
+        if let RecordSink::Kafka(k) = self {
+            k.tag_process(process);
+        }
     }
 
     /// Opens the sink if needed; false once it has failed (the failure is already recorded).

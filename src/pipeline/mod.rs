@@ -153,6 +153,8 @@ fn build_with(worker: &mut Worker, cfg: &EngineConfig, plan: Arc<Plan>, kafka: O
     }
 
     let bridge = cfg.checkpoint.clone().filter(|c| c.processes().count > 1);
+    // Checkpointed processes of one run share the output topics: each reads back only its own.
+    let process_tag = bridge.as_ref().map(|c| c.processes().index as u32);
     let position = worker.dataflow::<u64, _, _>(move |scope| {
         let probe = ProbeHandle::new();
         let delivered = ProbeHandle::new();
@@ -305,6 +307,9 @@ fn build_with(worker: &mut Worker, cfg: &EngineConfig, plan: Arc<Plan>, kafka: O
         let sink = match &kafka {
             Some(k) => {
                 let mut sink = RecordSink::kafka(k.client.clone(), k.incidents.clone());
+                if let Some(p) = process_tag {
+                    sink.tag_process(p);
+                }
                 if let Some((o, read_back)) = &k.origin {
                     start_output(&mut sink, &o.incidents, *read_back);
                 }
@@ -329,6 +334,9 @@ fn build_with(worker: &mut Worker, cfg: &EngineConfig, plan: Arc<Plan>, kafka: O
         let dead_sink = match &kafka {
             Some(k) => {
                 let mut sink = RecordSink::kafka(k.client.clone(), k.dead_letter.clone());
+                if let Some(p) = process_tag {
+                    sink.tag_process(p);
+                }
                 if let Some((o, read_back)) = &k.origin {
                     start_output(&mut sink, &o.dead_letters, *read_back);
                 }
