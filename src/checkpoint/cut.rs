@@ -135,7 +135,8 @@ struct Inner {
     started: Option<Instant>,
     /// Per registered source: the latest time it had sent at when it paused (`None`: not yet).
     reports: Vec<Option<u64>>,
-    finished_sources: BTreeSet<usize>,
+    /// Finished sources, with the latest time each had sent at (every later cut comes after).
+    finished_sources: BTreeMap<usize, u64>,
     /// Registered operators per worker.
     expected: Vec<BTreeSet<String>>,
     /// States delivered for the cut in progress, per worker.
@@ -257,7 +258,7 @@ impl Coordinator {
                 pausing: false,
                 started: None,
                 reports: Vec::new(),
-                finished_sources: BTreeSet::new(),
+                finished_sources: BTreeMap::new(),
                 expected: vec![BTreeSet::new(); workers],
                 parts: vec![PartMap::new(); workers],
                 standing: vec![PartMap::new(); workers],
@@ -368,7 +369,7 @@ impl Coordinator {
         inner.started = Some(Instant::now());
         let finished = inner.finished_sources.clone();
         for (i, r) in inner.reports.iter_mut().enumerate() {
-            *r = finished.contains(&i).then_some(0);
+            *r = finished.get(&i).copied();
         }
     }
 
@@ -442,13 +443,16 @@ impl Coordinator {
         }
     }
 
-    /// Source `id` has finished: it sends nothing any more and never pauses.
-    pub fn source_finished(&self, id: usize) {
+    /// Source `id` has finished: it sends nothing any more and never pauses; `latest` is the
+    /// latest time it sent at. Every later cut is after it: records it sent may still be on
+    /// their way when a cut is chosen, and an operator sets aside what comes at or after a cut
+    /// (the source, restored as finished, would never send them again).
+    pub fn source_finished(&self, id: usize, latest: u64) {
         let mut inner = self.lock();
-        inner.finished_sources.insert(id);
+        inner.finished_sources.insert(id, latest);
         if inner.pausing {
             if let Some(r) = inner.reports.get_mut(id) {
-                r.get_or_insert(0);
+                r.get_or_insert(latest);
             }
             self.try_cut(&mut inner);
         }
@@ -754,11 +758,11 @@ mod tests {
             op.deliver(*cut, b"S".to_vec());
         }
         // Process 1 finishes first: its end states wait until process 0 has finished too.
-        coords[1].source_finished(sources[1]);
+        coords[1].source_finished(sources[1], 900);
         ops[1].finish(b"E".to_vec());
         carry(1);
         assert!(!coords[1].bridge_done(), "process 1 waits for process 0 to finish");
-        coords[0].source_finished(sources[0]);
+        coords[0].source_finished(sources[0], 10);
         ops[0].finish(b"E".to_vec());
         assert!(!coords[0].bridge_done(), "its own end is still to be said");
         carry(0);
@@ -803,13 +807,15 @@ mod tests {
     }
 
     #[test]
-    fn finished_sources_never_hold_a_cut_back() {
+    fn finished_sources_never_hold_a_cut_back_and_it_comes_after_their_last_records() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), StoreLimits::default()).unwrap();
         let coord = Coordinator::new(store, Duration::ZERO, 1, RunRules::default(), None, Processes::ONE).unwrap();
         let (s0, s1) = (coord.register_source(), coord.register_source());
-        coord.source_finished(s1);
-        assert_eq!(coord.gate(s0, 5), Gate::Read);
-        assert_eq!(coord.cut().map(|c| c.at), Some(6));
+        // Source 1 finished having sent at 40 (its last records may still be on their way):
+        // the cut is after them, though source 0 is only at 5.
+        coord.source_finished(s1, 40);
+        assert_eq!(coord.gate(s0, 5), Gate::Read, "a finished source does not hold the cut back");
+        assert_eq!(coord.cut().map(|c| c.at), Some(41));
     }
 }

@@ -417,7 +417,10 @@ pub fn kafka_source<'s>(
             }
             out.restore(&r.class_times);
             match (r.dead_time, dead_cap.as_mut()) {
-                (Some(t), Some(c)) if t > *c.time() => c.downgrade(&t),
+                (Some(t), Some(c)) if t > *c.time() => {
+                    c.downgrade(&t);
+                    out.note(t);
+                }
                 (None, _) => dead_cap = None,
                 _ => {}
             }
@@ -464,7 +467,7 @@ pub fn kafka_source<'s>(
                 if let Some((coord, id, op)) = gate.as_mut() {
                     finish_cut(&mut cutting, &parts, &out, None, op);
                     op.finish(snapshot_bytes(&parts, &out, None, None));
-                    coord.source_finished(*id);
+                    coord.source_finished(*id, out.high());
                     gate = None;
                 }
                 return;
@@ -676,6 +679,7 @@ pub fn kafka_source<'s>(
                 let t = to_timely(wm);
                 if let Some(c) = dead_cap.as_mut().filter(|c| t > *c.time()) {
                     c.downgrade(&t);
+                    out.note(t);
                 }
             }
             for k in 0..out.count() {

@@ -67,6 +67,9 @@ pub(super) struct ClassOutputs {
     caps: Vec<Option<Capability<u64>>>,
     /// Events read and not yet sent, per class.
     pub batches: Vec<Vec<Event>>,
+    /// The latest time any of the source's capabilities (dead letters' too, see
+    /// [`ClassOutputs::note`]) has been at: nothing it sent is later.
+    high: u64,
 }
 
 type EventOut = OutputBuilder<u64, CapacityContainerBuilder<Vec<Event>>>;
@@ -87,7 +90,8 @@ impl ClassOutputs {
     pub(super) fn new(outs: Vec<EventOut>, caps: &mut Vec<Capability<u64>>) -> Self {
         let caps: Vec<Option<Capability<u64>>> = caps.drain(..outs.len()).map(Some).collect();
         let batches = vec![Vec::new(); outs.len()];
-        ClassOutputs { outs, caps, batches }
+        let high = caps.iter().flatten().map(|c| *c.time()).max().unwrap_or(0);
+        ClassOutputs { outs, caps, batches, high }
     }
 
     /// Sends the batch of `class` at its capability.
@@ -115,6 +119,7 @@ impl ClassOutputs {
                     let t = to_timely(wm);
                     if t > *cap.time() {
                         cap.downgrade(&t);
+                        self.high = self.high.max(t);
                     }
                 }
             }
@@ -135,11 +140,26 @@ impl ClassOutputs {
     pub(super) fn restore(&mut self, times: &[Option<u64>]) {
         for (slot, t) in self.caps.iter_mut().zip(times) {
             match (slot.as_mut(), t) {
-                (Some(cap), Some(t)) if *t > *cap.time() => cap.downgrade(t),
+                (Some(cap), Some(t)) if *t > *cap.time() => {
+                    cap.downgrade(t);
+                    self.high = self.high.max(*t);
+                }
                 (_, None) => *slot = None,
                 _ => {}
             }
         }
+    }
+
+    /// Notes that the source's dead-letter capability moved to `t`.
+    pub(super) fn note(&mut self, t: u64) {
+        self.high = self.high.max(t);
+    }
+
+    /// The latest time the source has sent at, or could have: a finished source reports it
+    /// for every later cut, which must come after its last records (some may still be on
+    /// their way when the cut is chosen).
+    pub(super) fn high(&self) -> u64 {
+        self.high
     }
 
     /// Drops every capability: the source is finished.
@@ -490,7 +510,10 @@ pub fn file_source<'s>(
             // Where the capabilities stood at the cut: what is read next comes after it.
             out.restore(&r.class_times);
             match (r.dead_time, dead_cap.as_mut()) {
-                (Some(t), Some(c)) if t > *c.time() => c.downgrade(&t),
+                (Some(t), Some(c)) if t > *c.time() => {
+                    c.downgrade(&t);
+                    out.note(t);
+                }
                 (None, _) => dead_cap = None,
                 _ => {}
             }
@@ -514,7 +537,7 @@ pub fn file_source<'s>(
                 if let Some((coord, id, op)) = gate.as_mut() {
                     finish_cut(&mut cutting, &parts, &out, None, now_ms, op);
                     op.finish(snapshot_bytes(&parts, &out, None, now_ms, None));
-                    coord.source_finished(*id);
+                    coord.source_finished(*id, out.high());
                     gate = None;
                 }
                 return;
@@ -597,6 +620,7 @@ pub fn file_source<'s>(
                     let t = to_timely(wm);
                     if let Some(c) = dead_cap.as_mut().filter(|c| t > *c.time()) {
                         c.downgrade(&t);
+                        out.note(t);
                     }
                     activator.activate();
                 }
