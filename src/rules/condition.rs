@@ -88,7 +88,12 @@ struct P<'a, 'n> {
     toks: Vec<Tok<'a>>,
     pos: usize,
     names: &'n [String],
+    /// Nesting so far (see [`MAX_DEPTH`]).
+    depth: usize,
 }
+
+/// The deepest nesting of parentheses and `not` in a condition (the parser recurses per level).
+pub const MAX_DEPTH: usize = 100;
 
 fn is_kw(tok: Option<&Tok<'_>>, kw: &str) -> bool {
     matches!(tok, Some(Tok::Word(w)) if w.eq_ignore_ascii_case(kw))
@@ -118,11 +123,19 @@ impl<'a> P<'a, '_> {
     }
 
     fn unary(&mut self) -> Result<Cond, String> {
-        if is_kw(self.peek(), "not") {
-            self.pos += 1;
-            return Ok(Cond::Not(Box::new(self.unary()?)));
+        // Every nesting (a parenthesis, a `not`) passes here: the bound on the recursion.
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(format!("nested deeper than {MAX_DEPTH} levels of parentheses and \"not\""));
         }
-        self.primary()
+        let cond = if is_kw(self.peek(), "not") {
+            self.pos += 1;
+            self.unary().map(|c| Cond::Not(Box::new(c)))
+        } else {
+            self.primary()
+        };
+        self.depth -= 1;
+        cond
     }
 
     fn primary(&mut self) -> Result<Cond, String> {
@@ -185,7 +198,7 @@ impl<'a> P<'a, '_> {
 
 /// Parses a condition against the detection's search identifiers (in definition order).
 pub fn parse(text: &str, names: &[String]) -> Result<Cond, String> {
-    let mut p = P { toks: tokenize(text), pos: 0, names };
+    let mut p = P { toks: tokenize(text), pos: 0, names, depth: 0 };
     if p.toks.is_empty() {
         return Err("empty condition".into());
     }
@@ -226,6 +239,17 @@ mod tests {
         assert!(parse("(selection_a", &n).is_err());
         assert!(parse("selection_a filter", &n).is_err());
         assert!(parse("2 of selection_*", &n).is_err());
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_stack_overflow() {
+        let n = names(&["a"]);
+        let deep = "(".repeat(100_000) + "a" + &")".repeat(100_000);
+        assert!(parse(&deep, &n).unwrap_err().contains("nested deeper than 100"));
+        let nots = "not ".repeat(100_000) + "a";
+        assert!(parse(&nots, &n).unwrap_err().contains("nested deeper than 100"));
+        let fine = "(".repeat(50) + "not a" + &")".repeat(50);
+        assert!(parse(&fine, &n).is_ok());
     }
 
     #[test]
