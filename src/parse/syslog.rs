@@ -29,7 +29,9 @@
 //!    by one and becomes current. A record whose month is at least six months *after* the current
 //!    one is a late line from before the rollover (a Dec line after Jan lines): it gets year - 1
 //!    and the state does not change. Any other record just updates the current month.
-//! 3. An RFC 3339 timestamp carries its year; it sets the state to its own UTC year and month.
+//! 3. An RFC 3339 timestamp carries its year and is read as written; it does not move the year
+//!    inferred for the BSD lines: one line, which anyone who can write to the log can forge (a
+//!    record dated 2099, say), must not re-date every line after it.
 //!
 //! A date that does not exist in the chosen year (Feb 29 in a non-leap year) is a
 //! `bad-timestamp` error rather than a guess.
@@ -114,11 +116,7 @@ impl SyslogParser {
 
     fn resolve_time(&mut self, stamp: Stamp) -> Result<i64, ParseError> {
         match stamp {
-            Stamp::Abs(ms) => {
-                let (year, month, _) = civil_from_days(ms.div_euclid(MS_PER_DAY));
-                self.state = Some(YearState { year, month });
-                Ok(ms)
-            }
+            Stamp::Abs(ms) => Ok(ms),
             Stamp::Bsd { month, day, hour, min, sec, ms } => {
                 let (year, next) = self.year_for(month);
                 let t = from_civil(year, month, day, hour, min, sec, ms).ok_or_else(|| {
@@ -1519,6 +1517,18 @@ mod tests {
         // Small steps back (Feb -> Jan) are not rollovers.
         assert_eq!(ts_of(&mut p, "Feb  2 00:00:00 h a: x"), "2024-02-02T00:00:00.000Z");
         assert_eq!(ts_of(&mut p, "Jan 31 00:00:00 h a: x"), "2024-01-31T00:00:00.000Z");
+    }
+
+    #[test]
+    fn an_explicit_year_in_one_line_does_not_re_date_the_others() {
+        let mut p = SyslogParser::new(&ParseOptions { year: Some(2017), now_ms: NOW, time_field: None });
+        assert_eq!(ts_of(&mut p, "Mar  5 10:00:00 h sshd[1]: x"), "2017-03-05T10:00:00.000Z");
+        assert_eq!(ts_of(&mut p, "2099-03-05T10:00:01Z h sshd[1]: forged"), "2099-03-05T10:00:01.000Z");
+        assert_eq!(ts_of(&mut p, "Mar  5 10:00:02 h sshd[1]: x"), "2017-03-05T10:00:02.000Z");
+        // Nor does it anchor the inference before any BSD line.
+        let mut q = SyslogParser::new(&ParseOptions { year: Some(2017), now_ms: NOW, time_field: None });
+        assert_eq!(ts_of(&mut q, "2099-03-05T10:00:01Z h sshd[1]: forged"), "2099-03-05T10:00:01.000Z");
+        assert_eq!(ts_of(&mut q, "Mar  5 10:00:02 h sshd[1]: x"), "2017-03-05T10:00:02.000Z");
     }
 
     #[test]
