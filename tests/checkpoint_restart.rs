@@ -720,6 +720,10 @@ fn two_processes_killed_mid_traffic_resume_to_the_bytes_of_one_uninterrupted_run
             assert!(std::fs::read(file(&out, p)).unwrap() == wanted[p], "process {p}: the incidents differ from one uninterrupted run\n{log}");
             assert_eq!(sorted_lines(&file(&dead, p)), sorted_lines(&file(&want_dead, p)), "process {p}: the dead letters differ");
         }
+        // `vigil checkpoints` lists each process's directory.
+        let listing = vigil_ok(&["checkpoints", &state.to_string_lossy()]);
+        let text = String::from_utf8_lossy(&listing.stdout);
+        assert!(text.contains("process 0 (") && text.contains("process 1 (") && text.contains("end of input"), "{text}");
         resumed = true;
         break;
     }

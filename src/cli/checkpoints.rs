@@ -13,7 +13,8 @@ use vigil::event::time::to_iso8601;
 
 /// Lists the checkpoints of a state directory (`replay --state-dir`): for each, whether it is
 /// complete and verifies, where it cut, when it was taken and its size; for the newest valid
-/// one, the bytes each operator's state takes, summed over workers.
+/// one, the bytes each operator's state takes, summed over workers. The state directory of a
+/// run over several processes is listed per process (its `p0`, `p1`, ...).
 ///
 /// Examples:
 ///   vigil checkpoints state/
@@ -39,12 +40,29 @@ pub fn run(args: CheckpointsArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Writes the listing into `out`.
+/// Writes the listing into `out`: of the directory, or of each process's in a state directory
+/// of a run over several processes.
 fn list(args: &CheckpointsArgs, out: &mut String) -> anyhow::Result<ExitCode> {
-    let store = Store::open(&args.dir, StoreLimits::default()).with_context(|| format!("{}", args.dir.display()))?;
-    let seqs = store.sequences().with_context(|| format!("{}", args.dir.display()))?;
+    let processes: Vec<PathBuf> = (0..).map(|p| args.dir.join(format!("p{p}"))).take_while(|d| d.is_dir()).collect();
+    if processes.is_empty() {
+        return list_dir(&args.dir, args.all, out);
+    }
+    let mut code = ExitCode::SUCCESS;
+    for (p, dir) in processes.iter().enumerate() {
+        writeln!(out, "{}process {p} ({}):", if p > 0 { "\n" } else { "" }, dir.display())?;
+        if list_dir(dir, args.all, out)? != ExitCode::SUCCESS {
+            code = ExitCode::from(1);
+        }
+    }
+    Ok(code)
+}
+
+/// Lists the checkpoints of one directory.
+fn list_dir(dir: &std::path::Path, all: bool, out: &mut String) -> anyhow::Result<ExitCode> {
+    let store = Store::open(dir, StoreLimits::default()).with_context(|| format!("{}", dir.display()))?;
+    let seqs = store.sequences().with_context(|| format!("{}", dir.display()))?;
     if seqs.is_empty() {
-        writeln!(out, "{}: no checkpoints", args.dir.display())?;
+        writeln!(out, "{}: no checkpoints", dir.display())?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut newest = None;
@@ -67,7 +85,7 @@ fn list(args: &CheckpointsArgs, out: &mut String) -> anyhow::Result<ExitCode> {
     };
     let states = operator_states(&l);
     writeln!(out, "\noperators of checkpoint {} (bytes of state):", l.manifest.seq)?;
-    if args.all {
+    if all {
         for (w, op, bytes) in states {
             writeln!(out, "  worker {w:<3} {op:<28} {bytes:>12}")?;
         }
