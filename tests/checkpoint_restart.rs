@@ -626,8 +626,14 @@ fn learning_on_history_first_resumes_with_its_cut_off() {
     let want = std::fs::read(&reference).unwrap();
     assert!(want.iter().filter(|&&b| b == b'\n').count() > 100, "{}", String::from_utf8_lossy(&run.stderr));
     let mut resumed = 0;
-    for attempt in 0..4 {
-        let (from, to) = (60_000, 76_000);
+    // Up to 8 tries for 2 resumes: a run of 0.6 s may end before the kill or checkpoint only
+    // at its end, more so on a loaded machine.
+    for attempt in 0..8 {
+        if resumed >= 2 {
+            break;
+        }
+        // Any cut within the traffic, not a completed run's end states.
+        let (from, to) = (60_000, 10_000_000);
         let (out, dead, state) =
             (dir.path().join(format!("out-{attempt}.json")), dir.path().join(format!("dead-{attempt}")), dir.path().join(format!("state-{attempt}")));
         let a = args(&out, &dead, 2, Some(&state));
@@ -645,7 +651,7 @@ fn learning_on_history_first_resumes_with_its_cut_off() {
         assert_eq!(sorted_lines(&dead), sorted_lines(&reference_dead));
         resumed += 1;
     }
-    eprintln!("learn: {resumed} of 4 runs killed after a checkpoint and resumed");
+    eprintln!("learn: {resumed} runs killed after a checkpoint and resumed");
     assert!(resumed >= 2, "too few runs were killed after a checkpoint within the traffic: {resumed}");
 }
 
