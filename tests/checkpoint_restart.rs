@@ -552,6 +552,37 @@ fn a_restart_with_changed_rules_keeps_an_unchanged_window_and_drops_a_changed_on
     assert!(resumed, "no run was killed with its window open in a checkpoint");
 }
 
+/// A checkpointed replay to kill and resume, and what its output must be.
+struct Resume<'a> {
+    args: &'a [String],
+    out: &'a Path,
+    dead: &'a Path,
+    state: &'a Path,
+    /// The incidents and dead letters of one uninterrupted run.
+    want: (&'a [u8], &'a Path),
+    /// What is resumed, for messages.
+    what: &'a str,
+}
+
+/// Runs `r`, kills it once a checkpoint whose cut lies `window` (ms) into the traffic is on
+/// disk, resumes it and checks its output against one uninterrupted run; false when the run
+/// finished first.
+fn killed_in_window_then_resumed(dir: &Path, r: &Resume<'_>, (from, to): (u64, u64)) -> bool {
+    let mut child = spawn(r.args, &dir.join("stderr"));
+    let at = || newest_cut(r.state).is_some_and(|cut| (TRAFFIC_START_MS + from..TRAFFIC_START_MS + to).contains(&cut));
+    if !wait_for(&mut child, Duration::from_secs(120), at) {
+        return false;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let run = vigil_ok(&r.args.iter().map(String::as_str).collect::<Vec<_>>());
+    let log = String::from_utf8_lossy(&run.stderr);
+    assert!(log.contains("resuming from checkpoint"), "{log}");
+    assert!(std::fs::read(r.out).unwrap() == r.want.0, "{} resumed from a checkpoint wrote other incidents:\n{log}", r.what);
+    assert_eq!(sorted_lines(r.dead), sorted_lines(r.want.1));
+    true
+}
+
 /// A warm-up (`--warm-up`) is checkpointed too: killed with its cut-off known, or still learning,
 /// the resumed run writes the bytes of one uninterrupted run with the same warm-up.
 #[test]
@@ -572,19 +603,8 @@ fn a_warm_up_resumes_with_its_cut_off() {
         let (out, dead, state) =
             (dir.path().join(format!("out-{attempt}.json")), dir.path().join(format!("dead-{attempt}")), dir.path().join(format!("state-{attempt}")));
         let args = warm(with_state(replay_args(&inputs, &out, &dead, 2), &state, "50ms"));
-        let mut child = spawn(&args, &dir.path().join("stderr"));
-        let at = || newest_cut(&state).is_some_and(|cut| (TRAFFIC_START_MS + from..TRAFFIC_START_MS + to).contains(&cut));
-        if !wait_for(&mut child, Duration::from_secs(120), at) {
-            continue;
-        }
-        child.kill().unwrap();
-        child.wait().unwrap();
-        let run = vigil_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
-        let log = String::from_utf8_lossy(&run.stderr);
-        assert!(log.contains("resuming from checkpoint"), "{log}");
-        assert!(std::fs::read(&out).unwrap() == want, "a warm-up resumed from a checkpoint wrote other incidents:\n{log}");
-        assert_eq!(sorted_lines(&dead), sorted_lines(&reference_dead));
-        resumed += 1;
+        let target = Resume { args: &args, out: &out, dead: &dead, state: &state, want: (&want, &reference_dead), what: "a warm-up" };
+        resumed += usize::from(killed_in_window_then_resumed(dir.path(), &target, (from, to)));
     }
     eprintln!("warm-up: {resumed} of 4 runs killed after a checkpoint and resumed");
     assert!(resumed >= 2, "too few runs were killed after a checkpoint within the traffic: {resumed}");
@@ -639,19 +659,8 @@ fn learning_on_history_first_resumes_with_its_cut_off() {
         let (out, dead, state) =
             (dir.path().join(format!("out-{attempt}.json")), dir.path().join(format!("dead-{attempt}")), dir.path().join(format!("state-{attempt}")));
         let a = args(&out, &dead, 2, Some(&state));
-        let mut child = spawn(&a, &dir.path().join("stderr"));
-        let at = || newest_cut(&state).is_some_and(|cut| (TRAFFIC_START_MS + from..TRAFFIC_START_MS + to).contains(&cut));
-        if !wait_for(&mut child, Duration::from_secs(120), at) {
-            continue;
-        }
-        child.kill().unwrap();
-        child.wait().unwrap();
-        let run = vigil_ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
-        let log = String::from_utf8_lossy(&run.stderr);
-        assert!(log.contains("resuming from checkpoint"), "{log}");
-        assert!(std::fs::read(&out).unwrap() == want, "learning resumed from a checkpoint wrote other incidents:\n{log}");
-        assert_eq!(sorted_lines(&dead), sorted_lines(&reference_dead));
-        resumed += 1;
+        let target = Resume { args: &a, out: &out, dead: &dead, state: &state, want: (&want, &reference_dead), what: "learning" };
+        resumed += usize::from(killed_in_window_then_resumed(dir.path(), &target, (from, to)));
     }
     eprintln!("learn: {resumed} runs killed after a checkpoint and resumed");
     assert!(resumed >= 2, "too few runs were killed after a checkpoint within the traffic: {resumed}");
